@@ -1,0 +1,177 @@
+/*
+ * rn_log.h — Runnel's storage engine: partition logs in a log directory.
+ *
+ * A log dir holds one directory per partition, `<topic>-<partition>/`, with
+ * segments named by their base offset (20 digits): `.log` (record batches
+ * exactly as on the wire), `.index` (sparse offset index), `.timeindex` (time
+ * index), plus `leader-epoch-checkpoint`; the log dir itself holds
+ * `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint` and the
+ * clean-shutdown marker. Formats are documented byte by byte in rn_segment.c.
+ *
+ * Durability. Every append gets a "sync ticket". In durable mode (the default:
+ * flush_messages <= 1) the log dir's flusher thread fdatasyncs every dirty
+ * segment in one round (group commit) and then publishes the highest ticket
+ * that round covered; callers answer acks=1/-1 producers only once their
+ * ticket is synced. In lazy mode (flush_messages > 1 or flush_ms set) appends
+ * return ticket 0 and the flusher syncs by count/time in the background.
+ * A failed write or fsync takes the whole log dir offline: every later append
+ * and read fails with KAFKA_STORAGE_ERROR; nothing is retried.
+ *
+ * Visibility. The high watermark is kept apart from the log end offset. On a
+ * single node the log advances it itself: to the synced end in durable mode,
+ * to the log end in lazy mode. Replication will take this over.
+ *
+ * Threads. All functions are thread-safe (each log has its own lock); the log
+ * dir runs a flusher thread and a maintenance thread (retention, compaction,
+ * checkpoints).
+ */
+#ifndef RN_LOG_H
+#define RN_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rn_bytes.h"
+#include "rn_err.h"
+
+typedef struct rn_logdir rn_logdir_t;
+typedef struct rn_log rn_log_t;
+
+#define RN_CLEANUP_DELETE 1
+#define RN_CLEANUP_COMPACT 2
+
+/* Per-partition configuration (topic-level configs with broker defaults). */
+typedef struct {
+    int64_t segment_bytes;            /* segment.bytes (log.segment.bytes), 1 GiB */
+    int64_t segment_ms;               /* segment.ms (log.roll.ms), 7 days */
+    int64_t index_max_bytes;          /* segment.index.bytes (log.index.size.max.bytes), 10 MiB */
+    int32_t index_interval_bytes;     /* index.interval.bytes (log.index.interval.bytes), 4096 */
+    int64_t retention_ms;             /* retention.ms, 7 days; -1 unlimited */
+    int64_t retention_bytes;          /* retention.bytes, -1 unlimited */
+    int64_t flush_messages;           /* flush.messages; <= 1 means durable (fsync before ack) */
+    int64_t flush_ms;                 /* flush.ms; INT64_MAX: none */
+    int cleanup_policy;               /* RN_CLEANUP_* bits */
+    int64_t delete_retention_ms;      /* delete.retention.ms, 1 day */
+    int64_t min_compaction_lag_ms;    /* min.compaction.lag.ms, 0 */
+    double min_cleanable_dirty_ratio; /* min.cleanable.dirty.ratio, 0.5 */
+    bool log_append_time;             /* message.timestamp.type=LogAppendTime */
+} rn_log_config_t;
+
+void rn_log_config_default(rn_log_config_t *cfg);
+
+typedef struct {
+    const char *path;                /* the directory (created if missing) */
+    int64_t min_free_bytes;          /* log.dir.min.free.bytes: appends below fail (retriable) */
+    int max_open_files;              /* bound on cached open segment files */
+    int recovery_threads;            /* num.recovery.threads.per.data.dir */
+    int64_t retention_check_interval_ms; /* log.retention.check.interval.ms */
+    int64_t cleaner_dedupe_buffer_bytes; /* log.cleaner.dedupe.buffer.size */
+    int64_t cleaner_backoff_ms;      /* log.cleaner.backoff.ms */
+    int64_t flush_scheduler_interval_ms; /* lazy-mode flush checks */
+    rn_log_config_t defaults;        /* for partitions found on disk before their topic config is known */
+} rn_logdir_config_t;
+
+void rn_logdir_config_default(rn_logdir_config_t *cfg);
+
+/* Opens (creating if needed) and recovers every partition in the dir, in
+ * parallel. After a clean shutdown no segment data is read. */
+rn_err_t rn_logdir_open(const rn_logdir_config_t *cfg, rn_logdir_t **out);
+/* Clean shutdown: sync everything, write checkpoints and the clean marker. */
+void rn_logdir_close(rn_logdir_t *dir);
+bool rn_logdir_offline(const rn_logdir_t *dir);
+const char *rn_logdir_path(const rn_logdir_t *dir);
+
+/* Every partition log in the dir (found at open or created since). */
+void rn_logdir_foreach(rn_logdir_t *dir, void (*fn)(void *arg, rn_log_t *log), void *arg);
+rn_log_t *rn_logdir_find(rn_logdir_t *dir, const char *topic, int32_t partition);
+rn_err_t rn_logdir_create_log(rn_logdir_t *dir, const char *topic, int32_t partition, const rn_log_config_t *cfg,
+                              rn_log_t **out);
+/* Deletes the partition's files (asynchronously) and drops it from the dir.
+ * The rn_log_t stays valid until the last reference is released. */
+rn_err_t rn_logdir_delete_log(rn_logdir_t *dir, rn_log_t *log);
+
+/* Group commit notification: called from the flusher thread after each sync
+ * round with the highest ticket now durable, or with err != RN_OK when the dir
+ * went offline (waiters must then fail). */
+typedef void (*rn_logdir_sync_fn)(void *arg, uint64_t synced_ticket, rn_err_t err);
+void rn_logdir_on_sync(rn_logdir_t *dir, rn_logdir_sync_fn fn, void *arg);
+uint64_t rn_logdir_synced_ticket(const rn_logdir_t *dir);
+
+/* Statistics for metrics and benchmarks. */
+typedef struct {
+    uint64_t fsyncs, fsync_rounds, fsync_ns_total, appends, append_bytes;
+    uint64_t open_files, partitions;
+} rn_logdir_stats_t;
+void rn_logdir_stats(const rn_logdir_t *dir, rn_logdir_stats_t *out);
+
+/* References: a log found through the dir is borrowed while the dir's caller
+ * holds it registered; retain it to keep it across a concurrent delete. */
+void rn_log_retain(rn_log_t *log);
+void rn_log_release(rn_log_t *log);
+
+const char *rn_log_topic(const rn_log_t *log);
+int32_t rn_log_partition(const rn_log_t *log);
+void rn_log_set_config(rn_log_t *log, const rn_log_config_t *cfg);
+
+typedef struct {
+    int32_t leader_epoch;        /* stamped into each batch's partitionLeaderEpoch */
+    int64_t now_ms;              /* LogAppendTime, if the topic uses it */
+    bool is_internal;            /* coordinator writes: control batches allowed */
+} rn_append_opts_t;
+
+typedef struct {
+    int64_t base_offset;      /* first offset assigned (or of the duplicate) */
+    int64_t last_offset;
+    int64_t log_append_time;  /* -1 unless LogAppendTime */
+    int64_t log_start_offset;
+    uint64_t sync_ticket;     /* durable mode: wait for this; 0: nothing to wait for */
+    bool duplicate;           /* idempotent retry: nothing written, original offsets */
+} rn_append_result_t;
+
+/*
+ * Append validated magic-2 batches (mutable: baseOffset, partitionLeaderEpoch
+ * and, for LogAppendTime, maxTimestamp + CRC are rewritten in place). For
+ * idempotent batches (producerId >= 0) the producer's epoch and sequence are
+ * checked against its last 5 batches: a duplicate returns the original offsets
+ * with `duplicate` set; otherwise OUT_OF_ORDER_SEQUENCE_NUMBER or
+ * INVALID_PRODUCER_EPOCH. Errors: KAFKA_STORAGE_ERROR (dir offline or write
+ * failed), RN_ERR_NOSPACE mapped by callers to a retriable error, etc. On any
+ * error nothing of the batches is visible.
+ */
+rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, const rn_append_opts_t *opts,
+                       rn_append_result_t *out);
+
+typedef struct {
+    rn_fileref_t *file; /* retained for the caller (release it), NULL if len == 0 */
+    int64_t file_pos;
+    int32_t len;        /* whole batches */
+} rn_log_read_t;
+
+/*
+ * Read whole batches starting at the batch containing `offset`, from one
+ * segment, up to `max_bytes` (the first batch is returned whole even when it is
+ * larger, if `min_one`), stopping before any batch with offsets >= `upper`
+ * (exclusive; e.g. the high watermark). OFFSET_OUT_OF_RANGE when offset is
+ * below the log start or above the log end.
+ */
+rn_err_t rn_log_read(rn_log_t *log, int64_t offset, int32_t max_bytes, bool min_one, int64_t upper,
+                     rn_log_read_t *out);
+
+int64_t rn_log_start_offset(const rn_log_t *log);
+int64_t rn_log_end_offset(const rn_log_t *log);
+int64_t rn_log_high_watermark(const rn_log_t *log);
+int64_t rn_log_last_stable_offset(const rn_log_t *log);
+int64_t rn_log_size_bytes(const rn_log_t *log);
+
+/* ListOffsets by time: first offset whose timestamp >= ts (-1/-1 when none). */
+rn_err_t rn_log_offset_for_timestamp(rn_log_t *log, int64_t ts, int64_t *offset, int64_t *timestamp);
+/* ListOffsets MAX_TIMESTAMP: offset and timestamp of the record with the largest timestamp. */
+rn_err_t rn_log_max_timestamp(rn_log_t *log, int64_t *offset, int64_t *timestamp);
+/* DeleteRecords: move the log start offset (<= high watermark). */
+rn_err_t rn_log_delete_records(rn_log_t *log, int64_t offset, int64_t *new_log_start);
+/* OffsetForLeaderEpoch: end offset of `epoch` (largest epoch <= it). */
+rn_err_t rn_log_end_offset_for_epoch(rn_log_t *log, int32_t epoch, int32_t *out_epoch, int64_t *out_end_offset);
+int32_t rn_log_latest_epoch(const rn_log_t *log);
+
+#endif

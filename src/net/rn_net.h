@@ -1,0 +1,86 @@
+/*
+ * rn_net.h — the Kafka network server: listeners, connections, framing.
+ *
+ * N network threads, each an rn_loop with its own SO_REUSEPORT listening socket
+ * (the kernel spreads connections). A connection reads 4-byte big-endian size
+ * frames; a size <= 0 or above `socket.request.max.bytes` is refused before any
+ * allocation (logged, connection closed). Each complete frame becomes an rn_req_t
+ * handed to the handler on the connection's loop. Many requests may be in flight
+ * per connection; responses are sent strictly in request order, whatever order
+ * they complete in. When unsent response bytes pass `queued_max_bytes` (or
+ * in-flight requests pass `inflight_max`) the connection stops reading until
+ * they drain (back-pressure). Idle connections (no request, nothing in flight)
+ * are closed after `idle_ms`.
+ *
+ * Responses are rn_buf_t: memory plus file splices, sent with writev and
+ * sendfile. The net layer prepends the 4-byte size.
+ */
+#ifndef RN_NET_H
+#define RN_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rn_arena.h"
+#include "rn_bytes.h"
+#include "rn_err.h"
+#include "rn_loop.h"
+
+typedef struct rn_net rn_net_t;
+typedef struct rn_conn rn_conn_t;
+
+typedef struct rn_req {
+    rn_conn_t *conn;       /* owning connection (kept alive until the req completes) */
+    rn_loop_t *loop;       /* the connection's loop: complete the req on this thread */
+    uint64_t seq;          /* per-connection request number */
+    const uint8_t *frame;  /* request bytes after the size prefix; valid until completion */
+    size_t frame_len;
+    rn_arena_t arena;      /* request-scoped memory, freed at completion */
+    int64_t received_ns;   /* monotonic time the frame was complete */
+    void *user;            /* for the handler */
+} rn_req_t;
+
+typedef struct {
+    /* Called on the connection's loop for each complete frame. The handler must
+     * eventually call exactly one of rn_req_respond / rn_req_no_response /
+     * rn_req_close, on that same loop. */
+    void (*on_request)(void *ctx, rn_req_t *req);
+    void *ctx;
+} rn_net_handler_t;
+
+typedef struct {
+    const char *host;          /* e.g. "127.0.0.1" or "0.0.0.0" */
+    int port;                  /* 0: pick a free port (see rn_net_port) */
+    int threads;               /* network threads (loops) */
+    size_t request_max_bytes;  /* socket.request.max.bytes */
+    size_t queued_max_bytes;   /* unsent response bytes before reads pause */
+    int inflight_max;          /* requests in flight before reads pause */
+    int64_t idle_ms;           /* connections.max.idle.ms */
+    size_t arena_max_bytes;    /* per-request arena bound */
+    int max_connections;       /* 0: unlimited */
+} rn_net_config_t;
+
+rn_err_t rn_net_new(rn_net_t **out, const rn_net_config_t *cfg, rn_net_handler_t handler);
+int rn_net_port(const rn_net_t *net);       /* bound port */
+rn_err_t rn_net_start(rn_net_t *net);       /* starts the threads */
+void rn_net_stop(rn_net_t *net);            /* stops loops, joins threads, closes connections */
+void rn_net_free(rn_net_t *net);
+int rn_net_threads(const rn_net_t *net);
+rn_loop_t *rn_net_loop(rn_net_t *net, int i);
+
+/* Completion (loop thread only). `resp` is the response without the size
+ * prefix; its contents (memory and splices) are taken over and the buf is left
+ * empty. Safe to call after the connection closed: the response is dropped. */
+void rn_req_respond(rn_req_t *req, rn_buf_t *resp);
+void rn_req_no_response(rn_req_t *req);             /* e.g. acks=0 produce */
+void rn_req_close(rn_req_t *req, const char *why);  /* logs why, closes the connection */
+
+/* Peer address as text, e.g. "127.0.0.1:53412" (for logs). */
+const char *rn_conn_peer(const rn_conn_t *conn);
+/* Connection statistics for metrics. */
+typedef struct {
+    uint64_t connections_open, connections_total, bytes_in, bytes_out, requests, closed_bad_input;
+} rn_net_stats_t;
+void rn_net_stats(const rn_net_t *net, rn_net_stats_t *out);
+
+#endif
