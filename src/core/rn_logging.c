@@ -1,5 +1,5 @@
-/* rn_log.c — see rn_log.h. */
-#include "rn_log.h"
+/* rn_logging.c — see rn_logging.h. */
+#include "rn_logging.h"
 
 #include <stdarg.h>
 #include <stdio.h>

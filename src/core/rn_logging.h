@@ -1,11 +1,11 @@
 /*
- * rn_log.h — one line per event: time, level, subsystem, message.
+ * rn_logging.h — one line per event: time, level, subsystem, message.
  *
  * Written to stderr with a single write() so lines from threads never mix.
  * Nothing on the hot path logs per message; per-connection problems log once.
  */
-#ifndef RN_LOG_H
-#define RN_LOG_H
+#ifndef RN_LOGGING_H
+#define RN_LOGGING_H
 
 typedef enum { RN_LOG_ERROR = 0, RN_LOG_WARN = 1, RN_LOG_INFO = 2, RN_LOG_DEBUG = 3 } rn_log_level_t;
 
