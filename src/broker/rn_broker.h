@@ -1,0 +1,188 @@
+/*
+ * rn_broker.h — the broker: topics and partitions over the storage engine,
+ * request dispatch, and the waiting that requests do (produce for fsync,
+ * fetch for data).
+ *
+ * Threads. Requests run on the network threads (one rn_loop each). Topic and
+ * partition metadata is guarded by a read-write lock (`topics_lock`): handlers
+ * take it shared, topic creation/deletion exclusive. Each partition's log has
+ * its own lock inside the storage engine. Work that waits — a produce until its
+ * sync ticket is durable, a fetch until min bytes arrive or its wait runs out —
+ * is parked on its loop (rn_broker_loop_t) and woken by a coalesced
+ * rn_loop_post from the log dir's flusher thread or from an appending thread.
+ *
+ * Replication-ready: every partition has a leader id, leader epoch, replica
+ * list and ISR (all this node for now), and the high watermark is the log's,
+ * apart from its end offset.
+ */
+#ifndef RN_BROKER_H
+#define RN_BROKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rn_config.h"
+#include "rn_header.h"
+#include "rn_log.h"
+#include "rn_map.h"
+#include "rn_net.h"
+
+typedef struct rn_broker rn_broker_t;
+typedef struct rn_topic rn_topic_t;
+
+typedef struct {
+    rn_topic_t *topic;
+    int32_t index;
+    rn_log_t *log;
+    int32_t leader_id;
+    int32_t leader_epoch;
+} rn_partition_t;
+
+struct rn_topic {
+    char *name;
+    uint8_t id[16];
+    int32_t partition_count;
+    rn_partition_t **partitions;
+    rn_config_set_t configs; /* topic overrides */
+    bool internal;
+    atomic_int refs;
+    bool deleted;
+    /* Cached, resolved from configs under topics_lock. */
+    int32_t max_message_bytes;
+    bool compacted;
+};
+
+/* Parked work on one loop. */
+typedef struct rn_wait rn_wait_t;
+struct rn_wait {
+    rn_wait_t *next, *prev;
+    uint64_t sync_ticket;   /* produce: wait until durable (0: none) */
+    bool wants_data;        /* fetch: re-check on data events */
+    rn_timer_t *timer;      /* fetch: max wait */
+    /* Called on the loop: `timed_out` when the timer fired, `err` if the log dir failed. */
+    void (*resume)(rn_broker_t *b, rn_wait_t *w, bool timed_out, rn_err_t err);
+    void *ctx;
+};
+
+typedef struct {
+    rn_broker_t *broker;
+    rn_loop_t *loop;
+    rn_wait_t waits; /* sentinel of a circular list */
+    atomic_int nwaits;
+    atomic_bool wake_posted;
+} rn_broker_loop_t;
+
+typedef struct rn_broker_stats {
+    atomic_uint_fast64_t requests[80], errors[80];
+    atomic_uint_fast64_t bytes_in, bytes_out, messages_in, bad_requests;
+} rn_broker_stats_t;
+
+struct rn_broker {
+    rn_broker_config_t cfg;
+    rn_config_set_t dynamic_broker; /* AlterConfigs on the broker resource */
+    rn_logdir_t *logdir;
+    rn_net_t *net;
+    rn_broker_loop_t *loops;
+    int nloops;
+    pthread_rwlock_t topics_lock;
+    rn_map_t topics;          /* name -> rn_topic_t* */
+    pthread_mutex_t meta_lock; /* serialises metadata file writes and producer id blocks */
+    int64_t next_producer_id;
+    int64_t producer_id_block_end;
+    char cluster_id[64];
+    atomic_bool stopping;
+    rn_broker_stats_t stats;
+    int64_t started_ms;
+};
+
+rn_err_t rn_broker_new(rn_broker_t **out, const rn_config_set_t *explicit_values, char *err, size_t errlen);
+rn_err_t rn_broker_start(rn_broker_t *b);
+int rn_broker_port(const rn_broker_t *b);
+void rn_broker_stop(rn_broker_t *b);
+void rn_broker_free(rn_broker_t *b);
+
+/* ---- topics (rn_topics.c) ---- */
+/* Legal name check: INVALID_TOPIC_EXCEPTION with a message. */
+rn_err_t rn_topic_name_validate(const char *name, size_t len, char *msg, size_t msglen);
+/* Lookup under topics_lock (caller holds it, shared or exclusive). */
+rn_topic_t *rn_broker_topic_locked(rn_broker_t *b, const char *name, size_t len);
+rn_partition_t *rn_broker_partition_locked(rn_broker_t *b, const char *name, size_t len, int32_t partition);
+rn_topic_t *rn_broker_topic_by_id_locked(rn_broker_t *b, const uint8_t id[16]);
+void rn_topic_retain(rn_topic_t *t);
+void rn_topic_release(rn_topic_t *t);
+
+typedef struct {
+    int32_t num_partitions;     /* -1: num.partitions */
+    int16_t replication_factor; /* -1: default.replication.factor */
+    const rn_config_set_t *configs;
+    bool validate_only;
+    bool internal;
+} rn_topic_create_t;
+/* Takes topics_lock exclusively. TOPIC_ALREADY_EXISTS, INVALID_TOPIC_EXCEPTION,
+ * INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_CONFIG, KAFKA_STORAGE_ERROR. */
+rn_err_t rn_broker_create_topic(rn_broker_t *b, const char *name, size_t len, const rn_topic_create_t *spec, char *msg,
+                                size_t msglen);
+rn_err_t rn_broker_delete_topic(rn_broker_t *b, const char *name, size_t len, char *msg, size_t msglen);
+rn_err_t rn_broker_create_partitions(rn_broker_t *b, const char *name, size_t len, int32_t count, bool validate_only,
+                                     char *msg, size_t msglen);
+/* Replace (AlterConfigs) or patch the topic's override set after validation. */
+rn_err_t rn_broker_set_topic_configs(rn_broker_t *b, const char *name, size_t len, const rn_config_set_t *configs,
+                                     bool validate_only, char *msg, size_t msglen);
+/* Validate topic configs: INVALID_CONFIG with a message naming the key. */
+rn_err_t rn_topic_configs_validate(const rn_config_set_t *configs, char *msg, size_t msglen);
+/* Auto-create on Metadata/Produce if allowed; returns the error to report. */
+rn_err_t rn_broker_auto_create(rn_broker_t *b, const char *name, size_t len);
+/* Persist topics + broker dynamic config + producer id block (meta_lock held inside). */
+rn_err_t rn_broker_save_metadata(rn_broker_t *b);
+rn_err_t rn_broker_load_metadata(rn_broker_t *b);
+int64_t rn_broker_alloc_producer_id(rn_broker_t *b);
+
+/* ---- waiting (rn_wait.c) ---- */
+rn_broker_loop_t *rn_broker_loop_for(rn_broker_t *b, rn_loop_t *loop);
+void rn_broker_park(rn_broker_loop_t *bl, rn_wait_t *w, int64_t timeout_ms);
+void rn_broker_unpark(rn_broker_loop_t *bl, rn_wait_t *w);
+/* Thread-safe: something changed (append, sync, topic change); wake loops with waiters. */
+void rn_broker_wake_all(rn_broker_t *b);
+
+/* ---- dispatch (rn_dispatch.c) ---- */
+typedef void (*rn_handler_fn)(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+typedef struct {
+    int16_t api_key;
+    int16_t min_version, max_version;
+    rn_handler_fn fn;
+} rn_handler_t;
+extern const rn_handler_t rn_handlers[];
+extern const size_t rn_handlers_count;
+const rn_handler_t *rn_handler_find(int16_t api_key);
+void rn_broker_on_request(void *ctx, rn_req_t *req);
+
+/* Encode header + body with `encode` and send. */
+typedef void (*rn_encode_fn)(rn_buf_t *b, int16_t version, const void *msg);
+void rn_broker_respond(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_encode_fn encode, const void *msg);
+/* A request that could not be decoded: log, count, close. */
+void rn_broker_bad_request(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_err_t err);
+
+/* Handlers, one per API (rn_h_*.c). */
+void rn_h_api_versions(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_metadata(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_produce(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_fetch(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_list_offsets(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_create_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_delete_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_create_partitions(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_describe_configs(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_alter_configs(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_incremental_alter_configs(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_delete_records(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_describe_cluster(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_init_producer_id(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_offset_for_leader_epoch(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+
+/* Helpers for handlers. */
+rn_str_t rn_str_dup_arena(rn_arena_t *a, const char *s);
+rn_str_t rn_str_printf_arena(rn_arena_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,149 @@
+/*
+ * rn_dispatch.c — from a request frame to its handler, and back.
+ *
+ * The header is decoded first; an API this broker does not serve, or a version
+ * outside its range, is answered the way Kafka does: ApiVersions gets
+ * UNSUPPORTED_VERSION with a v0 body listing what is served (KIP-511), anything
+ * else closes the connection with a log line. A body that fails to decode
+ * closes the connection too (Kafka's behaviour for malformed requests): there
+ * is no safe way to answer a request whose fields could not be read.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rn_broker.h"
+#include "rn_logging.h"
+#include "rn_msg_gen.h"
+
+const rn_handler_t rn_handlers[] = {
+    {RN_API_PRODUCE, 0, 9, rn_h_produce},
+    {RN_API_FETCH, 0, 12, rn_h_fetch},
+    {RN_API_LIST_OFFSETS, 0, 7, rn_h_list_offsets},
+    {RN_API_METADATA, 0, 12, rn_h_metadata},
+    {RN_API_API_VERSIONS, 0, 3, rn_h_api_versions},
+    {RN_API_CREATE_TOPICS, 0, 7, rn_h_create_topics},
+    {RN_API_DELETE_TOPICS, 0, 6, rn_h_delete_topics},
+    {RN_API_DELETE_RECORDS, 0, 2, rn_h_delete_records},
+    {RN_API_INIT_PRODUCER_ID, 0, 4, rn_h_init_producer_id},
+    {RN_API_OFFSET_FOR_LEADER_EPOCH, 0, 4, rn_h_offset_for_leader_epoch},
+    {RN_API_DESCRIBE_CONFIGS, 0, 4, rn_h_describe_configs},
+    {RN_API_ALTER_CONFIGS, 0, 2, rn_h_alter_configs},
+    {RN_API_CREATE_PARTITIONS, 0, 3, rn_h_create_partitions},
+    {RN_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, rn_h_incremental_alter_configs},
+    {RN_API_DESCRIBE_CLUSTER, 0, 1, rn_h_describe_cluster},
+};
+const size_t rn_handlers_count = sizeof(rn_handlers) / sizeof(rn_handlers[0]);
+
+const rn_handler_t *rn_handler_find(int16_t api_key) {
+    for (size_t i = 0; i < rn_handlers_count; i++)
+        if (rn_handlers[i].api_key == api_key) return &rn_handlers[i];
+    return NULL;
+}
+
+#define RN_RESPONSE_MAX_BYTES ((size_t)1 << 30)
+
+void rn_broker_respond(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_encode_fn encode, const void *msg) {
+    rn_buf_t out;
+    rn_buf_init(&out, RN_RESPONSE_MAX_BYTES);
+    rn_resp_header_encode(&out, h->api_key, h->api_version, h->correlation_id);
+    encode(&out, h->api_version, msg);
+    if (rn_buf_err(&out)) {
+        RN_ERROR("broker", "encoding response to api %d v%d failed: %s", h->api_key, h->api_version,
+                 rn_err_name(rn_buf_err(&out)));
+        rn_buf_free(&out);
+        rn_req_close(req, "response could not be encoded");
+        return;
+    }
+    atomic_fetch_add(&b->stats.bytes_out, rn_buf_total_len(&out));
+    rn_req_respond(req, &out);
+    rn_buf_free(&out);
+}
+
+void rn_broker_bad_request(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_err_t err) {
+    atomic_fetch_add(&b->stats.bad_requests, 1);
+    if (h && h->api_key >= 0 && h->api_key < 80) atomic_fetch_add(&b->stats.errors[h->api_key], 1);
+    char why[160];
+    snprintf(why, sizeof(why), "malformed %s v%d request (correlation id %d): %s",
+             h && rn_api_info(h->api_key) ? rn_api_info(h->api_key)->name : "unknown", h ? h->api_version : -1,
+             h ? h->correlation_id : -1, rn_err_name(err));
+    rn_req_close(req, why);
+}
+
+/* KIP-511: an ApiVersions request of a version we don't know gets a v0 answer. */
+static void api_versions_unsupported(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h) {
+    rn_ApiVersionsResponse_t resp;
+    rn_ApiVersionsResponse_init(&resp);
+    resp.ErrorCode = RN_ERR_UNSUPPORTED_VERSION;
+    resp.ApiKeys_count = 0;
+    rn_ApiVersionsResponse_ApiVersion_t *keys = rn_arena_calloc(&req->arena, rn_handlers_count, sizeof(*keys));
+    if (keys) {
+        for (size_t i = 0; i < rn_handlers_count; i++) {
+            rn_ApiVersionsResponse_ApiVersion_init(&keys[i]);
+            keys[i].ApiKey = rn_handlers[i].api_key;
+            keys[i].MinVersion = rn_handlers[i].min_version;
+            keys[i].MaxVersion = rn_handlers[i].max_version;
+        }
+        resp.ApiKeys = keys;
+        resp.ApiKeys_count = (int32_t)rn_handlers_count;
+    }
+    rn_req_header_t h0 = *h;
+    h0.api_version = 0;
+    rn_broker_respond(b, req, &h0, (rn_encode_fn)rn_ApiVersionsResponse_encode, &resp);
+}
+
+void rn_broker_on_request(void *ctx, rn_req_t *req) {
+    rn_broker_t *b = ctx;
+    rn_reader_t r;
+    rn_reader_init(&r, req->frame, req->frame_len);
+    rn_req_header_t h;
+    memset(&h, 0, sizeof(h));
+    atomic_fetch_add(&b->stats.bytes_in, req->frame_len + 4);
+    rn_err_t rc = rn_req_header_decode(&r, &h);
+    if (rc) {
+        rn_broker_bad_request(b, req, NULL, rc);
+        return;
+    }
+    if (h.api_key >= 0 && h.api_key < 80) atomic_fetch_add(&b->stats.requests[h.api_key], 1);
+    const rn_handler_t *hd = rn_handler_find(h.api_key);
+    if (!hd) {
+        char why[96];
+        snprintf(why, sizeof(why), "unsupported api key %d (correlation id %d)", h.api_key, h.correlation_id);
+        atomic_fetch_add(&b->stats.bad_requests, 1);
+        rn_req_close(req, why);
+        return;
+    }
+    if (h.api_version < hd->min_version || h.api_version > hd->max_version) {
+        if (h.api_key == RN_API_API_VERSIONS) {
+            api_versions_unsupported(b, req, &h);
+            return;
+        }
+        char why[128];
+        snprintf(why, sizeof(why), "unsupported %s version %d (served: %d-%d)", rn_api_info(h.api_key)->name,
+                 h.api_version, hd->min_version, hd->max_version);
+        atomic_fetch_add(&b->stats.bad_requests, 1);
+        rn_req_close(req, why);
+        return;
+    }
+    hd->fn(b, req, &h, &r);
+}
+
+rn_str_t rn_str_dup_arena(rn_arena_t *a, const char *s) {
+    size_t n = strlen(s);
+    char *p = rn_arena_strndup(a, s, n);
+    if (!p) return (rn_str_t){"", 0};
+    return (rn_str_t){p, (int32_t)n};
+}
+
+rn_str_t rn_str_printf_arena(rn_arena_t *a, const char *fmt, ...) {
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0) n = 0;
+    if ((size_t)n >= sizeof(tmp)) n = sizeof(tmp) - 1;
+    char *p = rn_arena_strndup(a, tmp, (size_t)n);
+    if (!p) return (rn_str_t){"", 0};
+    return (rn_str_t){p, n};
+}

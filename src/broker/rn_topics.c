@@ -1,0 +1,677 @@
+/*
+ * rn_topics.c — the topic registry: names, creation, deletion, partitions,
+ * topic configs, and the metadata file that makes them durable.
+ *
+ * Metadata file `<log.dirs>/runnel.meta` is the source of truth for which
+ * topics exist (the storage engine only knows partition directories). It is
+ * text, rewritten whole on every change: write `runnel.meta.tmp`, fsync,
+ * rename over `runnel.meta`, fsync the directory. Lines:
+ *
+ *   runnel-meta 1
+ *   cluster.id <id>
+ *   producer.id.block.end <next unallocated producer id block start>
+ *   topic <name> <32 hex topic id> <partition count> <internal 0|1>
+ *   tconfig <topic name> <key> <value, %-escaped; \N for null>
+ *   bconfig <key> <value, %-escaped>
+ *
+ * Ordering rules, so a crash at any point leaves a consistent state:
+ *   create: metadata first, then partition logs (start-up creates missing logs);
+ *   delete: metadata first, then logs (start-up deletes logs of unknown topics).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "rn_assert.h"
+#include "rn_broker.h"
+#include "rn_logging.h"
+
+#define RN_TOPIC_NAME_MAX 249
+#define RN_PRODUCER_ID_BLOCK 1000
+
+rn_err_t rn_topic_name_validate(const char *name, size_t len, char *msg, size_t msglen) {
+    if (len == 0) {
+        snprintf(msg, msglen, "Topic name is empty");
+        return RN_ERR_INVALID_TOPIC_EXCEPTION;
+    }
+    if (len > RN_TOPIC_NAME_MAX) {
+        snprintf(msg, msglen, "Topic name is longer than %d characters", RN_TOPIC_NAME_MAX);
+        return RN_ERR_INVALID_TOPIC_EXCEPTION;
+    }
+    if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.')) {
+        snprintf(msg, msglen, "Topic name cannot be '.' or '..'");
+        return RN_ERR_INVALID_TOPIC_EXCEPTION;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (!(isalnum(c) || c == '.' || c == '_' || c == '-')) {
+            snprintf(msg, msglen, "Topic name '%.*s' is illegal: only ASCII letters, digits, '.', '_' and '-' are allowed",
+                     (int)(len > 64 ? 64 : len), name);
+            return RN_ERR_INVALID_TOPIC_EXCEPTION;
+        }
+    }
+    return RN_OK;
+}
+
+void rn_topic_retain(rn_topic_t *t) { atomic_fetch_add(&t->refs, 1); }
+
+static void topic_free(rn_topic_t *t) {
+    for (int32_t i = 0; i < t->partition_count; i++) {
+        if (t->partitions[i]) {
+            if (t->partitions[i]->log) rn_log_release(t->partitions[i]->log);
+            free(t->partitions[i]);
+        }
+    }
+    free(t->partitions);
+    rn_config_set_free(&t->configs);
+    free(t->name);
+    free(t);
+}
+
+void rn_topic_release(rn_topic_t *t) {
+    if (t && atomic_fetch_sub(&t->refs, 1) == 1) topic_free(t);
+}
+
+rn_topic_t *rn_broker_topic_locked(rn_broker_t *b, const char *name, size_t len) {
+    return rn_map_get(&b->topics, name, len);
+}
+
+rn_partition_t *rn_broker_partition_locked(rn_broker_t *b, const char *name, size_t len, int32_t partition) {
+    rn_topic_t *t = rn_broker_topic_locked(b, name, len);
+    if (!t || partition < 0 || partition >= t->partition_count) return NULL;
+    return t->partitions[partition];
+}
+
+rn_topic_t *rn_broker_topic_by_id_locked(rn_broker_t *b, const uint8_t id[16]) {
+    size_t it = 0;
+    void *v;
+    while (rn_map_next(&b->topics, &it, NULL, &v)) {
+        rn_topic_t *t = v;
+        if (!memcmp(t->id, id, 16)) return t;
+    }
+    return NULL;
+}
+
+static void topic_refresh_cache(rn_broker_t *b, rn_topic_t *t) {
+    t->max_message_bytes = (int32_t)rn_topic_config_long(&b->cfg, &t->configs, "max.message.bytes");
+    const char *p = rn_topic_config_value(&b->cfg, &t->configs, "cleanup.policy", NULL);
+    t->compacted = p && strstr(p, "compact");
+}
+
+rn_err_t rn_topic_configs_validate(const rn_config_set_t *configs, char *msg, size_t msglen) {
+    if (!configs) return RN_OK;
+    for (size_t i = 0; i < configs->n; i++) {
+        const rn_config_def_t *d = rn_topic_config_def(configs->v[i].name);
+        if (!d) {
+            snprintf(msg, msglen, "Unknown topic config name: %s", configs->v[i].name);
+            return RN_ERR_INVALID_CONFIG;
+        }
+        if (!configs->v[i].value) {
+            snprintf(msg, msglen, "Null value not supported for topic config: %s", d->name);
+            return RN_ERR_INVALID_CONFIG;
+        }
+        if (rn_config_validate(d, configs->v[i].value, msg, msglen) != RN_OK) return RN_ERR_INVALID_CONFIG;
+    }
+    return RN_OK;
+}
+
+/* Builds partitions [from, to) of t, creating or finding their logs. */
+static rn_err_t topic_open_partitions(rn_broker_t *b, rn_topic_t *t, int32_t from, int32_t to) {
+    rn_log_config_t lc;
+    rn_topic_log_config(&b->cfg, &t->configs, &lc);
+    for (int32_t i = from; i < to; i++) {
+        rn_partition_t *p = calloc(1, sizeof(*p));
+        if (!p) return RN_ERR_NOMEM;
+        p->topic = t;
+        p->index = i;
+        p->leader_id = b->cfg.node_id;
+        p->leader_epoch = 0;
+        rn_log_t *log = rn_logdir_find(b->logdir, t->name, i);
+        if (log) {
+            rn_log_retain(log);
+            rn_log_set_config(log, &lc);
+        } else {
+            rn_err_t rc = rn_logdir_create_log(b->logdir, t->name, i, &lc, &log);
+            if (rc) {
+                free(p);
+                return rc;
+            }
+            rn_log_retain(log);
+        }
+        p->log = log;
+        p->leader_epoch = rn_log_latest_epoch(log) > 0 ? rn_log_latest_epoch(log) : 0;
+        t->partitions[i] = p;
+    }
+    return RN_OK;
+}
+
+static rn_topic_t *topic_new(const char *name, size_t len, int32_t partitions) {
+    rn_topic_t *t = calloc(1, sizeof(*t));
+    if (!t) return NULL;
+    t->name = strndup(name, len);
+    t->partitions = calloc((size_t)(partitions > 0 ? partitions : 1), sizeof(*t->partitions));
+    if (!t->name || !t->partitions) {
+        free(t->name);
+        free(t->partitions);
+        free(t);
+        return NULL;
+    }
+    t->partition_count = partitions;
+    rn_config_set_init(&t->configs);
+    atomic_init(&t->refs, 1);
+    return t;
+}
+
+/* Kafka: topics whose names differ only in '.' vs '_' collide in metric names. */
+static bool collides(rn_broker_t *b, const char *name, size_t len, char *msg, size_t msglen) {
+    size_t it = 0;
+    void *v;
+    while (rn_map_next(&b->topics, &it, NULL, &v)) {
+        rn_topic_t *t = v;
+        if (strlen(t->name) != len) continue;
+        bool same = true;
+        for (size_t i = 0; i < len && same; i++) {
+            char a = t->name[i] == '.' ? '_' : t->name[i], c = name[i] == '.' ? '_' : name[i];
+            same = a == c;
+        }
+        if (same) {
+            snprintf(msg, msglen, "Topic '%.*s' collides with existing topic: %s", (int)len, name, t->name);
+            return true;
+        }
+    }
+    return false;
+}
+
+rn_err_t rn_broker_create_topic(rn_broker_t *b, const char *name, size_t len, const rn_topic_create_t *spec, char *msg,
+                                size_t msglen) {
+    rn_err_t rc = rn_topic_name_validate(name, len, msg, msglen);
+    if (rc) return rc;
+    int32_t np = spec->num_partitions < 0 ? b->cfg.num_partitions : spec->num_partitions;
+    int16_t rf = spec->replication_factor < 0 ? b->cfg.default_replication_factor : spec->replication_factor;
+    if (np <= 0 || np > 100000) {
+        snprintf(msg, msglen, "Number of partitions must be between 1 and 100000, got %d", np);
+        return RN_ERR_INVALID_PARTITIONS;
+    }
+    if (rf <= 0) {
+        snprintf(msg, msglen, "Replication factor must be larger than 0");
+        return RN_ERR_INVALID_REPLICATION_FACTOR;
+    }
+    if (rf > 1) {
+        snprintf(msg, msglen, "Replication factor: %d larger than available brokers: 1", rf);
+        return RN_ERR_INVALID_REPLICATION_FACTOR;
+    }
+    rc = rn_topic_configs_validate(spec->configs, msg, msglen);
+    if (rc) return rc;
+    if (!spec->internal && len >= 2 && name[0] == '_' && name[1] == '_' &&
+        (rn_str_eq_cstr((rn_str_t){name, (int32_t)len}, "__consumer_offsets") ||
+         rn_str_eq_cstr((rn_str_t){name, (int32_t)len}, "__transaction_state"))) {
+        snprintf(msg, msglen, "Topic '%.*s' is internal", (int)len, name);
+        return RN_ERR_INVALID_REQUEST;
+    }
+
+    pthread_rwlock_wrlock(&b->topics_lock);
+    if (rn_broker_topic_locked(b, name, len)) {
+        pthread_rwlock_unlock(&b->topics_lock);
+        snprintf(msg, msglen, "Topic '%.*s' already exists.", (int)len, name);
+        return RN_ERR_TOPIC_ALREADY_EXISTS;
+    }
+    if (collides(b, name, len, msg, msglen)) {
+        pthread_rwlock_unlock(&b->topics_lock);
+        return RN_ERR_INVALID_TOPIC_EXCEPTION;
+    }
+    if (spec->validate_only) {
+        pthread_rwlock_unlock(&b->topics_lock);
+        return RN_OK;
+    }
+    if (rn_logdir_offline(b->logdir)) {
+        pthread_rwlock_unlock(&b->topics_lock);
+        snprintf(msg, msglen, "Log directory is offline");
+        return RN_ERR_KAFKA_STORAGE_ERROR;
+    }
+    rn_topic_t *t = topic_new(name, len, np);
+    if (!t) {
+        pthread_rwlock_unlock(&b->topics_lock);
+        return RN_ERR_NOMEM;
+    }
+    t->internal = spec->internal;
+    if (getrandom(t->id, 16, 0) != 16) {
+        for (int i = 0; i < 16; i++) t->id[i] = (uint8_t)rand();
+    }
+    t->id[6] = (uint8_t)((t->id[6] & 0x0f) | 0x40); /* version 4 */
+    t->id[8] = (uint8_t)((t->id[8] & 0x3f) | 0x80);
+    if (spec->configs && !rn_config_set_copy(&t->configs, spec->configs)) rc = RN_ERR_NOMEM;
+    topic_refresh_cache(b, t);
+    if (!rc && !rn_map_put(&b->topics, t->name, len, t)) rc = RN_ERR_NOMEM;
+    if (!rc) {
+        rc = rn_broker_save_metadata(b);
+        if (rc) rn_map_del(&b->topics, t->name, len);
+    }
+    if (!rc) {
+        rc = topic_open_partitions(b, t, 0, np);
+        if (rc) RN_ERROR("broker", "topic %s: creating partition logs failed: %s", t->name, rn_err_name(rc));
+        /* metadata is saved: the logs are created again at the next start */
+        rc = RN_OK;
+    }
+    pthread_rwlock_unlock(&b->topics_lock);
+    if (rc) {
+        snprintf(msg, msglen, "Could not create topic: %s", rn_err_name(rc));
+        topic_free(t);
+        return rc == RN_ERR_NOMEM ? RN_ERR_UNKNOWN_SERVER_ERROR : RN_ERR_KAFKA_STORAGE_ERROR;
+    }
+    RN_INFO("broker", "created topic %s with %d partition(s)", t->name, np);
+    rn_broker_wake_all(b);
+    return RN_OK;
+}
+
+rn_err_t rn_broker_auto_create(rn_broker_t *b, const char *name, size_t len) {
+    char msg[256];
+    if (!b->cfg.auto_create_topics_enable) return RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    rn_err_t rc = rn_topic_name_validate(name, len, msg, sizeof(msg));
+    if (rc) return rc;
+    rn_topic_create_t spec = {.num_partitions = -1, .replication_factor = -1};
+    rc = rn_broker_create_topic(b, name, len, &spec, msg, sizeof(msg));
+    if (rc == RN_ERR_TOPIC_ALREADY_EXISTS) return RN_OK;
+    return rc;
+}
+
+rn_err_t rn_broker_delete_topic(rn_broker_t *b, const char *name, size_t len, char *msg, size_t msglen) {
+    if (!b->cfg.delete_topic_enable) {
+        snprintf(msg, msglen, "Topic deletion is disabled.");
+        return RN_ERR_TOPIC_DELETION_DISABLED;
+    }
+    pthread_rwlock_wrlock(&b->topics_lock);
+    rn_topic_t *t = rn_broker_topic_locked(b, name, len);
+    if (!t) {
+        pthread_rwlock_unlock(&b->topics_lock);
+        snprintf(msg, msglen, "This server does not host this topic.");
+        return RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    }
+    rn_map_del(&b->topics, name, len);
+    rn_err_t rc = rn_broker_save_metadata(b);
+    if (rc) {
+        rn_map_put(&b->topics, t->name, strlen(t->name), t);
+        pthread_rwlock_unlock(&b->topics_lock);
+        snprintf(msg, msglen, "Could not save metadata: %s", rn_err_name(rc));
+        return RN_ERR_KAFKA_STORAGE_ERROR;
+    }
+    t->deleted = true;
+    for (int32_t i = 0; i < t->partition_count; i++)
+        if (t->partitions[i] && t->partitions[i]->log) rn_logdir_delete_log(b->logdir, t->partitions[i]->log);
+    pthread_rwlock_unlock(&b->topics_lock);
+    RN_INFO("broker", "deleted topic %s", t->name);
+    rn_topic_release(t);
+    rn_broker_wake_all(b);
+    return RN_OK;
+}
+
+rn_err_t rn_broker_create_partitions(rn_broker_t *b, const char *name, size_t len, int32_t count, bool validate_only,
+                                     char *msg, size_t msglen) {
+    pthread_rwlock_wrlock(&b->topics_lock);
+    rn_topic_t *t = rn_broker_topic_locked(b, name, len);
+    rn_err_t rc = RN_OK;
+    if (!t) {
+        snprintf(msg, msglen, "The topic '%.*s' does not exist.", (int)len, name);
+        rc = RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    } else if (count <= t->partition_count) {
+        snprintf(msg, msglen, "Topic currently has %d partitions, %d would not be an increase.", t->partition_count, count);
+        rc = RN_ERR_INVALID_PARTITIONS;
+    } else if (count > 100000) {
+        snprintf(msg, msglen, "Number of partitions must be at most 100000");
+        rc = RN_ERR_INVALID_PARTITIONS;
+    }
+    if (rc || validate_only) {
+        pthread_rwlock_unlock(&b->topics_lock);
+        return rc;
+    }
+    rn_partition_t **np = calloc((size_t)count, sizeof(*np));
+    if (!np) {
+        pthread_rwlock_unlock(&b->topics_lock);
+        return RN_ERR_UNKNOWN_SERVER_ERROR;
+    }
+    /* Readers never hold partition arrays across the lock, so swapping is safe here. */
+    memcpy(np, t->partitions, (size_t)t->partition_count * sizeof(*np));
+    int32_t old = t->partition_count;
+    free(t->partitions);
+    t->partitions = np;
+    t->partition_count = count;
+    rc = rn_broker_save_metadata(b);
+    if (rc) {
+        t->partition_count = old;
+        pthread_rwlock_unlock(&b->topics_lock);
+        snprintf(msg, msglen, "Could not save metadata: %s", rn_err_name(rc));
+        return RN_ERR_KAFKA_STORAGE_ERROR;
+    }
+    rc = topic_open_partitions(b, t, old, count);
+    if (rc) {
+        /* keep the array consistent: unopened slots are dropped from the count */
+        int32_t ok = old;
+        while (ok < count && t->partitions[ok]) ok++;
+        t->partition_count = ok;
+        snprintf(msg, msglen, "Could not create partition logs: %s", rn_err_name(rc));
+        rc = RN_ERR_KAFKA_STORAGE_ERROR;
+    }
+    pthread_rwlock_unlock(&b->topics_lock);
+    if (!rc) RN_INFO("broker", "topic %.*s now has %d partitions", (int)len, name, count);
+    rn_broker_wake_all(b);
+    return rc;
+}
+
+rn_err_t rn_broker_set_topic_configs(rn_broker_t *b, const char *name, size_t len, const rn_config_set_t *configs,
+                                     bool validate_only, char *msg, size_t msglen) {
+    rn_err_t rc = rn_topic_configs_validate(configs, msg, msglen);
+    if (rc) return rc;
+    pthread_rwlock_wrlock(&b->topics_lock);
+    rn_topic_t *t = rn_broker_topic_locked(b, name, len);
+    if (!t) {
+        pthread_rwlock_unlock(&b->topics_lock);
+        snprintf(msg, msglen, "Topic '%.*s' does not exist.", (int)len, name);
+        return RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    }
+    if (validate_only) {
+        pthread_rwlock_unlock(&b->topics_lock);
+        return RN_OK;
+    }
+    rn_config_set_t old = t->configs;
+    if (!rn_config_set_copy(&t->configs, configs)) {
+        t->configs = old;
+        pthread_rwlock_unlock(&b->topics_lock);
+        return RN_ERR_UNKNOWN_SERVER_ERROR;
+    }
+    rc = rn_broker_save_metadata(b);
+    if (rc) {
+        rn_config_set_free(&t->configs);
+        t->configs = old;
+        pthread_rwlock_unlock(&b->topics_lock);
+        snprintf(msg, msglen, "Could not save metadata: %s", rn_err_name(rc));
+        return RN_ERR_KAFKA_STORAGE_ERROR;
+    }
+    rn_config_set_free(&old);
+    topic_refresh_cache(b, t);
+    rn_log_config_t lc;
+    rn_topic_log_config(&b->cfg, &t->configs, &lc);
+    for (int32_t i = 0; i < t->partition_count; i++)
+        if (t->partitions[i]) rn_log_set_config(t->partitions[i]->log, &lc);
+    pthread_rwlock_unlock(&b->topics_lock);
+    return RN_OK;
+}
+
+/* ---- metadata file ---- */
+
+static void put_escaped(FILE *f, const char *s) {
+    if (!s) {
+        fputs("\\N", f);
+        return;
+    }
+    if (!*s) {
+        fputs("%", f); /* a lone '%' is the empty string */
+        return;
+    }
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p <= 0x20 || *p == '%' || *p >= 0x7f || *p == '\\')
+            fprintf(f, "%%%02X", *p);
+        else
+            fputc(*p, f);
+    }
+}
+
+static char *unescape(const char *s) {
+    if (!strcmp(s, "\\N")) return NULL;
+    char *out = malloc(strlen(s) + 1);
+    if (!out) return NULL;
+    if (!strcmp(s, "%")) {
+        out[0] = 0;
+        return out;
+    }
+    size_t j = 0;
+    for (size_t i = 0; s[i]; i++) {
+        if (s[i] == '%' && isxdigit((unsigned char)s[i + 1]) && isxdigit((unsigned char)s[i + 2])) {
+            char hex[3] = {s[i + 1], s[i + 2], 0};
+            out[j++] = (char)strtol(hex, NULL, 16);
+            i += 2;
+        } else {
+            out[j++] = s[i];
+        }
+    }
+    out[j] = 0;
+    return out;
+}
+
+static int fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* Caller holds topics_lock (shared or exclusive) and meta_lock. */
+static rn_err_t save_metadata_locked(rn_broker_t *b) {
+    char path[4200], tmp[4300];
+    snprintf(path, sizeof(path), "%s/runnel.meta", b->cfg.log_dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        RN_ERROR("broker", "open %s failed: %s", tmp, strerror(errno));
+        return RN_ERR_IO;
+    }
+    fprintf(f, "runnel-meta 1\ncluster.id %s\nproducer.id.block.end %lld\n", b->cluster_id,
+            (long long)b->producer_id_block_end);
+    size_t it = 0;
+    void *v;
+    while (rn_map_next(&b->topics, &it, NULL, &v)) {
+        rn_topic_t *t = v;
+        fprintf(f, "topic %s ", t->name);
+        for (int i = 0; i < 16; i++) fprintf(f, "%02x", t->id[i]);
+        fprintf(f, " %d %d\n", t->partition_count, t->internal ? 1 : 0);
+        for (size_t i = 0; i < t->configs.n; i++) {
+            fprintf(f, "tconfig %s %s ", t->name, t->configs.v[i].name);
+            put_escaped(f, t->configs.v[i].value);
+            fputc('\n', f);
+        }
+    }
+    for (size_t i = 0; i < b->dynamic_broker.n; i++) {
+        fprintf(f, "bconfig %s ", b->dynamic_broker.v[i].name);
+        put_escaped(f, b->dynamic_broker.v[i].value);
+        fputc('\n', f);
+    }
+    int bad = ferror(f);
+    if (fflush(f) != 0) bad = 1;
+    if (!bad && fdatasync(fileno(f)) != 0) bad = 1;
+    if (fclose(f) != 0) bad = 1;
+    if (bad || rename(tmp, path) != 0 || fsync_dir(b->cfg.log_dir) != 0) {
+        RN_ERROR("broker", "writing %s failed: %s", path, strerror(errno));
+        unlink(tmp);
+        return RN_ERR_IO;
+    }
+    return RN_OK;
+}
+
+/* Caller holds topics_lock (shared or exclusive). Lock order: topics_lock, then meta_lock. */
+rn_err_t rn_broker_save_metadata(rn_broker_t *b) {
+    pthread_mutex_lock(&b->meta_lock);
+    rn_err_t rc = save_metadata_locked(b);
+    pthread_mutex_unlock(&b->meta_lock);
+    return rc;
+}
+
+/* Producer ids come in blocks whose end is saved before any id of the block is
+ * handed out, so ids are never reused after a crash. -1 on storage failure. */
+int64_t rn_broker_alloc_producer_id(rn_broker_t *b) {
+    pthread_rwlock_rdlock(&b->topics_lock);
+    pthread_mutex_lock(&b->meta_lock);
+    int64_t id = -1;
+    if (b->next_producer_id >= b->producer_id_block_end) {
+        int64_t old_end = b->producer_id_block_end;
+        b->producer_id_block_end = old_end + RN_PRODUCER_ID_BLOCK;
+        if (save_metadata_locked(b) != RN_OK) {
+            b->producer_id_block_end = old_end;
+            goto out;
+        }
+        b->next_producer_id = old_end;
+    }
+    id = b->next_producer_id++;
+out:
+    pthread_mutex_unlock(&b->meta_lock);
+    pthread_rwlock_unlock(&b->topics_lock);
+    return id;
+}
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+typedef struct {
+    rn_broker_t *b;
+    rn_log_t **orphans;
+    size_t n, cap;
+} orphan_ctx_t;
+
+static void collect_orphan(void *arg, rn_log_t *log) {
+    orphan_ctx_t *c = arg;
+    const char *name = rn_log_topic(log);
+    rn_topic_t *t = rn_map_get(&c->b->topics, name, strlen(name));
+    if (t && rn_log_partition(log) < t->partition_count) return;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        rn_log_t **o = realloc(c->orphans, cap * sizeof(*o));
+        if (!o) return;
+        c->orphans = o;
+        c->cap = cap;
+    }
+    rn_log_retain(log);
+    c->orphans[c->n++] = log;
+}
+
+/* At start-up, before serving: read runnel.meta, open every partition. */
+rn_err_t rn_broker_load_metadata(rn_broker_t *b) {
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/runnel.meta", b->cfg.log_dir);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno != ENOENT) {
+            RN_ERROR("broker", "open %s failed: %s", path, strerror(errno));
+            return RN_ERR_IO;
+        }
+        /* Fresh dir: a new cluster id (or the configured one). */
+        if (b->cfg.cluster_id[0]) {
+            snprintf(b->cluster_id, sizeof(b->cluster_id), "%s", b->cfg.cluster_id);
+        } else {
+            static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            uint8_t rnd[22];
+            if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+                for (size_t i = 0; i < sizeof(rnd); i++) rnd[i] = (uint8_t)rand();
+            for (size_t i = 0; i < sizeof(rnd); i++) b->cluster_id[i] = alphabet[rnd[i] & 63];
+            b->cluster_id[sizeof(rnd)] = 0;
+        }
+        b->producer_id_block_end = 0;
+        b->next_producer_id = 0;
+        return rn_broker_save_metadata(b);
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    rn_err_t rc = RN_OK;
+    int lineno = 0;
+    while (getline(&line, &cap, f) > 0) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = 0;
+        char *save = NULL;
+        char *kind = strtok_r(line, " ", &save);
+        if (!kind) continue;
+        if (!strcmp(kind, "runnel-meta")) continue;
+        if (!strcmp(kind, "cluster.id")) {
+            char *id = strtok_r(NULL, " ", &save);
+            snprintf(b->cluster_id, sizeof(b->cluster_id), "%s", id ? id : "");
+        } else if (!strcmp(kind, "producer.id.block.end")) {
+            char *v = strtok_r(NULL, " ", &save);
+            b->producer_id_block_end = v ? strtoll(v, NULL, 10) : 0;
+            b->next_producer_id = b->producer_id_block_end; /* never reuse ids handed out before */
+        } else if (!strcmp(kind, "topic")) {
+            char *name = strtok_r(NULL, " ", &save), *id = strtok_r(NULL, " ", &save);
+            char *np = strtok_r(NULL, " ", &save), *internal = strtok_r(NULL, " ", &save);
+            if (!name || !id || !np || strlen(id) != 32) {
+                rc = RN_ERR_CORRUPT;
+                break;
+            }
+            int32_t n = (int32_t)strtol(np, NULL, 10);
+            if (n <= 0 || n > 100000) {
+                rc = RN_ERR_CORRUPT;
+                break;
+            }
+            rn_topic_t *t = topic_new(name, strlen(name), n);
+            if (!t) {
+                rc = RN_ERR_NOMEM;
+                break;
+            }
+            for (int i = 0; i < 16; i++) {
+                int hi = hexval(id[2 * i]), lo = hexval(id[2 * i + 1]);
+                if (hi < 0 || lo < 0) rc = RN_ERR_CORRUPT;
+                t->id[i] = (uint8_t)((hi << 4) | lo);
+            }
+            t->internal = internal && !strcmp(internal, "1");
+            if (rc || !rn_map_put(&b->topics, t->name, strlen(t->name), t)) {
+                topic_free(t);
+                if (!rc) rc = RN_ERR_NOMEM;
+                break;
+            }
+        } else if (!strcmp(kind, "tconfig") || !strcmp(kind, "bconfig")) {
+            bool topic = kind[0] == 't';
+            char *name = topic ? strtok_r(NULL, " ", &save) : NULL;
+            char *key = strtok_r(NULL, " ", &save), *val = strtok_r(NULL, " ", &save);
+            if (!key || !val || (topic && !name)) {
+                rc = RN_ERR_CORRUPT;
+                break;
+            }
+            char *v = unescape(val);
+            rn_config_set_t *set = &b->dynamic_broker;
+            if (topic) {
+                rn_topic_t *t = rn_map_get(&b->topics, name, strlen(name));
+                if (!t) {
+                    free(v);
+                    rc = RN_ERR_CORRUPT;
+                    break;
+                }
+                set = &t->configs;
+            }
+            rn_config_set_put(set, key, v);
+            free(v);
+        } else {
+            RN_WARN("broker", "%s:%d: unknown line kind '%s' ignored", path, lineno, kind);
+        }
+    }
+    free(line);
+    fclose(f);
+    if (rc) {
+        RN_ERROR("broker", "%s:%d: corrupt metadata file (%s)", path, lineno, rn_err_name(rc));
+        return rc;
+    }
+    /* Partition logs: open what exists, create what is missing, delete orphans. */
+    size_t it = 0;
+    void *v;
+    while (rn_map_next(&b->topics, &it, NULL, &v)) {
+        rn_topic_t *t = v;
+        topic_refresh_cache(b, t);
+        rc = topic_open_partitions(b, t, 0, t->partition_count);
+        if (rc) {
+            RN_ERROR("broker", "topic %s: opening partitions failed: %s", t->name, rn_err_name(rc));
+            return rc;
+        }
+    }
+    orphan_ctx_t oc = {b, NULL, 0, 0};
+    rn_logdir_foreach(b->logdir, collect_orphan, &oc);
+    for (size_t i = 0; i < oc.n; i++) {
+        RN_WARN("broker", "deleting partition %s-%d: its topic is not in the metadata", rn_log_topic(oc.orphans[i]),
+                rn_log_partition(oc.orphans[i]));
+        rn_logdir_delete_log(b->logdir, oc.orphans[i]);
+        rn_log_release(oc.orphans[i]);
+    }
+    free(oc.orphans);
+    return RN_OK;
+}
