@@ -8270,6 +8270,453 @@ rn_err_t rn_request_decode_any(int16_t api_key, int16_t version, rn_reader_t *r,
     return rn_msg_decode_any(api_key, false, version, r, arena, &m);
 }
 
+void *rn_msg_new_any(int16_t api_key, bool response, rn_arena_t *arena) {
+    switch (api_key) {
+    case 0:
+        if (response) {
+            rn_ProduceResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_ProduceResponse_init(m);
+            return m;
+        }
+        {
+            rn_ProduceRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_ProduceRequest_init(m);
+            return m;
+        }
+    case 1:
+        if (response) {
+            rn_FetchResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_FetchResponse_init(m);
+            return m;
+        }
+        {
+            rn_FetchRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_FetchRequest_init(m);
+            return m;
+        }
+    case 2:
+        if (response) {
+            rn_ListOffsetsResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_ListOffsetsResponse_init(m);
+            return m;
+        }
+        {
+            rn_ListOffsetsRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_ListOffsetsRequest_init(m);
+            return m;
+        }
+    case 3:
+        if (response) {
+            rn_MetadataResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_MetadataResponse_init(m);
+            return m;
+        }
+        {
+            rn_MetadataRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_MetadataRequest_init(m);
+            return m;
+        }
+    case 8:
+        if (response) {
+            rn_OffsetCommitResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_OffsetCommitResponse_init(m);
+            return m;
+        }
+        {
+            rn_OffsetCommitRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_OffsetCommitRequest_init(m);
+            return m;
+        }
+    case 9:
+        if (response) {
+            rn_OffsetFetchResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_OffsetFetchResponse_init(m);
+            return m;
+        }
+        {
+            rn_OffsetFetchRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_OffsetFetchRequest_init(m);
+            return m;
+        }
+    case 10:
+        if (response) {
+            rn_FindCoordinatorResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_FindCoordinatorResponse_init(m);
+            return m;
+        }
+        {
+            rn_FindCoordinatorRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_FindCoordinatorRequest_init(m);
+            return m;
+        }
+    case 11:
+        if (response) {
+            rn_JoinGroupResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_JoinGroupResponse_init(m);
+            return m;
+        }
+        {
+            rn_JoinGroupRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_JoinGroupRequest_init(m);
+            return m;
+        }
+    case 12:
+        if (response) {
+            rn_HeartbeatResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_HeartbeatResponse_init(m);
+            return m;
+        }
+        {
+            rn_HeartbeatRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_HeartbeatRequest_init(m);
+            return m;
+        }
+    case 13:
+        if (response) {
+            rn_LeaveGroupResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_LeaveGroupResponse_init(m);
+            return m;
+        }
+        {
+            rn_LeaveGroupRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_LeaveGroupRequest_init(m);
+            return m;
+        }
+    case 14:
+        if (response) {
+            rn_SyncGroupResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_SyncGroupResponse_init(m);
+            return m;
+        }
+        {
+            rn_SyncGroupRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_SyncGroupRequest_init(m);
+            return m;
+        }
+    case 15:
+        if (response) {
+            rn_DescribeGroupsResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_DescribeGroupsResponse_init(m);
+            return m;
+        }
+        {
+            rn_DescribeGroupsRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_DescribeGroupsRequest_init(m);
+            return m;
+        }
+    case 16:
+        if (response) {
+            rn_ListGroupsResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_ListGroupsResponse_init(m);
+            return m;
+        }
+        {
+            rn_ListGroupsRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_ListGroupsRequest_init(m);
+            return m;
+        }
+    case 17:
+        if (response) {
+            rn_SaslHandshakeResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_SaslHandshakeResponse_init(m);
+            return m;
+        }
+        {
+            rn_SaslHandshakeRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_SaslHandshakeRequest_init(m);
+            return m;
+        }
+    case 18:
+        if (response) {
+            rn_ApiVersionsResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_ApiVersionsResponse_init(m);
+            return m;
+        }
+        {
+            rn_ApiVersionsRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_ApiVersionsRequest_init(m);
+            return m;
+        }
+    case 19:
+        if (response) {
+            rn_CreateTopicsResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_CreateTopicsResponse_init(m);
+            return m;
+        }
+        {
+            rn_CreateTopicsRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_CreateTopicsRequest_init(m);
+            return m;
+        }
+    case 20:
+        if (response) {
+            rn_DeleteTopicsResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_DeleteTopicsResponse_init(m);
+            return m;
+        }
+        {
+            rn_DeleteTopicsRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_DeleteTopicsRequest_init(m);
+            return m;
+        }
+    case 21:
+        if (response) {
+            rn_DeleteRecordsResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_DeleteRecordsResponse_init(m);
+            return m;
+        }
+        {
+            rn_DeleteRecordsRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_DeleteRecordsRequest_init(m);
+            return m;
+        }
+    case 22:
+        if (response) {
+            rn_InitProducerIdResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_InitProducerIdResponse_init(m);
+            return m;
+        }
+        {
+            rn_InitProducerIdRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_InitProducerIdRequest_init(m);
+            return m;
+        }
+    case 23:
+        if (response) {
+            rn_OffsetForLeaderEpochResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_OffsetForLeaderEpochResponse_init(m);
+            return m;
+        }
+        {
+            rn_OffsetForLeaderEpochRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_OffsetForLeaderEpochRequest_init(m);
+            return m;
+        }
+    case 24:
+        if (response) {
+            rn_AddPartitionsToTxnResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_AddPartitionsToTxnResponse_init(m);
+            return m;
+        }
+        {
+            rn_AddPartitionsToTxnRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_AddPartitionsToTxnRequest_init(m);
+            return m;
+        }
+    case 25:
+        if (response) {
+            rn_AddOffsetsToTxnResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_AddOffsetsToTxnResponse_init(m);
+            return m;
+        }
+        {
+            rn_AddOffsetsToTxnRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_AddOffsetsToTxnRequest_init(m);
+            return m;
+        }
+    case 26:
+        if (response) {
+            rn_EndTxnResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_EndTxnResponse_init(m);
+            return m;
+        }
+        {
+            rn_EndTxnRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_EndTxnRequest_init(m);
+            return m;
+        }
+    case 27:
+        if (response) {
+            rn_WriteTxnMarkersResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_WriteTxnMarkersResponse_init(m);
+            return m;
+        }
+        {
+            rn_WriteTxnMarkersRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_WriteTxnMarkersRequest_init(m);
+            return m;
+        }
+    case 28:
+        if (response) {
+            rn_TxnOffsetCommitResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_TxnOffsetCommitResponse_init(m);
+            return m;
+        }
+        {
+            rn_TxnOffsetCommitRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_TxnOffsetCommitRequest_init(m);
+            return m;
+        }
+    case 32:
+        if (response) {
+            rn_DescribeConfigsResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_DescribeConfigsResponse_init(m);
+            return m;
+        }
+        {
+            rn_DescribeConfigsRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_DescribeConfigsRequest_init(m);
+            return m;
+        }
+    case 33:
+        if (response) {
+            rn_AlterConfigsResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_AlterConfigsResponse_init(m);
+            return m;
+        }
+        {
+            rn_AlterConfigsRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_AlterConfigsRequest_init(m);
+            return m;
+        }
+    case 35:
+        if (response) {
+            rn_DescribeLogDirsResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_DescribeLogDirsResponse_init(m);
+            return m;
+        }
+        {
+            rn_DescribeLogDirsRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_DescribeLogDirsRequest_init(m);
+            return m;
+        }
+    case 36:
+        if (response) {
+            rn_SaslAuthenticateResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_SaslAuthenticateResponse_init(m);
+            return m;
+        }
+        {
+            rn_SaslAuthenticateRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_SaslAuthenticateRequest_init(m);
+            return m;
+        }
+    case 37:
+        if (response) {
+            rn_CreatePartitionsResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_CreatePartitionsResponse_init(m);
+            return m;
+        }
+        {
+            rn_CreatePartitionsRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_CreatePartitionsRequest_init(m);
+            return m;
+        }
+    case 42:
+        if (response) {
+            rn_DeleteGroupsResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_DeleteGroupsResponse_init(m);
+            return m;
+        }
+        {
+            rn_DeleteGroupsRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_DeleteGroupsRequest_init(m);
+            return m;
+        }
+    case 43:
+        if (response) {
+            rn_ElectLeadersResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_ElectLeadersResponse_init(m);
+            return m;
+        }
+        {
+            rn_ElectLeadersRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_ElectLeadersRequest_init(m);
+            return m;
+        }
+    case 44:
+        if (response) {
+            rn_IncrementalAlterConfigsResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_IncrementalAlterConfigsResponse_init(m);
+            return m;
+        }
+        {
+            rn_IncrementalAlterConfigsRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_IncrementalAlterConfigsRequest_init(m);
+            return m;
+        }
+    case 45:
+        if (response) {
+            rn_AlterPartitionReassignmentsResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_AlterPartitionReassignmentsResponse_init(m);
+            return m;
+        }
+        {
+            rn_AlterPartitionReassignmentsRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_AlterPartitionReassignmentsRequest_init(m);
+            return m;
+        }
+    case 46:
+        if (response) {
+            rn_ListPartitionReassignmentsResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_ListPartitionReassignmentsResponse_init(m);
+            return m;
+        }
+        {
+            rn_ListPartitionReassignmentsRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_ListPartitionReassignmentsRequest_init(m);
+            return m;
+        }
+    case 47:
+        if (response) {
+            rn_OffsetDeleteResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_OffsetDeleteResponse_init(m);
+            return m;
+        }
+        {
+            rn_OffsetDeleteRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_OffsetDeleteRequest_init(m);
+            return m;
+        }
+    case 60:
+        if (response) {
+            rn_DescribeClusterResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_DescribeClusterResponse_init(m);
+            return m;
+        }
+        {
+            rn_DescribeClusterRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_DescribeClusterRequest_init(m);
+            return m;
+        }
+    case 61:
+        if (response) {
+            rn_DescribeProducersResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_DescribeProducersResponse_init(m);
+            return m;
+        }
+        {
+            rn_DescribeProducersRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_DescribeProducersRequest_init(m);
+            return m;
+        }
+    case 65:
+        if (response) {
+            rn_DescribeTransactionsResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_DescribeTransactionsResponse_init(m);
+            return m;
+        }
+        {
+            rn_DescribeTransactionsRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_DescribeTransactionsRequest_init(m);
+            return m;
+        }
+    case 66:
+        if (response) {
+            rn_ListTransactionsResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_ListTransactionsResponse_init(m);
+            return m;
+        }
+        {
+            rn_ListTransactionsRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_ListTransactionsRequest_init(m);
+            return m;
+        }
+    default:
+        return NULL;
+    }
+}
+
 void rn_msg_encode_any(int16_t api_key, bool response, int16_t version, rn_buf_t *b, const void *m) {
     switch (api_key) {
     case 0:

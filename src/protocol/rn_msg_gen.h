@@ -149,7 +149,10 @@ rn_err_t rn_request_decode_any(int16_t api_key, int16_t version, rn_reader_t *r,
  * (rn_<Name>Request_t / rn_<Name>Response_t). */
 rn_err_t rn_msg_decode_any(int16_t api_key, bool response, int16_t version, rn_reader_t *r,
                            rn_arena_t *arena, void **out);
-/* Encode a struct produced by rn_msg_decode_any (same key, direction, version). */
+/* An arena-allocated struct of the right type, set to defaults; NULL if unknown
+ * key or the arena is full. */
+void *rn_msg_new_any(int16_t api_key, bool response, rn_arena_t *arena);
+/* Encode a struct from rn_msg_decode_any / rn_msg_new_any (same key and direction). */
 void rn_msg_encode_any(int16_t api_key, bool response, int16_t version, rn_buf_t *b, const void *m);
 
 /* ---- RequestHeader (versions 0-2, flexible 2+) ---- */

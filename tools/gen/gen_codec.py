@@ -797,7 +797,10 @@ rn_err_t rn_request_decode_any(int16_t api_key, int16_t version, rn_reader_t *r,
  * (rn_<Name>Request_t / rn_<Name>Response_t). */
 rn_err_t rn_msg_decode_any(int16_t api_key, bool response, int16_t version, rn_reader_t *r,
                            rn_arena_t *arena, void **out);
-/* Encode a struct produced by rn_msg_decode_any (same key, direction, version). */
+/* An arena-allocated struct of the right type, set to defaults; NULL if unknown
+ * key or the arena is full. */
+void *rn_msg_new_any(int16_t api_key, bool response, rn_arena_t *arena);
+/* Encode a struct from rn_msg_decode_any / rn_msg_new_any (same key and direction). */
 void rn_msg_encode_any(int16_t api_key, bool response, int16_t version, rn_buf_t *b, const void *m);
 """)
         for msg in self.msgs:
@@ -962,6 +965,22 @@ const rn_api_info_t *rn_api_info_known(int16_t api_key) {
         C.append("rn_err_t rn_request_decode_any(int16_t api_key, int16_t version, rn_reader_t *r, rn_arena_t *arena) {")
         C.append("    void *m;")
         C.append("    return rn_msg_decode_any(api_key, false, version, r, arena, &m);")
+        C.append("}")
+        C.append("")
+        C.append("void *rn_msg_new_any(int16_t api_key, bool response, rn_arena_t *arena) {")
+        C.append("    switch (api_key) {")
+        for key, a, rq, rs in apis:
+            C.append("    case %d:" % key)
+            for msg, resp in ((rs, True), (rq, False)):
+                cond = "if (response) " if resp else ""
+                C.append("        %s{" % cond)
+                C.append("            %s_t *m = rn_arena_alloc(arena, sizeof(*m));" % msg.top.cname)
+                C.append("            if (m) %s_init(m);" % msg.top.cname)
+                C.append("            return m;")
+                C.append("        }")
+        C.append("    default:")
+        C.append("        return NULL;")
+        C.append("    }")
         C.append("}")
         C.append("")
         C.append("void rn_msg_encode_any(int16_t api_key, bool response, int16_t version, rn_buf_t *b, const void *m) {")
