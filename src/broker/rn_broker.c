@@ -55,7 +55,6 @@ rn_err_t rn_broker_new(rn_broker_t **out, const rn_config_set_t *explicit_values
     rn_broker_t *b = calloc(1, sizeof(*b));
     if (!b) return RN_ERR_NOMEM;
     b->started_ms = rn_clock_wall_ms();
-    rn_config_set_init(&b->dynamic_broker);
     rn_map_init(&b->topics);
     pthread_rwlock_init(&b->topics_lock, NULL);
     pthread_mutex_init(&b->meta_lock, NULL);
@@ -85,6 +84,7 @@ rn_err_t rn_broker_new(rn_broker_t **out, const rn_config_set_t *explicit_values
         rn_broker_free(b);
         return rc;
     }
+    rn_broker_apply_configs_locked(b); /* dynamic configs from runnel.meta */
     RN_INFO("broker", "log dir %s open with %zu topic(s) in %.1f ms", b->cfg.log_dir, b->topics.count,
             (double)(rn_clock_mono_ns() - t0) / 1e6);
     *out = b;
@@ -144,7 +144,6 @@ void rn_broker_free(rn_broker_t *b) {
     rn_map_free(&b->topics);
     if (b->logdir) rn_logdir_close(b->logdir);
     rn_broker_config_free(&b->cfg);
-    rn_config_set_free(&b->dynamic_broker);
     pthread_rwlock_destroy(&b->topics_lock);
     pthread_mutex_destroy(&b->meta_lock);
     free(b);

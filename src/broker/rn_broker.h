@@ -81,7 +81,6 @@ typedef struct rn_broker_stats {
 
 struct rn_broker {
     rn_broker_config_t cfg;
-    rn_config_set_t dynamic_broker; /* AlterConfigs on the broker resource */
     rn_logdir_t *logdir;
     rn_net_t *net;
     rn_broker_loop_t *loops;
@@ -130,6 +129,10 @@ rn_err_t rn_broker_create_partitions(rn_broker_t *b, const char *name, size_t le
 /* Replace (AlterConfigs) or patch the topic's override set after validation. */
 rn_err_t rn_broker_set_topic_configs(rn_broker_t *b, const char *name, size_t len, const rn_config_set_t *configs,
                                      bool validate_only, char *msg, size_t msglen);
+/* Replace the broker's dynamic config set (per node, or the cluster default). */
+rn_err_t rn_broker_set_dynamic_configs(rn_broker_t *b, bool cluster_default, const rn_config_set_t *configs,
+                                       bool validate_only, char *msg, size_t msglen);
+void rn_broker_apply_configs_locked(rn_broker_t *b);
 /* Validate topic configs: INVALID_CONFIG with a message naming the key. */
 rn_err_t rn_topic_configs_validate(const rn_config_set_t *configs, char *msg, size_t msglen);
 /* Auto-create on Metadata/Produce if allowed; returns the error to report. */

@@ -510,7 +510,17 @@ static bool parse_hostport(const char *s, char *host, size_t hostlen, int *port)
 }
 
 const char *rn_broker_config_value(const rn_broker_config_t *cfg, const char *name, rn_config_source_t *source) {
-    const rn_config_entry_t *e = rn_config_set_find(&cfg->explicit_values, name);
+    const rn_config_entry_t *e = rn_config_set_find(&cfg->dynamic, name);
+    if (e) {
+        if (source) *source = RN_CS_DYNAMIC_BROKER;
+        return e->value;
+    }
+    e = rn_config_set_find(&cfg->dynamic_default, name);
+    if (e) {
+        if (source) *source = RN_CS_DYNAMIC_DEFAULT_BROKER;
+        return e->value;
+    }
+    e = rn_config_set_find(&cfg->explicit_values, name);
     if (e) {
         if (source) *source = RN_CS_STATIC_BROKER;
         return e->value;
@@ -559,6 +569,8 @@ rn_err_t rn_broker_config_load(rn_broker_config_t *cfg, const rn_config_set_t *e
     memset(cfg, 0, sizeof(*cfg));
     if (!rn_config_set_copy(&cfg->explicit_values, explicit_values)) return RN_ERR_NOMEM;
     rn_config_set_init(&cfg->derived);
+    rn_config_set_init(&cfg->dynamic);
+    rn_config_set_init(&cfg->dynamic_default);
     for (size_t i = 0; i < explicit_values->n; i++) {
         const rn_config_entry_t *e = &explicit_values->v[i];
         const rn_config_def_t *d = rn_broker_config_def(e->name);
@@ -645,6 +657,8 @@ rn_err_t rn_broker_config_load(rn_broker_config_t *cfg, const rn_config_set_t *e
 void rn_broker_config_free(rn_broker_config_t *cfg) {
     rn_config_set_free(&cfg->explicit_values);
     rn_config_set_free(&cfg->derived);
+    rn_config_set_free(&cfg->dynamic);
+    rn_config_set_free(&cfg->dynamic_default);
 }
 
 /* ---- topic config ---- */
@@ -663,7 +677,7 @@ const char *rn_topic_config_value(const rn_broker_config_t *bcfg, const rn_confi
     if (d->synonym && bcfg) {
         rn_config_source_t bs;
         const char *v = rn_broker_config_value(bcfg, d->synonym, &bs);
-        if (v || bs == RN_CS_STATIC_BROKER) {
+        if (v || bs != RN_CS_DEFAULT) {
             if (source) *source = bs;
             if (v) return v;
         }

@@ -97,6 +97,10 @@ bool rn_config_parse_bool(const char *s, bool *out);
 typedef struct {
     rn_config_set_t explicit_values; /* from the file and --override: STATIC_BROKER_CONFIG */
     rn_config_set_t derived;         /* defaults computed from other keys (log.retention.ms from hours) */
+    /* Set at runtime through AlterConfigs on the broker resource (persisted by the
+     * broker); consulted first. Readers hold the broker's topics_lock. */
+    rn_config_set_t dynamic;         /* resource name = this node id: DYNAMIC_BROKER_CONFIG */
+    rn_config_set_t dynamic_default; /* resource name "": DYNAMIC_DEFAULT_BROKER_CONFIG */
     /* Resolved values used on hot paths. */
     int32_t node_id;
     char listener_host[256];

@@ -12,7 +12,8 @@
  *   producer.id.block.end <next unallocated producer id block start>
  *   topic <name> <32 hex topic id> <partition count> <internal 0|1>
  *   tconfig <topic name> <key> <value, %-escaped; \N for null>
- *   bconfig <key> <value, %-escaped>
+ *   bconfig <key> <value, %-escaped>            (dynamic, this node)
+ *   dconfig <key> <value, %-escaped>            (dynamic, cluster default)
  *
  * Ordering rules, so a crash at any point leaves a consistent state:
  *   create: metadata first, then partition logs (start-up creates missing logs);
@@ -400,6 +401,70 @@ rn_err_t rn_broker_set_topic_configs(rn_broker_t *b, const char *name, size_t le
     return RN_OK;
 }
 
+rn_err_t rn_broker_set_dynamic_configs(rn_broker_t *b, bool cluster_default, const rn_config_set_t *configs,
+                                       bool validate_only, char *msg, size_t msglen) {
+    for (size_t i = 0; i < configs->n; i++) {
+        const rn_config_def_t *d = rn_broker_config_def(configs->v[i].name);
+        if (!d) {
+            snprintf(msg, msglen, "Unknown broker config name: %s", configs->v[i].name);
+            return RN_ERR_INVALID_CONFIG;
+        }
+        if (d->read_only) {
+            snprintf(msg, msglen, "Cannot update these configs dynamically: %s", d->name);
+            return RN_ERR_INVALID_CONFIG;
+        }
+        if (!configs->v[i].value || rn_config_validate(d, configs->v[i].value, msg, msglen) != RN_OK) {
+            if (!configs->v[i].value) snprintf(msg, msglen, "Null value not supported for config: %s", d->name);
+            return RN_ERR_INVALID_CONFIG;
+        }
+    }
+    if (validate_only) return RN_OK;
+    pthread_rwlock_wrlock(&b->topics_lock);
+    rn_config_set_t *target = cluster_default ? &b->cfg.dynamic_default : &b->cfg.dynamic;
+    rn_config_set_t old = *target;
+    if (!rn_config_set_copy(target, configs)) {
+        *target = old;
+        pthread_rwlock_unlock(&b->topics_lock);
+        return RN_ERR_UNKNOWN_SERVER_ERROR;
+    }
+    rn_err_t rc = rn_broker_save_metadata(b);
+    if (rc) {
+        rn_config_set_free(target);
+        *target = old;
+        pthread_rwlock_unlock(&b->topics_lock);
+        snprintf(msg, msglen, "Could not save metadata: %s", rn_err_name(rc));
+        return RN_ERR_KAFKA_STORAGE_ERROR;
+    }
+    rn_config_set_free(&old);
+    rn_broker_apply_configs_locked(b);
+    pthread_rwlock_unlock(&b->topics_lock);
+    return RN_OK;
+}
+
+/* After broker-level config changes: re-resolve what depends on them. */
+void rn_broker_apply_configs_locked(rn_broker_t *b) {
+    int lvl = rn_log_level_parse(rn_broker_config_value(&b->cfg, "log.level", NULL));
+    if (lvl >= 0) rn_log_set_level((rn_log_level_t)lvl);
+    int64_t v;
+    bool flag;
+    if (rn_config_parse_long(rn_broker_config_value(&b->cfg, "num.partitions", NULL), &v)) b->cfg.num_partitions = (int32_t)v;
+    if (rn_config_parse_long(rn_broker_config_value(&b->cfg, "message.max.bytes", NULL), &v)) b->cfg.message_max_bytes = (int32_t)v;
+    if (rn_config_parse_bool(rn_broker_config_value(&b->cfg, "auto.create.topics.enable", NULL), &flag))
+        b->cfg.auto_create_topics_enable = flag;
+    if (rn_config_parse_bool(rn_broker_config_value(&b->cfg, "delete.topic.enable", NULL), &flag))
+        b->cfg.delete_topic_enable = flag;
+    size_t it = 0;
+    void *tv;
+    while (rn_map_next(&b->topics, &it, NULL, &tv)) {
+        rn_topic_t *t = tv;
+        topic_refresh_cache(b, t);
+        rn_log_config_t lc;
+        rn_topic_log_config(&b->cfg, &t->configs, &lc);
+        for (int32_t i = 0; i < t->partition_count; i++)
+            if (t->partitions[i]) rn_log_set_config(t->partitions[i]->log, &lc);
+    }
+}
+
 /* ---- metadata file ---- */
 
 static void put_escaped(FILE *f, const char *s) {
@@ -474,10 +539,13 @@ static rn_err_t save_metadata_locked(rn_broker_t *b) {
             fputc('\n', f);
         }
     }
-    for (size_t i = 0; i < b->dynamic_broker.n; i++) {
-        fprintf(f, "bconfig %s ", b->dynamic_broker.v[i].name);
-        put_escaped(f, b->dynamic_broker.v[i].value);
-        fputc('\n', f);
+    for (int d = 0; d < 2; d++) {
+        const rn_config_set_t *set = d ? &b->cfg.dynamic_default : &b->cfg.dynamic;
+        for (size_t i = 0; i < set->n; i++) {
+            fprintf(f, "%s %s ", d ? "dconfig" : "bconfig", set->v[i].name);
+            put_escaped(f, set->v[i].value);
+            fputc('\n', f);
+        }
     }
     int bad = ferror(f);
     if (fflush(f) != 0) bad = 1;
@@ -621,7 +689,7 @@ rn_err_t rn_broker_load_metadata(rn_broker_t *b) {
                 if (!rc) rc = RN_ERR_NOMEM;
                 break;
             }
-        } else if (!strcmp(kind, "tconfig") || !strcmp(kind, "bconfig")) {
+        } else if (!strcmp(kind, "tconfig") || !strcmp(kind, "bconfig") || !strcmp(kind, "dconfig")) {
             bool topic = kind[0] == 't';
             char *name = topic ? strtok_r(NULL, " ", &save) : NULL;
             char *key = strtok_r(NULL, " ", &save), *val = strtok_r(NULL, " ", &save);
@@ -630,7 +698,7 @@ rn_err_t rn_broker_load_metadata(rn_broker_t *b) {
                 break;
             }
             char *v = unescape(val);
-            rn_config_set_t *set = &b->dynamic_broker;
+            rn_config_set_t *set = kind[0] == 'd' ? &b->cfg.dynamic_default : &b->cfg.dynamic;
             if (topic) {
                 rn_topic_t *t = rn_map_get(&b->topics, name, strlen(name));
                 if (!t) {

@@ -1,0 +1,586 @@
+/*
+ * rn_h_admin.c — topic administration and configuration: CreateTopics,
+ * DeleteTopics, CreatePartitions, DescribeConfigs, AlterConfigs,
+ * IncrementalAlterConfigs.
+ *
+ * Every answer carries Kafka's error code and, where the version has one, a
+ * message that says what was wrong in the user's terms.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rn_broker.h"
+#include "rn_logging.h"
+#include "rn_msg_gen.h"
+
+#define RN_RESOURCE_TOPIC 2
+#define RN_RESOURCE_BROKER 4
+#define RN_RESOURCE_BROKER_LOGGER 8
+
+#define RN_OP_SET 0
+#define RN_OP_DELETE 1
+#define RN_OP_APPEND 2
+#define RN_OP_SUBTRACT 3
+
+static rn_str_t msg_or_null(rn_arena_t *a, rn_err_t rc, const char *msg) {
+    if (!rc) return RN_STR_NULL;
+    return rn_str_dup_arena(a, msg[0] ? msg : rn_err_name(rc));
+}
+
+/* ---- CreateTopics ---- */
+
+void rn_h_create_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    rn_arena_t *a = &req->arena;
+    rn_CreateTopicsRequest_t rq;
+    rn_CreateTopicsRequest_init(&rq);
+    rn_err_t rc = rn_CreateTopicsRequest_decode(body, h->api_version, a, &rq);
+    if (rc) {
+        rn_broker_bad_request(b, req, h, rc);
+        return;
+    }
+    rn_CreateTopicsResponse_t resp;
+    rn_CreateTopicsResponse_init(&resp);
+    int32_t n = rq.Topics_count > 0 ? rq.Topics_count : 0;
+    resp.Topics = rn_arena_calloc(a, (size_t)n + 1, sizeof(*resp.Topics));
+    if (!resp.Topics) {
+        rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
+        return;
+    }
+    resp.Topics_count = n;
+    for (int32_t i = 0; i < n; i++) {
+        const rn_CreateTopicsRequest_CreatableTopic_t *ct = &rq.Topics[i];
+        rn_CreateTopicsResponse_CreatableTopicResult_t *r = &resp.Topics[i];
+        rn_CreateTopicsResponse_CreatableTopicResult_init(r);
+        r->Name = ct->Name;
+        char msg[512] = "";
+        rc = RN_OK;
+        /* The same name twice in one request: Kafka rejects both. */
+        for (int32_t j = 0; j < n && !rc; j++)
+            if (j != i && rn_str_eq(rq.Topics[j].Name, ct->Name)) {
+                rc = RN_ERR_INVALID_REQUEST;
+                snprintf(msg, sizeof(msg), "Create topics request from client contains multiple entries for topic %.*s",
+                         ct->Name.len, ct->Name.ptr);
+            }
+        int32_t np = ct->NumPartitions;
+        int16_t rf = ct->ReplicationFactor;
+        if (!rc && ct->Assignments_count > 0) {
+            if (np != -1 || rf != -1) {
+                rc = RN_ERR_INVALID_REQUEST;
+                snprintf(msg, sizeof(msg), "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.");
+            } else {
+                np = ct->Assignments_count;
+                rf = (int16_t)ct->Assignments[0].BrokerIds_count;
+                for (int32_t k = 0; k < ct->Assignments_count && !rc; k++) {
+                    const rn_CreateTopicsRequest_CreatableReplicaAssignment_t *as = &ct->Assignments[k];
+                    if (as->PartitionIndex != k || as->BrokerIds_count != rf) {
+                        rc = RN_ERR_INVALID_REPLICA_ASSIGNMENT;
+                        snprintf(msg, sizeof(msg), "Partitions must be numbered 0..%d with %d replicas each", np - 1, rf);
+                    }
+                    for (int32_t m = 0; m < as->BrokerIds_count && !rc; m++)
+                        if (as->BrokerIds[m] != b->cfg.node_id) {
+                            rc = RN_ERR_INVALID_REPLICA_ASSIGNMENT;
+                            snprintf(msg, sizeof(msg), "Unknown broker %d in the replica assignment", as->BrokerIds[m]);
+                        }
+                }
+            }
+        }
+        if (!rc && (np == 0 || np < -1)) {
+            rc = RN_ERR_INVALID_PARTITIONS;
+            snprintf(msg, sizeof(msg), "Number of partitions was set to an invalid non-positive value.");
+        }
+        if (!rc && (rf == 0 || rf < -1)) {
+            rc = RN_ERR_INVALID_REPLICATION_FACTOR;
+            snprintf(msg, sizeof(msg), "Replication factor must be larger than 0, or -1 to use the default value.");
+        }
+        rn_config_set_t cs;
+        rn_config_set_init(&cs);
+        for (int32_t k = 0; k < ct->Configs_count && !rc; k++) {
+            const rn_CreateTopicsRequest_CreatableTopicConfig_t *c = &ct->Configs[k];
+            if (c->Name.len <= 0) continue;
+            if (!rn_config_set_put_n(&cs, c->Name.ptr, (size_t)c->Name.len, c->Value.ptr,
+                                     c->Value.len > 0 ? (size_t)c->Value.len : 0, c->Value.len < 0))
+                rc = RN_ERR_UNKNOWN_SERVER_ERROR;
+        }
+        if (!rc && ct->Name.len > 0) {
+            rn_topic_create_t spec = {.num_partitions = np, .replication_factor = rf, .configs = &cs,
+                                      .validate_only = rq.validateOnly};
+            rc = rn_broker_create_topic(b, ct->Name.ptr, (size_t)ct->Name.len, &spec, msg, sizeof(msg));
+        } else if (!rc) {
+            rc = RN_ERR_INVALID_TOPIC_EXCEPTION;
+            snprintf(msg, sizeof(msg), "Topic name is empty");
+        }
+        rn_config_set_free(&cs);
+        r->ErrorCode = rn_err_wire(rc);
+        r->ErrorMessage = msg_or_null(a, rc, msg);
+        if (rc) continue;
+        /* v5+: what the topic got. */
+        pthread_rwlock_rdlock(&b->topics_lock);
+        rn_topic_t *t = rn_broker_topic_locked(b, ct->Name.ptr, (size_t)ct->Name.len);
+        r->NumPartitions = t ? t->partition_count : (np > 0 ? np : b->cfg.num_partitions);
+        r->ReplicationFactor = 1;
+        if (t) memcpy(r->TopicId, t->id, 16);
+        if (h->api_version >= 5) {
+            r->Configs = rn_arena_calloc(a, rn_topic_config_defs_count, sizeof(*r->Configs));
+            r->Configs_count = r->Configs ? (int32_t)rn_topic_config_defs_count : 0;
+            for (int32_t k = 0; k < r->Configs_count; k++) {
+                rn_CreateTopicsResponse_CreatableTopicConfigs_t *c = &r->Configs[k];
+                rn_CreateTopicsResponse_CreatableTopicConfigs_init(c);
+                const rn_config_def_t *d = &rn_topic_config_defs[k];
+                rn_config_source_t src;
+                const char *v = rn_topic_config_value(&b->cfg, t ? &t->configs : NULL, d->name, &src);
+                c->Name = rn_str_dup_arena(a, d->name);
+                c->Value = v ? rn_str_dup_arena(a, v) : RN_STR_NULL;
+                c->ConfigSource = (int8_t)src;
+            }
+        }
+        pthread_rwlock_unlock(&b->topics_lock);
+    }
+    rn_broker_respond(b, req, h, (rn_encode_fn)rn_CreateTopicsResponse_encode, &resp);
+}
+
+/* ---- DeleteTopics ---- */
+
+void rn_h_delete_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    rn_arena_t *a = &req->arena;
+    rn_DeleteTopicsRequest_t rq;
+    rn_DeleteTopicsRequest_init(&rq);
+    rn_err_t rc = rn_DeleteTopicsRequest_decode(body, h->api_version, a, &rq);
+    if (rc) {
+        rn_broker_bad_request(b, req, h, rc);
+        return;
+    }
+    rn_DeleteTopicsResponse_t resp;
+    rn_DeleteTopicsResponse_init(&resp);
+    int32_t n = h->api_version >= 6 ? rq.Topics_count : rq.TopicNames_count;
+    if (n < 0) n = 0;
+    resp.Responses = rn_arena_calloc(a, (size_t)n + 1, sizeof(*resp.Responses));
+    if (!resp.Responses) {
+        rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
+        return;
+    }
+    resp.Responses_count = n;
+    for (int32_t i = 0; i < n; i++) {
+        rn_DeleteTopicsResponse_DeletableTopicResult_t *r = &resp.Responses[i];
+        rn_DeleteTopicsResponse_DeletableTopicResult_init(r);
+        rn_str_t name = h->api_version >= 6 ? rq.Topics[i].Name : rq.TopicNames[i];
+        char msg[256] = "";
+        if (h->api_version >= 6 && name.len < 0) {
+            /* by topic id */
+            memcpy(r->TopicId, rq.Topics[i].TopicId, 16);
+            pthread_rwlock_rdlock(&b->topics_lock);
+            rn_topic_t *t = rn_broker_topic_by_id_locked(b, rq.Topics[i].TopicId);
+            if (t) name = rn_str_dup_arena(a, t->name);
+            pthread_rwlock_unlock(&b->topics_lock);
+            if (name.len < 0) {
+                r->Name = RN_STR_NULL;
+                r->ErrorCode = RN_ERR_UNKNOWN_TOPIC_ID;
+                continue;
+            }
+        } else if (h->api_version >= 6) {
+            pthread_rwlock_rdlock(&b->topics_lock);
+            rn_topic_t *t = name.len > 0 ? rn_broker_topic_locked(b, name.ptr, (size_t)name.len) : NULL;
+            if (t) memcpy(r->TopicId, t->id, 16);
+            pthread_rwlock_unlock(&b->topics_lock);
+        }
+        r->Name = name;
+        pthread_rwlock_rdlock(&b->topics_lock);
+        rn_topic_t *t = name.len > 0 ? rn_broker_topic_locked(b, name.ptr, (size_t)name.len) : NULL;
+        bool internal = t && t->internal;
+        pthread_rwlock_unlock(&b->topics_lock);
+        if (internal) {
+            rc = RN_ERR_INVALID_REQUEST;
+            snprintf(msg, sizeof(msg), "Internal topic %.*s cannot be deleted", name.len, name.ptr);
+        } else {
+            rc = name.len > 0 ? rn_broker_delete_topic(b, name.ptr, (size_t)name.len, msg, sizeof(msg))
+                              : RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        }
+        r->ErrorCode = rn_err_wire(rc);
+        r->ErrorMessage = msg_or_null(a, rc, msg);
+    }
+    rn_broker_respond(b, req, h, (rn_encode_fn)rn_DeleteTopicsResponse_encode, &resp);
+}
+
+/* ---- CreatePartitions ---- */
+
+void rn_h_create_partitions(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    rn_arena_t *a = &req->arena;
+    rn_CreatePartitionsRequest_t rq;
+    rn_CreatePartitionsRequest_init(&rq);
+    rn_err_t rc = rn_CreatePartitionsRequest_decode(body, h->api_version, a, &rq);
+    if (rc) {
+        rn_broker_bad_request(b, req, h, rc);
+        return;
+    }
+    rn_CreatePartitionsResponse_t resp;
+    rn_CreatePartitionsResponse_init(&resp);
+    int32_t n = rq.Topics_count > 0 ? rq.Topics_count : 0;
+    resp.Results = rn_arena_calloc(a, (size_t)n + 1, sizeof(*resp.Results));
+    if (!resp.Results) {
+        rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
+        return;
+    }
+    resp.Results_count = n;
+    for (int32_t i = 0; i < n; i++) {
+        const rn_CreatePartitionsRequest_CreatePartitionsTopic_t *ct = &rq.Topics[i];
+        rn_CreatePartitionsResponse_CreatePartitionsTopicResult_t *r = &resp.Results[i];
+        rn_CreatePartitionsResponse_CreatePartitionsTopicResult_init(r);
+        r->Name = ct->Name;
+        char msg[256] = "";
+        rc = RN_OK;
+        for (int32_t k = 0; k < ct->Assignments_count && !rc; k++)
+            for (int32_t m = 0; m < ct->Assignments[k].BrokerIds_count && !rc; m++)
+                if (ct->Assignments[k].BrokerIds[m] != b->cfg.node_id) {
+                    rc = RN_ERR_INVALID_REPLICA_ASSIGNMENT;
+                    snprintf(msg, sizeof(msg), "Unknown broker %d in the replica assignment", ct->Assignments[k].BrokerIds[m]);
+                }
+        if (!rc)
+            rc = ct->Name.len > 0 ? rn_broker_create_partitions(b, ct->Name.ptr, (size_t)ct->Name.len, ct->Count,
+                                                                rq.ValidateOnly, msg, sizeof(msg))
+                                  : RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        r->ErrorCode = rn_err_wire(rc);
+        r->ErrorMessage = msg_or_null(a, rc, msg);
+    }
+    rn_broker_respond(b, req, h, (rn_encode_fn)rn_CreatePartitionsResponse_encode, &resp);
+}
+
+/* ---- DescribeConfigs ---- */
+
+static bool key_requested(const rn_DescribeConfigsRequest_DescribeConfigsResource_t *res, const char *name) {
+    if (res->ConfigurationKeys_count < 0) return true;
+    for (int32_t i = 0; i < res->ConfigurationKeys_count; i++)
+        if (rn_str_eq_cstr(res->ConfigurationKeys[i], name)) return true;
+    return false;
+}
+
+static void add_synonym(rn_arena_t *a, rn_DescribeConfigsResponse_DescribeConfigsResourceResult_t *c, const char *name,
+                        const char *value, rn_config_source_t src) {
+    rn_DescribeConfigsResponse_DescribeConfigsSynonym_t *s = &c->Synonyms[c->Synonyms_count++];
+    rn_DescribeConfigsResponse_DescribeConfigsSynonym_init(s);
+    s->Name = rn_str_dup_arena(a, name);
+    s->Value = value ? rn_str_dup_arena(a, value) : RN_STR_NULL;
+    s->Source = (int8_t)src;
+}
+
+/* Fill one config entry; topic == NULL means a broker config. topics_lock held. */
+static void describe_one(rn_broker_t *b, rn_arena_t *a, const rn_config_def_t *d, const rn_topic_t *topic,
+                         bool synonyms, bool docs, int16_t version,
+                         rn_DescribeConfigsResponse_DescribeConfigsResourceResult_t *c) {
+    rn_DescribeConfigsResponse_DescribeConfigsResourceResult_init(c);
+    rn_config_source_t src;
+    const char *v = topic ? rn_topic_config_value(&b->cfg, &topic->configs, d->name, &src)
+                          : rn_broker_config_value(&b->cfg, d->name, &src);
+    c->Name = rn_str_dup_arena(a, d->name);
+    c->Value = v ? rn_str_dup_arena(a, v) : RN_STR_NULL;
+    c->ReadOnly = topic ? false : d->read_only;
+    c->IsDefault = src == RN_CS_DEFAULT;
+    c->ConfigSource = (int8_t)src;
+    if (version == 0 && !topic && src == RN_CS_STATIC_BROKER) c->ConfigSource = RN_CS_STATIC_BROKER;
+    c->IsSensitive = false;
+    c->ConfigType = (int8_t)d->type;
+    c->Documentation = docs ? rn_str_dup_arena(a, d->doc) : RN_STR_NULL;
+    c->Synonyms_count = 0;
+    if (!synonyms) return;
+    c->Synonyms = rn_arena_calloc(a, 5, sizeof(*c->Synonyms));
+    if (!c->Synonyms) return;
+    if (topic) {
+        const char *tv = rn_config_set_get(&topic->configs, d->name);
+        if (rn_config_set_find(&topic->configs, d->name)) add_synonym(a, c, d->name, tv, RN_CS_DYNAMIC_TOPIC);
+    }
+    const char *bkey = topic ? d->synonym : d->name;
+    if (bkey) {
+        const rn_config_entry_t *e;
+        if ((e = rn_config_set_find(&b->cfg.dynamic, bkey))) add_synonym(a, c, bkey, e->value, RN_CS_DYNAMIC_BROKER);
+        if ((e = rn_config_set_find(&b->cfg.dynamic_default, bkey)))
+            add_synonym(a, c, bkey, e->value, RN_CS_DYNAMIC_DEFAULT_BROKER);
+        if ((e = rn_config_set_find(&b->cfg.explicit_values, bkey)))
+            add_synonym(a, c, bkey, e->value, RN_CS_STATIC_BROKER);
+    }
+    const rn_config_def_t *bd = topic && d->synonym ? rn_broker_config_def(d->synonym) : NULL;
+    const char *defv = d->default_value;
+    if (bd && !rn_config_set_find(&b->cfg.derived, bd->name) && bd->default_value) defv = bd->default_value;
+    add_synonym(a, c, bkey ? bkey : d->name, defv, RN_CS_DEFAULT);
+}
+
+static bool is_this_broker(rn_broker_t *b, rn_str_t name) {
+    char id[16];
+    snprintf(id, sizeof(id), "%d", b->cfg.node_id);
+    return rn_str_eq_cstr(name, id);
+}
+
+void rn_h_describe_configs(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    rn_arena_t *a = &req->arena;
+    rn_DescribeConfigsRequest_t rq;
+    rn_DescribeConfigsRequest_init(&rq);
+    rn_err_t rc = rn_DescribeConfigsRequest_decode(body, h->api_version, a, &rq);
+    if (rc) {
+        rn_broker_bad_request(b, req, h, rc);
+        return;
+    }
+    rn_DescribeConfigsResponse_t resp;
+    rn_DescribeConfigsResponse_init(&resp);
+    int32_t n = rq.Resources_count > 0 ? rq.Resources_count : 0;
+    resp.Results = rn_arena_calloc(a, (size_t)n + 1, sizeof(*resp.Results));
+    if (!resp.Results) {
+        rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
+        return;
+    }
+    resp.Results_count = n;
+    pthread_rwlock_rdlock(&b->topics_lock);
+    for (int32_t i = 0; i < n; i++) {
+        const rn_DescribeConfigsRequest_DescribeConfigsResource_t *res = &rq.Resources[i];
+        rn_DescribeConfigsResponse_DescribeConfigsResult_t *r = &resp.Results[i];
+        rn_DescribeConfigsResponse_DescribeConfigsResult_init(r);
+        r->ResourceType = res->ResourceType;
+        r->ResourceName = res->ResourceName;
+        r->ErrorMessage = RN_STR_NULL;
+        const rn_config_def_t *defs = NULL;
+        size_t ndefs = 0;
+        const rn_topic_t *topic = NULL;
+        if (res->ResourceType == RN_RESOURCE_TOPIC) {
+            topic = res->ResourceName.len > 0
+                        ? rn_broker_topic_locked(b, res->ResourceName.ptr, (size_t)res->ResourceName.len)
+                        : NULL;
+            if (!topic) {
+                r->ErrorCode = RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                r->ErrorMessage = rn_str_printf_arena(a, "Topic '%.*s' does not exist.", res->ResourceName.len > 0 ? res->ResourceName.len : 0,
+                                                      res->ResourceName.ptr);
+                continue;
+            }
+            defs = rn_topic_config_defs;
+            ndefs = rn_topic_config_defs_count;
+        } else if (res->ResourceType == RN_RESOURCE_BROKER) {
+            if (res->ResourceName.len > 0 && !is_this_broker(b, res->ResourceName)) {
+                r->ErrorCode = RN_ERR_INVALID_REQUEST;
+                r->ErrorMessage = rn_str_printf_arena(a, "Broker %.*s is not this broker (%d)", res->ResourceName.len,
+                                                      res->ResourceName.ptr, b->cfg.node_id);
+                continue;
+            }
+            defs = rn_broker_config_defs;
+            ndefs = rn_broker_config_defs_count;
+        } else if (res->ResourceType == RN_RESOURCE_BROKER_LOGGER) {
+            r->Configs = rn_arena_calloc(a, 1, sizeof(*r->Configs));
+            if (r->Configs) {
+                rn_DescribeConfigsResponse_DescribeConfigsResourceResult_init(&r->Configs[0]);
+                r->Configs[0].Name = RN_STR_LIT("root");
+                r->Configs[0].Value = rn_str_dup_arena(a, rn_broker_config_value(&b->cfg, "log.level", NULL));
+                r->Configs[0].ConfigSource = 6; /* DYNAMIC_BROKER_LOGGER_CONFIG */
+                r->Configs[0].ConfigType = RN_CT_STRING;
+                r->Configs_count = 1;
+            }
+            continue;
+        } else {
+            r->ErrorCode = RN_ERR_INVALID_REQUEST;
+            r->ErrorMessage = rn_str_printf_arena(a, "Unsupported resource type %d", res->ResourceType);
+            continue;
+        }
+        r->Configs = rn_arena_calloc(a, ndefs, sizeof(*r->Configs));
+        if (!r->Configs) {
+            r->ErrorCode = RN_ERR_UNKNOWN_SERVER_ERROR;
+            continue;
+        }
+        int32_t k = 0;
+        for (size_t j = 0; j < ndefs; j++) {
+            if (!key_requested(res, defs[j].name)) continue;
+            describe_one(b, a, &defs[j], topic, rq.IncludeSynonyms, rq.IncludeDocumentation, h->api_version,
+                         &r->Configs[k++]);
+        }
+        r->Configs_count = k;
+    }
+    rn_broker_respond(b, req, h, (rn_encode_fn)rn_DescribeConfigsResponse_encode, &resp);
+    pthread_rwlock_unlock(&b->topics_lock);
+}
+
+/* ---- AlterConfigs / IncrementalAlterConfigs ---- */
+
+/* Apply a whole new set to a topic or the broker. */
+static rn_err_t alter_resource(rn_broker_t *b, int8_t type, rn_str_t name, const rn_config_set_t *cs, bool validate_only,
+                               char *msg, size_t msglen) {
+    if (type == RN_RESOURCE_TOPIC) {
+        if (name.len <= 0) {
+            snprintf(msg, msglen, "Topic name is empty");
+            return RN_ERR_INVALID_REQUEST;
+        }
+        return rn_broker_set_topic_configs(b, name.ptr, (size_t)name.len, cs, validate_only, msg, msglen);
+    }
+    if (type == RN_RESOURCE_BROKER) {
+        if (name.len > 0 && !is_this_broker(b, name)) {
+            snprintf(msg, msglen, "Broker %.*s is not this broker (%d)", name.len, name.ptr, b->cfg.node_id);
+            return RN_ERR_INVALID_REQUEST;
+        }
+        return rn_broker_set_dynamic_configs(b, name.len <= 0, cs, validate_only, msg, msglen);
+    }
+    if (type == RN_RESOURCE_BROKER_LOGGER) {
+        for (size_t i = 0; i < cs->n; i++) {
+            if (!cs->v[i].value || rn_log_level_parse(cs->v[i].value) < 0) {
+                snprintf(msg, msglen, "Log level '%s' is not one of error, warn, info, debug",
+                         cs->v[i].value ? cs->v[i].value : "null");
+                return RN_ERR_INVALID_CONFIG;
+            }
+        }
+        if (!validate_only)
+            for (size_t i = 0; i < cs->n; i++) rn_log_set_level((rn_log_level_t)rn_log_level_parse(cs->v[i].value));
+        return RN_OK;
+    }
+    snprintf(msg, msglen, "Unsupported resource type %d", type);
+    return RN_ERR_INVALID_REQUEST;
+}
+
+void rn_h_alter_configs(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    rn_arena_t *a = &req->arena;
+    rn_AlterConfigsRequest_t rq;
+    rn_AlterConfigsRequest_init(&rq);
+    rn_err_t rc = rn_AlterConfigsRequest_decode(body, h->api_version, a, &rq);
+    if (rc) {
+        rn_broker_bad_request(b, req, h, rc);
+        return;
+    }
+    rn_AlterConfigsResponse_t resp;
+    rn_AlterConfigsResponse_init(&resp);
+    int32_t n = rq.Resources_count > 0 ? rq.Resources_count : 0;
+    resp.Responses = rn_arena_calloc(a, (size_t)n + 1, sizeof(*resp.Responses));
+    if (!resp.Responses) {
+        rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
+        return;
+    }
+    resp.Responses_count = n;
+    for (int32_t i = 0; i < n; i++) {
+        const rn_AlterConfigsRequest_AlterConfigsResource_t *res = &rq.Resources[i];
+        rn_AlterConfigsResponse_AlterConfigsResourceResponse_t *r = &resp.Responses[i];
+        rn_AlterConfigsResponse_AlterConfigsResourceResponse_init(r);
+        r->ResourceType = res->ResourceType;
+        r->ResourceName = res->ResourceName;
+        rn_config_set_t cs;
+        rn_config_set_init(&cs);
+        char msg[512] = "";
+        rc = RN_OK;
+        for (int32_t k = 0; k < res->Configs_count && !rc; k++) {
+            const rn_AlterConfigsRequest_AlterableConfig_t *c = &res->Configs[k];
+            if (c->Name.len <= 0) continue;
+            if (!rn_config_set_put_n(&cs, c->Name.ptr, (size_t)c->Name.len, c->Value.ptr,
+                                     c->Value.len > 0 ? (size_t)c->Value.len : 0, c->Value.len < 0))
+                rc = RN_ERR_UNKNOWN_SERVER_ERROR;
+        }
+        if (!rc) rc = alter_resource(b, res->ResourceType, res->ResourceName, &cs, rq.ValidateOnly, msg, sizeof(msg));
+        rn_config_set_free(&cs);
+        r->ErrorCode = rn_err_wire(rc);
+        r->ErrorMessage = msg_or_null(a, rc, msg);
+    }
+    rn_broker_respond(b, req, h, (rn_encode_fn)rn_AlterConfigsResponse_encode, &resp);
+}
+
+/* APPEND/SUBTRACT on a comma-separated list value. */
+static char *list_edit(const char *cur, const char *item, bool append) {
+    size_t cap = (cur ? strlen(cur) : 0) + strlen(item) + 2;
+    char *out = calloc(1, cap);
+    if (!out) return NULL;
+    bool present = false;
+    const char *p = cur ? cur : "";
+    while (*p) {
+        const char *c = strchr(p, ',');
+        size_t n = c ? (size_t)(c - p) : strlen(p);
+        bool same = n == strlen(item) && !strncmp(p, item, n);
+        if (same) present = true;
+        if (n && !(same && !append)) {
+            if (*out) strcat(out, ",");
+            strncat(out, p, n);
+        }
+        if (!c) break;
+        p = c + 1;
+    }
+    if (append && !present) {
+        if (*out) strcat(out, ",");
+        strcat(out, item);
+    }
+    return out;
+}
+
+void rn_h_incremental_alter_configs(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    rn_arena_t *a = &req->arena;
+    rn_IncrementalAlterConfigsRequest_t rq;
+    rn_IncrementalAlterConfigsRequest_init(&rq);
+    rn_err_t rc = rn_IncrementalAlterConfigsRequest_decode(body, h->api_version, a, &rq);
+    if (rc) {
+        rn_broker_bad_request(b, req, h, rc);
+        return;
+    }
+    rn_IncrementalAlterConfigsResponse_t resp;
+    rn_IncrementalAlterConfigsResponse_init(&resp);
+    int32_t n = rq.Resources_count > 0 ? rq.Resources_count : 0;
+    resp.Responses = rn_arena_calloc(a, (size_t)n + 1, sizeof(*resp.Responses));
+    if (!resp.Responses) {
+        rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
+        return;
+    }
+    resp.Responses_count = n;
+    for (int32_t i = 0; i < n; i++) {
+        const rn_IncrementalAlterConfigsRequest_AlterConfigsResource_t *res = &rq.Resources[i];
+        rn_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_t *r = &resp.Responses[i];
+        rn_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_init(r);
+        r->ResourceType = res->ResourceType;
+        r->ResourceName = res->ResourceName;
+        char msg[512] = "";
+        rc = RN_OK;
+        /* Start from the resource's current explicit set. */
+        rn_config_set_t cs;
+        rn_config_set_init(&cs);
+        pthread_rwlock_rdlock(&b->topics_lock);
+        if (res->ResourceType == RN_RESOURCE_TOPIC) {
+            rn_topic_t *t = res->ResourceName.len > 0
+                                ? rn_broker_topic_locked(b, res->ResourceName.ptr, (size_t)res->ResourceName.len)
+                                : NULL;
+            if (!t) {
+                rc = RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                snprintf(msg, sizeof(msg), "Topic '%.*s' does not exist.", res->ResourceName.len > 0 ? res->ResourceName.len : 0,
+                         res->ResourceName.ptr);
+            } else if (!rn_config_set_copy(&cs, &t->configs)) {
+                rc = RN_ERR_UNKNOWN_SERVER_ERROR;
+            }
+        } else if (res->ResourceType == RN_RESOURCE_BROKER) {
+            if (!rn_config_set_copy(&cs, res->ResourceName.len > 0 ? &b->cfg.dynamic : &b->cfg.dynamic_default))
+                rc = RN_ERR_UNKNOWN_SERVER_ERROR;
+        }
+        pthread_rwlock_unlock(&b->topics_lock);
+        for (int32_t k = 0; k < res->Configs_count && !rc; k++) {
+            const rn_IncrementalAlterConfigsRequest_AlterableConfig_t *c = &res->Configs[k];
+            char name[256], value[4096];
+            snprintf(name, sizeof(name), "%.*s", c->Name.len > 0 ? c->Name.len : 0, c->Name.ptr ? c->Name.ptr : "");
+            snprintf(value, sizeof(value), "%.*s", c->Value.len > 0 ? c->Value.len : 0, c->Value.ptr ? c->Value.ptr : "");
+            const rn_config_def_t *d = res->ResourceType == RN_RESOURCE_TOPIC ? rn_topic_config_def(name)
+                                                                              : rn_broker_config_def(name);
+            switch (c->ConfigOperation) {
+            case RN_OP_SET:
+                if (!rn_config_set_put(&cs, name, c->Value.len < 0 ? NULL : value)) rc = RN_ERR_UNKNOWN_SERVER_ERROR;
+                break;
+            case RN_OP_DELETE:
+                rn_config_set_del(&cs, name);
+                break;
+            case RN_OP_APPEND:
+            case RN_OP_SUBTRACT: {
+                if (res->ResourceType != RN_RESOURCE_BROKER_LOGGER && (!d || d->type != RN_CT_LIST)) {
+                    rc = RN_ERR_INVALID_CONFIG;
+                    snprintf(msg, sizeof(msg), "Config %s is not a list: APPEND and SUBTRACT need one", name);
+                    break;
+                }
+                pthread_rwlock_rdlock(&b->topics_lock);
+                const char *cur = rn_config_set_find(&cs, name) ? rn_config_set_get(&cs, name)
+                                  : res->ResourceType == RN_RESOURCE_TOPIC ? rn_topic_config_value(&b->cfg, NULL, name, NULL)
+                                                                           : rn_broker_config_value(&b->cfg, name, NULL);
+                char *nv = list_edit(cur, value, c->ConfigOperation == RN_OP_APPEND);
+                pthread_rwlock_unlock(&b->topics_lock);
+                if (!nv || !rn_config_set_put(&cs, name, nv)) rc = RN_ERR_UNKNOWN_SERVER_ERROR;
+                free(nv);
+                break;
+            }
+            default:
+                rc = RN_ERR_INVALID_REQUEST;
+                snprintf(msg, sizeof(msg), "Unknown config operation %d", c->ConfigOperation);
+            }
+        }
+        if (!rc) rc = alter_resource(b, res->ResourceType, res->ResourceName, &cs, rq.ValidateOnly, msg, sizeof(msg));
+        rn_config_set_free(&cs);
+        r->ErrorCode = rn_err_wire(rc);
+        r->ErrorMessage = msg_or_null(a, rc, msg);
+    }
+    rn_broker_respond(b, req, h, (rn_encode_fn)rn_IncrementalAlterConfigsResponse_encode, &resp);
+}
