@@ -14,10 +14,36 @@
  *
  * Responses are rn_buf_t: memory plus file splices, sent with writev and
  * sendfile. The net layer prepends the 4-byte size.
+ *
+ * Config: a field left 0 takes its default — request_max_bytes 104857600,
+ * queued_max_bytes 16 MiB, inflight_max 128, idle_ms 600000 (negative: never),
+ * arena_max_bytes 64 MiB, threads 1, stop_timeout_ms 30000. Memory bound per
+ * connection: a frame being read (<= request_max_bytes), at most 64 KiB of
+ * bytes read past a pause, and queued responses up to queued_max_bytes plus
+ * whatever the (at most inflight_max) requests already with the handler add.
+ * Idle means: no request with the handler and no byte read or written for
+ * idle_ms — so a client that stops reading its responses is also closed.
+ *
+ * Shutdown (rn_net_stop), per loop, on the loop's thread:
+ *   1. the listener and every connection are closed; requests still with the
+ *      handler become orphans: completing them (rn_req_respond, ..._close,
+ *      ..._no_response) is still required and just frees them;
+ *   2. handler.on_stop(ctx, loop) is called, if set: the handler should now
+ *      complete (or drop with rn_req_no_response) every req it holds for this
+ *      loop and cancel its own timers on it;
+ *   3. the loop keeps running — timers and rn_loop_post still work, so a
+ *      completion from another thread can still arrive — until the last req
+ *      of the loop is completed; then the loop ends and rn_net_stop joins it.
+ *      Past stop_timeout_ms it gives up: logs an error and ends the loop; the
+ *      orphans then stay allocated forever and must never be completed.
+ * After rn_net_stop returns, no handler callback runs; posts and timers left
+ * on the loops are freed by rn_net_free without being called. rn_net_stop
+ * must not be called from a network thread.
  */
 #ifndef RN_NET_H
 #define RN_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,9 +69,12 @@ typedef struct rn_req {
 typedef struct {
     /* Called on the connection's loop for each complete frame. The handler must
      * eventually call exactly one of rn_req_respond / rn_req_no_response /
-     * rn_req_close, on that same loop. */
+     * rn_req_close, on that same loop. It may do so before returning. */
     void (*on_request)(void *ctx, rn_req_t *req);
     void *ctx;
+    /* Optional. Called once per loop, on that loop, during rn_net_stop, after
+     * the loop's listener and connections are closed (see "Shutdown" below). */
+    void (*on_stop)(void *ctx, rn_loop_t *loop);
 } rn_net_handler_t;
 
 typedef struct {
@@ -58,6 +87,7 @@ typedef struct {
     int64_t idle_ms;           /* connections.max.idle.ms */
     size_t arena_max_bytes;    /* per-request arena bound */
     int max_connections;       /* 0: unlimited */
+    int64_t stop_timeout_ms;   /* rn_net_stop waits this long for pending reqs */
 } rn_net_config_t;
 
 rn_err_t rn_net_new(rn_net_t **out, const rn_net_config_t *cfg, rn_net_handler_t handler);
@@ -77,9 +107,16 @@ void rn_req_close(rn_req_t *req, const char *why);  /* logs why, closes the conn
 
 /* Peer address as text, e.g. "127.0.0.1:53412" (for logs). */
 const char *rn_conn_peer(const rn_conn_t *conn);
-/* Connection statistics for metrics. */
+/* True once the connection is closed: the req's response will be dropped, so
+ * a handler may skip expensive work (loop thread only). */
+bool rn_req_orphaned(const rn_req_t *req);
+/* Connection statistics for metrics (sums over the loops, read without locks). */
 typedef struct {
     uint64_t connections_open, connections_total, bytes_in, bytes_out, requests, closed_bad_input;
+    uint64_t connections_refused;    /* beyond max_connections */
+    uint64_t requests_pending;       /* with the handler now */
+    uint64_t bytes_queued;           /* response bytes waiting to be written now */
+    uint64_t bytes_queued_conn_peak; /* most bytes ever queued on one connection */
 } rn_net_stats_t;
 void rn_net_stats(const rn_net_t *net, rn_net_stats_t *out);
 
