@@ -59,7 +59,7 @@
 #include "rn_net_int.h"
 
 #define RN_NET_READS_PER_EVENT 8 /* fairness between connections of a loop */
-#define RN_NET_SEGS_MAX 64       /* iovecs per sendmsg */
+#define RN_NET_SEGS_MAX 128      /* iovecs per sendmsg: 64 small responses */
 #define RN_NET_SENDFILE_MAX ((size_t)1 << 30)
 
 enum { RQ_PENDING = 1, RQ_DONE = 2 };
@@ -122,6 +122,20 @@ static void req_free(rn__req_t *r) {
     rn_arena_reset(&r->pub.arena);
     rn_buf_free(&r->resp);
     free(r);
+}
+
+/* The invariants of the diagram above, O(1). */
+static void assert_conn_state(const rn_conn_t *c) {
+    RN_ASSERT(c->pending >= 0 && c->refs >= c->pending + (c->closed ? 0 : 1));
+    if (c->closed) {
+        RN_ASSERT(c->fd < 0 && !c->q_head && !c->rd_req && !c->stash && !c->resume_timer);
+        RN_ASSERT(c->inflight == 0 && c->queued_bytes == 0);
+    } else {
+        RN_ASSERT(c->fd >= 0 && c->inflight >= c->pending);
+        RN_ASSERT((c->q_head == NULL) == (c->inflight == 0) && (c->q_head == NULL) == (c->q_tail == NULL));
+        RN_ASSERT(c->wpos == 0 || (c->q_head->state == RQ_DONE && c->q_head->has_resp));
+        RN_ASSERT(c->stash_off <= c->stash_len && (c->stash == NULL) == (c->stash_len == 0));
+    }
 }
 
 static void conn_unref(rn_conn_t *c) {
@@ -351,6 +365,7 @@ static void conn_on_readable(rn_conn_t *c) {
     if (c->closed) return;
     if (!c->writing) conn_flush(c);
     conn_update_read(c);
+    assert_conn_state(c);
 }
 
 /* ---- responses out ---- */
@@ -482,6 +497,7 @@ static void conn_flush(rn_conn_t *c) {
         conn_apply_interest(c);
     }
     conn_update_read(c);
+    assert_conn_state(c);
 }
 
 static void conn_on_io(void *arg, int fd, int events) {
@@ -543,6 +559,7 @@ static void req_complete(rn_req_t *req, rn_buf_t *resp) {
         }
         if (!c->closed && !c->corked && !c->writing && c->q_head->state == RQ_DONE) conn_flush(c);
     }
+    assert_conn_state(c);
     conn_unref(c); /* the pending request's ref */
     if (w->stopping && w->pending == 0) rn__worker_drained(w);
 }

@@ -114,8 +114,8 @@ static void worker_on_accept(void *arg, int fd, int events) {
         int open = atomic_fetch_add_explicit(&net->conns_open, 1, memory_order_relaxed);
         if (net->cfg.max_connections > 0 && open >= net->cfg.max_connections) {
             atomic_fetch_sub_explicit(&net->conns_open, 1, memory_order_relaxed);
-            close(cfd);
             rn__stat_add(&w->stats.connections_refused, 1);
+            close(cfd);
             RN_INFO("net", "refusing a connection: %d connections open (max.connections %d)", open,
                     net->cfg.max_connections);
             continue;

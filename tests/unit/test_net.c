@@ -669,6 +669,7 @@ RN_TEST(net_max_connections_refuses_extra) {
         ASSERT_TRUE(fds[i] >= 0);
         ASSERT_TRUE(closed_by_server(fds[i]));
     }
+    WAIT_UNTIL(srv_stats(&srv).connections_refused == 2, 3000);
     ASSERT_EQ(srv_stats(&srv).connections_refused, 2);
     ASSERT_TRUE(send_req(fds[0], 'E', 0, 0));
     size_t n;
