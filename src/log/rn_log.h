@@ -69,6 +69,7 @@ typedef struct {
     int64_t cleaner_dedupe_buffer_bytes; /* log.cleaner.dedupe.buffer.size */
     int64_t cleaner_backoff_ms;      /* log.cleaner.backoff.ms */
     int64_t flush_scheduler_interval_ms; /* lazy-mode flush checks */
+    int64_t checkpoint_interval_ms;  /* log.flush.offset.checkpoint.interval.ms: recovery points, log starts */
     rn_log_config_t defaults;        /* for partitions found on disk before their topic config is known */
 } rn_logdir_config_t;
 
@@ -85,6 +86,7 @@ const char *rn_logdir_path(const rn_logdir_t *dir);
 /* Every partition log in the dir (found at open or created since). */
 void rn_logdir_foreach(rn_logdir_t *dir, void (*fn)(void *arg, rn_log_t *log), void *arg);
 rn_log_t *rn_logdir_find(rn_logdir_t *dir, const char *topic, int32_t partition);
+/* RN_ERR_EXISTS (with *out set to the existing log) if the partition is already there. */
 rn_err_t rn_logdir_create_log(rn_logdir_t *dir, const char *topic, int32_t partition, const rn_log_config_t *cfg,
                               rn_log_t **out);
 /* Deletes the partition's files (asynchronously) and drops it from the dir.
@@ -104,6 +106,9 @@ typedef struct {
     uint64_t open_files, partitions;
 } rn_logdir_stats_t;
 void rn_logdir_stats(const rn_logdir_t *dir, rn_logdir_stats_t *out);
+/* Runs one maintenance pass now (retention, compaction, checkpoints), as the
+ * maintenance thread does every retention_check_interval_ms. For tests and tools. */
+void rn_logdir_maintain(rn_logdir_t *dir);
 
 /* References: a log found through the dir is borrowed while the dir's caller
  * holds it registered; retain it to keep it across a concurrent delete. */
