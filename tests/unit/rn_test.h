@@ -70,8 +70,9 @@ static int rn_test_failed_flag;
     } while (0)
 
 static inline int rn_test_main(void) {
-    int passed = 0, failed = 0;
-    for (int i = 0; i < rn_test_ncases; i++) {
+    /* volatile: these live across setjmp/longjmp */
+    volatile int passed = 0, failed = 0;
+    for (volatile int i = 0; i < rn_test_ncases; i++) {
         rn_test_failed_flag = 0;
         if (!setjmp(rn_test_jmp)) rn_test_cases[i].fn();
         if (rn_test_failed_flag) {
