@@ -18,6 +18,7 @@
  * request is a full fetch, which the protocol allows.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -35,7 +36,7 @@ typedef struct {
     rn_req_header_t h;
     rn_FetchRequest_t rq;
     rn_FetchResponse_t resp;
-    rn_fileref_t **files; /* one per response partition, released after sending */
+    rn_fileref_t **files; /* malloc: one per response partition, released after sending */
     size_t nfiles;
     int32_t total_bytes;
 } fetch_ctx_t;
@@ -181,9 +182,15 @@ static int32_t fetch_build(rn_broker_t *b, fetch_ctx_t *fc) {
     return total;
 }
 
+/* Responding frees the request's arena (fc included); the file references
+ * live in a malloc'd array so they can be released after the response took
+ * its own references. */
 static void fetch_send(rn_broker_t *b, fetch_ctx_t *fc) {
+    size_t n = fc->nfiles;
+    rn_fileref_t **files = fc->files;
     rn_broker_respond(b, fc->req, &fc->h, (rn_encode_fn)rn_FetchResponse_encode, &fc->resp);
-    release_files(fc);
+    for (size_t i = 0; i < n; i++) rn_fileref_release(files[i]);
+    free(files);
 }
 
 static void fetch_resume(rn_broker_t *b, rn_wait_t *w, bool timed_out, rn_err_t err) {
@@ -215,7 +222,7 @@ void rn_h_fetch(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_read
     size_t nparts = 0;
     for (int32_t i = 0; i < fc->rq.Topics_count; i++)
         nparts += fc->rq.Topics[i].Partitions_count > 0 ? (size_t)fc->rq.Topics[i].Partitions_count : 0;
-    fc->files = rn_arena_calloc(a, nparts + 1, sizeof(*fc->files));
+    fc->files = calloc(nparts + 1, sizeof(*fc->files)); /* freed by fetch_send */
     if (!fc->files) {
         rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
         return;
