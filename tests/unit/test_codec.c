@@ -1242,6 +1242,25 @@ RN_TEST(seeds) {
 #undef SEED
 
     ASSERT_EQ(n, 12);
+
+    /* every generated API, default request at its lowest and highest version */
+    for (int i = 0; i < rn_api_table_count; i++) {
+        const rn_api_info_t *api = &rn_api_table[i];
+        rn_arena_t a;
+        rn_arena_init(&a, ARENA_MAX);
+        void *m = rn_msg_new_any(api->api_key, false, &a);
+        ASSERT_TRUE(m != NULL);
+        int16_t vs[2] = {api->min_version, api->max_version};
+        for (int k = 0; k < 2; k++) {
+            rn_buf_reset(&body);
+            rn_msg_encode_any(api->api_key, false, vs[k], &body, m);
+            ASSERT_EQ(rn_buf_err(&body), RN_OK);
+            char name[96];
+            snprintf(name, sizeof(name), "default_%s_v%d", api->name, vs[k]);
+            if (dir) ASSERT_TRUE(write_seed(dir, name, api->api_key, vs[k], &body));
+        }
+        rn_arena_reset(&a);
+    }
     rn_buf_free(&body);
 }
 

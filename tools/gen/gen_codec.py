@@ -140,7 +140,7 @@ class Field:
         self.versions = parse_versions(js.get("versions"))
         self.nullable = parse_versions(js.get("nullableVersions"))
         self.tagged = parse_versions(js.get("taggedVersions"))
-        self.tag = js.get("tag")
+        self.tag = int(js["tag"]) if "tag" in js else None  # some schemas quote it
         if (self.tag is None) != (self.tagged is None):
             raise SystemExit("%s.%s: tag and taggedVersions go together" % (msg.name, self.name))
         self.flex_none = "flexibleVersions" in js and parse_versions(js["flexibleVersions"]) is None
@@ -609,11 +609,20 @@ class Gen:
                 body += self.guard("1" if flex == "true" else flex, t)
         if not uses_arena:
             body.insert(0, "(void)arena;")
-        if not any("version" in x for x in body):
-            body.insert(0, "(void)version;")
+        body = self.mark_unused(body, ["version", "m"])
         L += ["    " + x for x in body]
         L.append("}")
         return L
+
+    @staticmethod
+    def mark_unused(body, params):
+        """Prefix (void)p; for each parameter the body never mentions."""
+        out = list(body)
+        for p in reversed(params):
+            pat = re.compile(r"(?<![\w>.])%s\b" % p)
+            if not any(pat.search(x) for x in body):
+                out.insert(0, "(void)%s;" % p)
+        return out
 
     def guard(self, cond, lines):
         if cond == "1" or cond == "true":
@@ -698,11 +707,7 @@ class Gen:
                     t += ["    " + x for x in inner]
                     t.append("}")
                 body += self.guard("1" if flex == "true" else flex, t)
-        if not any("version" in x for x in body):
-            body.insert(0, "(void)version;")
-        if not body or all(x.startswith("(void)") for x in body):
-            body.append("(void)b;")
-            body.append("(void)m;")
+        body = self.mark_unused(body, ["version", "m", "b"])
         L += ["    " + x for x in body]
         L.append("}")
         return L
