@@ -328,10 +328,12 @@ static void damage_corrupt_index(const char *pdir, rn_log_t *log, int64_t *expec
     memset(junk, 0x5a, sizeof(junk));
     if (pwrite(fd, junk, sizeof(junk), 0) != (ssize_t)sizeof(junk)) abort();
     close(fd);
-    /* and an older segment's index too: it is trusted at open but checked on lookup */
+    /* and an older segment's index too: it is trusted at open but checked on
+     * lookup — entry 1 now points at entry 2's batch */
     rn__segment_path(log, log->segs[1]->base_offset, ".index", p, sizeof(p));
-    fd = open(p, O_WRONLY);
-    if (pwrite(fd, junk, 8, 8) != 8) abort();
+    fd = open(p, O_RDWR);
+    uint8_t e[8];
+    if (pread(fd, e, 8, 16) != 8 || pwrite(fd, e + 4, 4, 12) != 4) abort();
     close(fd);
 }
 

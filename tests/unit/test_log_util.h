@@ -50,6 +50,7 @@ typedef struct {
 
 /* Appends one batch of n records (key "k<key_base+i>", value of vlen bytes) to out. */
 static void tl_batch(rn_buf_t *out, int n, int64_t ts, int key_base, int vlen, const tl_batch_opts_t *o) {
+    key_base %= 1000000;
     rn_batch_builder_t b;
     rn_batch_builder_init(&b, out, 0, o ? o->codec : 0, 64 << 20);
     if (o && o->producer_id >= 0) {
