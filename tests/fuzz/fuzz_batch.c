@@ -5,6 +5,9 @@
  *   - v2: rn_batch_validate_set with full validation, then rn_record_iter over
  *     every batch that fits (CRC or not), then down-conversion to magic 0 and 1;
  *   - legacy: rn_msgset_to_v2.
+ * Each input runs as given, and again with its CRCs recomputed (CRC-32C of
+ * v2 batches, outer CRC-32 of legacy messages) so that mutations get past the
+ * checksums into decompression and record decoding.
  * Everything runs under bounded arenas and buffers. Beyond "no crash, no leak"
  * it checks round-trip invariants: what the up-conversion writes is a set of
  * valid client batches, and what the down-conversion writes converts back up.
@@ -13,6 +16,8 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
 
 #include "rn_arena.h"
 #include "rn_assert.h"
@@ -72,7 +77,44 @@ static void down_and_back(const uint8_t *data, size_t size, int8_t magic) {
     rn_buf_free(&legacy);
 }
 
+/* Recompute every CRC-32C of the v2 batches in place, so mutations reach the record decoders. */
+static void fix_v2_crcs(uint8_t *p, size_t size) {
+    for (size_t pos = 0; size - pos >= RN_BATCH_HEADER_SIZE;) {
+        rn_batch_header_t h;
+        rn_batch_header_decode(p + pos, &h);
+        if (h.batch_length < RN_BATCH_HEADER_SIZE - RN_BATCH_LOG_OVERHEAD || rn_batch_total_size(&h) > size - pos)
+            break;
+        rn_batch_update_crc(p + pos, rn_batch_total_size(&h));
+        pos += rn_batch_total_size(&h);
+    }
+}
+
+/* The same for the outer CRC-32s of a legacy message set. */
+static void fix_legacy_crcs(uint8_t *p, size_t size) {
+    for (size_t pos = 0; size - pos >= 17;) {
+        int32_t msize = (int32_t)rn_load_be32(p + pos + 8);
+        if (msize < 5 || (size_t)msize > size - pos - 12) break;
+        rn_store_be32(p + pos + 12, (uint32_t)crc32(0, p + pos + 16, (uInt)msize - 4));
+        pos += 12 + (size_t)msize;
+    }
+}
+
+static void run(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    run(data, size);
+    uint8_t *copy = malloc(size ? size : 1);
+    if (size) memcpy(copy, data, size);
+    if (rn_records_magic(data, size) == 2)
+        fix_v2_crcs(copy, size);
+    else
+        fix_legacy_crcs(copy, size);
+    if (size && memcmp(copy, data, size) != 0) run(copy, size);
+    free(copy);
+    return 0;
+}
+
+static void run(const uint8_t *data, size_t size) {
     int32_t batches = 0;
     int64_t records = 0;
     rn_arena_t arena;
@@ -97,5 +139,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     rn_buf_free(&out);
     rn_arena_reset(&arena);
-    return 0;
 }
