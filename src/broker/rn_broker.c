@@ -137,12 +137,15 @@ void rn_broker_stop(rn_broker_t *b) {
 void rn_broker_free(rn_broker_t *b) {
     if (!b) return;
     if (b->net) rn_net_free(b->net);
-    free(b->loops);
+    /* The flusher may still call on_sync (which reads b->loops; every wait is
+     * gone, so it posts nothing) until the log dir is closed: loops go last. */
+    if (b->logdir) rn_logdir_on_sync(b->logdir, NULL, NULL);
     size_t it = 0;
     void *v;
     while (rn_map_next(&b->topics, &it, NULL, &v)) rn_topic_release(v);
     rn_map_free(&b->topics);
     if (b->logdir) rn_logdir_close(b->logdir);
+    free(b->loops);
     rn_broker_config_free(&b->cfg);
     pthread_rwlock_destroy(&b->topics_lock);
     pthread_mutex_destroy(&b->meta_lock);

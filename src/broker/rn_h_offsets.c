@@ -3,8 +3,11 @@
  * InitProducerId: the APIs that ask a partition about its offsets, move its
  * start, or hand out producer ids.
  */
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "rn_batch.h"
 #include "rn_broker.h"
 #include "rn_logging.h"
 #include "rn_msg_gen.h"
@@ -27,6 +30,56 @@ static rn_err_t lookup(rn_broker_t *b, rn_str_t topic, int32_t partition, rn_log
     }
     pthread_rwlock_unlock(&b->topics_lock);
     return p ? RN_OK : RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+}
+
+/*
+ * The log answers time queries at batch granularity (its time index); Kafka
+ * answers with the exact record. Read the batch(es) from `offset` and find the
+ * first record with timestamp >= ts (or, for `max`, the record carrying the
+ * batch's max timestamp).
+ */
+#define RN_REFINE_MAX_BYTES (16 << 20)
+static void refine_by_records(rn_log_t *log, int64_t upper, int64_t ts, bool max, int64_t *offset, int64_t *timestamp) {
+    if (*offset < 0) return;
+    rn_log_read_t rd = {0};
+    if (rn_log_read(log, *offset, 1, true, upper, &rd) != RN_OK || rd.len <= 0 || !rd.file) {
+        if (rd.file) rn_fileref_release(rd.file);
+        return;
+    }
+    int32_t len = rd.len > RN_REFINE_MAX_BYTES ? RN_REFINE_MAX_BYTES : rd.len;
+    uint8_t *buf = malloc((size_t)len);
+    rn_arena_t arena;
+    rn_arena_init(&arena, (size_t)RN_REFINE_MAX_BYTES * 4);
+    if (buf && pread(rd.file->fd, buf, (size_t)len, rd.file_pos) == len) {
+        size_t pos = 0;
+        bool done = false;
+        while (!done && pos + RN_BATCH_HEADER_SIZE <= (size_t)len) {
+            rn_batch_header_t bh;
+            rn_batch_header_decode(buf + pos, &bh);
+            size_t total = rn_batch_total_size(&bh);
+            if (bh.batch_length < 0 || total > (size_t)len - pos) break;
+            rn_record_iter_t it;
+            if (!rn_batch_is_control(&bh) &&
+                rn_record_iter_init(&it, buf + pos, total, (size_t)RN_REFINE_MAX_BYTES * 2, &arena) == RN_OK) {
+                rn_record_t rec;
+                while (rn_record_iter_next(&it, &rec)) {
+                    int64_t rts = (bh.attributes & RN_BATCH_ATTR_LOG_APPEND_TIME) ? bh.max_timestamp : rec.timestamp;
+                    if (rec.offset < *offset && !max) continue;
+                    if ((max && rts == *timestamp) || (!max && rts >= ts)) {
+                        *offset = rec.offset;
+                        *timestamp = rts;
+                        done = true;
+                        break;
+                    }
+                }
+            }
+            pos += total;
+            if (max) break; /* the max-timestamp record is in the first batch read */
+        }
+    }
+    free(buf);
+    rn_arena_reset(&arena);
+    rn_fileref_release(rd.file);
 }
 
 static void list_offset(rn_broker_t *b, rn_arena_t *a, int16_t version, int8_t isolation, rn_str_t topic,
@@ -61,9 +114,14 @@ static void list_offset(rn_broker_t *b, rn_arena_t *a, int16_t version, int8_t i
         break;
     case RN_TS_MAX_TIMESTAMP:
         rc = rn_log_max_timestamp(log, &offset, &ts);
+        if (!rc && offset >= 0) {
+            /* the log names the batch; find the record within it */
+            refine_by_records(log, latest, ts, true, &offset, &ts);
+        }
         break;
     default:
         rc = rn_log_offset_for_timestamp(log, rp->Timestamp, &offset, &ts);
+        if (!rc) refine_by_records(log, latest, rp->Timestamp, false, &offset, &ts);
         /* Only offsets visible to this reader count. */
         if (!rc && offset >= latest) {
             offset = -1;
