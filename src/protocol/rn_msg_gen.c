@@ -127,7 +127,7 @@ static void dec_RequestHeader(rn_reader_t *r, int16_t version, rn_arena_t *arena
     m->RequestApiKey = rn_reader_i16(r);
     m->RequestApiVersion = rn_reader_i16(r);
     m->CorrelationId = rn_reader_i32(r);
-    if (version >= 1) m->ClientId = get_str(r, false, version >= 1);
+    if (version >= 1) m->ClientId = get_str(r, false, true);
     if (flex) rn_reader_skip_tagged(r);
 }
 
@@ -136,7 +136,7 @@ static void enc_RequestHeader(rn_buf_t *b, int16_t version, const rn_RequestHead
     rn_buf_put_i16(b, m->RequestApiKey);
     rn_buf_put_i16(b, m->RequestApiVersion);
     rn_buf_put_i32(b, m->CorrelationId);
-    if (version >= 1) put_str(b, m->ClientId, false, version >= 1);
+    if (version >= 1) put_str(b, m->ClientId, false, true);
     if (flex) rn_buf_put_uvarint(b, 0);
 }
 
@@ -243,7 +243,7 @@ static void dec_ConsumerProtocolSubscription(rn_reader_t *r, int16_t version, rn
         }
     }
     if (version >= 2) m->GenerationId = rn_reader_i32(r);
-    if (version >= 3) m->RackId = get_str(r, false, version >= 3);
+    if (version >= 3) m->RackId = get_str(r, false, true);
 }
 
 static void enc_ConsumerProtocolSubscription(rn_buf_t *b, int16_t version, const rn_ConsumerProtocolSubscription_t *m) {
@@ -255,7 +255,7 @@ static void enc_ConsumerProtocolSubscription(rn_buf_t *b, int16_t version, const
         for (int32_t i = 0; i < m->OwnedPartitions_count; i++) enc_ConsumerProtocolSubscription_TopicPartition(b, version, &m->OwnedPartitions[i]);
     }
     if (version >= 2) rn_buf_put_i32(b, m->GenerationId);
-    if (version >= 3) put_str(b, m->RackId, false, version >= 3);
+    if (version >= 3) put_str(b, m->RackId, false, true);
 }
 
 rn_err_t rn_ConsumerProtocolSubscription_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_ConsumerProtocolSubscription_t *m) {
@@ -396,7 +396,7 @@ static void enc_ProduceRequest_TopicProduceData(rn_buf_t *b, int16_t version, co
 
 static void dec_ProduceRequest(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_ProduceRequest_t *m) {
     const bool flex = version >= 9;
-    if (version >= 3) m->TransactionalId = get_str(r, flex, version >= 3);
+    if (version >= 3) m->TransactionalId = get_str(r, flex, true);
     m->Acks = rn_reader_i16(r);
     m->TimeoutMs = rn_reader_i32(r);
     m->TopicData_count = get_count(r, flex, 3, false);
@@ -410,7 +410,7 @@ static void dec_ProduceRequest(rn_reader_t *r, int16_t version, rn_arena_t *aren
 
 static void enc_ProduceRequest(rn_buf_t *b, int16_t version, const rn_ProduceRequest_t *m) {
     const bool flex = version >= 9;
-    if (version >= 3) put_str(b, m->TransactionalId, flex, version >= 3);
+    if (version >= 3) put_str(b, m->TransactionalId, flex, true);
     rn_buf_put_i16(b, m->Acks);
     rn_buf_put_i32(b, m->TimeoutMs);
     put_count(b, m->TopicData_count, m->TopicData != NULL, flex, false);
@@ -530,7 +530,7 @@ static void dec_ProduceResponse_PartitionProduceResponse(rn_reader_t *r, int16_t
             dec_ProduceResponse_BatchIndexAndErrorMessage(r, version, arena, &m->RecordErrors[i]);
         }
     }
-    if (version >= 8) m->ErrorMessage = get_str(r, flex, version >= 8);
+    if (version >= 8) m->ErrorMessage = get_str(r, flex, true);
     if (flex) {
         uint32_t ntags = rn_reader_uvarint32(r);
         for (uint32_t t = 0; t < ntags && !r->err; t++) {
@@ -560,7 +560,7 @@ static void enc_ProduceResponse_PartitionProduceResponse(rn_buf_t *b, int16_t ve
         put_count(b, m->RecordErrors_count, m->RecordErrors != NULL, flex, false);
         for (int32_t i = 0; i < m->RecordErrors_count; i++) enc_ProduceResponse_BatchIndexAndErrorMessage(b, version, &m->RecordErrors[i]);
     }
-    if (version >= 8) put_str(b, m->ErrorMessage, flex, version >= 8);
+    if (version >= 8) put_str(b, m->ErrorMessage, flex, true);
     if (flex) {
         uint32_t ntags = 0;
         const bool has_CurrentLeader = (version >= 10) && !(isdef_ProduceResponse_LeaderIdAndEpoch(&m->CurrentLeader));
@@ -1078,7 +1078,7 @@ static void dec_FetchResponse_PartitionData(rn_reader_t *r, int16_t version, rn_
     if (version >= 4) m->LastStableOffset = rn_reader_i64(r);
     if (version >= 5) m->LogStartOffset = rn_reader_i64(r);
     if (version >= 4) {
-        m->AbortedTransactions_count = get_count(r, flex, 16, version >= 4);
+        m->AbortedTransactions_count = get_count(r, flex, 16, true);
         m->AbortedTransactions = get_array(r, arena, &m->AbortedTransactions_count, sizeof(*m->AbortedTransactions));
         for (int32_t i = 0; i < m->AbortedTransactions_count && !rn_reader_err(r); i++) {
             rn_FetchResponse_AbortedTransaction_init(&m->AbortedTransactions[i]);
@@ -1119,7 +1119,7 @@ static void enc_FetchResponse_PartitionData(rn_buf_t *b, int16_t version, const 
     if (version >= 4) rn_buf_put_i64(b, m->LastStableOffset);
     if (version >= 5) rn_buf_put_i64(b, m->LogStartOffset);
     if (version >= 4) {
-        put_count(b, m->AbortedTransactions_count, m->AbortedTransactions != NULL, flex, version >= 4);
+        put_count(b, m->AbortedTransactions_count, m->AbortedTransactions != NULL, flex, true);
         for (int32_t i = 0; i < m->AbortedTransactions_count; i++) enc_FetchResponse_AbortedTransaction(b, version, &m->AbortedTransactions[i]);
     }
     if (version >= 11) rn_buf_put_i32(b, m->PreferredReadReplica);
@@ -1394,7 +1394,7 @@ static void dec_ListOffsetsResponse_ListOffsetsPartitionResponse(rn_reader_t *r,
     m->PartitionIndex = rn_reader_i32(r);
     m->ErrorCode = rn_reader_i16(r);
     if (version <= 0) {
-        m->OldStyleOffsets_count = get_count(r, flex, 8, false);
+        m->OldStyleOffsets_count = get_count(r, false, 8, false);
         m->OldStyleOffsets = get_array(r, arena, &m->OldStyleOffsets_count, sizeof(*m->OldStyleOffsets));
         for (int32_t i = 0; i < m->OldStyleOffsets_count && !rn_reader_err(r); i++) {
             m->OldStyleOffsets[i] = rn_reader_i64(r);
@@ -1411,7 +1411,7 @@ static void enc_ListOffsetsResponse_ListOffsetsPartitionResponse(rn_buf_t *b, in
     rn_buf_put_i32(b, m->PartitionIndex);
     rn_buf_put_i16(b, m->ErrorCode);
     if (version <= 0) {
-        put_count(b, m->OldStyleOffsets_count, m->OldStyleOffsets != NULL, flex, false);
+        put_count(b, m->OldStyleOffsets_count, m->OldStyleOffsets != NULL, false, false);
         for (int32_t i = 0; i < m->OldStyleOffsets_count; i++) rn_buf_put_i64(b, m->OldStyleOffsets[i]);
     }
     if (version >= 1) rn_buf_put_i64(b, m->Timestamp);
@@ -1584,7 +1584,7 @@ static void dec_MetadataResponse_MetadataResponseBroker(rn_reader_t *r, int16_t 
     m->NodeId = rn_reader_i32(r);
     m->Host = get_str(r, flex, false);
     m->Port = rn_reader_i32(r);
-    if (version >= 1) m->Rack = get_str(r, flex, version >= 1);
+    if (version >= 1) m->Rack = get_str(r, flex, true);
     if (flex) rn_reader_skip_tagged(r);
 }
 
@@ -1593,7 +1593,7 @@ static void enc_MetadataResponse_MetadataResponseBroker(rn_buf_t *b, int16_t ver
     rn_buf_put_i32(b, m->NodeId);
     put_str(b, m->Host, flex, false);
     rn_buf_put_i32(b, m->Port);
-    if (version >= 1) put_str(b, m->Rack, flex, version >= 1);
+    if (version >= 1) put_str(b, m->Rack, flex, true);
     if (flex) rn_buf_put_uvarint(b, 0);
 }
 
@@ -1677,7 +1677,7 @@ static void dec_MetadataResponse(rn_reader_t *r, int16_t version, rn_arena_t *ar
         rn_MetadataResponse_MetadataResponseBroker_init(&m->Brokers[i]);
         dec_MetadataResponse_MetadataResponseBroker(r, version, arena, &m->Brokers[i]);
     }
-    if (version >= 2) m->ClusterId = get_str(r, flex, version >= 2);
+    if (version >= 2) m->ClusterId = get_str(r, flex, true);
     if (version >= 1) m->ControllerId = rn_reader_i32(r);
     m->Topics_count = get_count(r, flex, 8, false);
     m->Topics = get_array(r, arena, &m->Topics_count, sizeof(*m->Topics));
@@ -1694,7 +1694,7 @@ static void enc_MetadataResponse(rn_buf_t *b, int16_t version, const rn_Metadata
     if (version >= 3) rn_buf_put_i32(b, m->ThrottleTimeMs);
     put_count(b, m->Brokers_count, m->Brokers != NULL, flex, false);
     for (int32_t i = 0; i < m->Brokers_count; i++) enc_MetadataResponse_MetadataResponseBroker(b, version, &m->Brokers[i]);
-    if (version >= 2) put_str(b, m->ClusterId, flex, version >= 2);
+    if (version >= 2) put_str(b, m->ClusterId, flex, true);
     if (version >= 1) rn_buf_put_i32(b, m->ControllerId);
     put_count(b, m->Topics_count, m->Topics != NULL, flex, false);
     for (int32_t i = 0; i < m->Topics_count; i++) enc_MetadataResponse_MetadataResponseTopic(b, version, &m->Topics[i]);
@@ -1789,7 +1789,7 @@ static void dec_OffsetCommitRequest(rn_reader_t *r, int16_t version, rn_arena_t 
     m->GroupId = get_str(r, flex, false);
     if (version >= 1) m->GenerationIdOrMemberEpoch = rn_reader_i32(r);
     if (version >= 1) m->MemberId = get_str(r, flex, false);
-    if (version >= 7) m->GroupInstanceId = get_str(r, flex, version >= 7);
+    if (version >= 7) m->GroupInstanceId = get_str(r, flex, true);
     if (version >= 2 && version <= 4) m->RetentionTimeMs = rn_reader_i64(r);
     m->Topics_count = get_count(r, flex, 3, false);
     m->Topics = get_array(r, arena, &m->Topics_count, sizeof(*m->Topics));
@@ -1805,7 +1805,7 @@ static void enc_OffsetCommitRequest(rn_buf_t *b, int16_t version, const rn_Offse
     put_str(b, m->GroupId, flex, false);
     if (version >= 1) rn_buf_put_i32(b, m->GenerationIdOrMemberEpoch);
     if (version >= 1) put_str(b, m->MemberId, flex, false);
-    if (version >= 7) put_str(b, m->GroupInstanceId, flex, version >= 7);
+    if (version >= 7) put_str(b, m->GroupInstanceId, flex, true);
     if (version >= 2 && version <= 4) rn_buf_put_i64(b, m->RetentionTimeMs);
     put_count(b, m->Topics_count, m->Topics != NULL, flex, false);
     for (int32_t i = 0; i < m->Topics_count; i++) enc_OffsetCommitRequest_OffsetCommitRequestTopic(b, version, &m->Topics[i]);
@@ -1987,7 +1987,7 @@ static void enc_OffsetFetchRequest_OffsetFetchRequestTopics(rn_buf_t *b, int16_t
 
 static void dec_OffsetFetchRequest_OffsetFetchRequestGroup(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_OffsetFetchRequest_OffsetFetchRequestGroup_t *m) {
     m->GroupId = get_str(r, true, false);
-    if (version >= 9) m->MemberId = get_str(r, true, version >= 9);
+    if (version >= 9) m->MemberId = get_str(r, true, true);
     if (version >= 9) m->MemberEpoch = rn_reader_i32(r);
     m->Topics_count = get_count(r, true, 3, true);
     m->Topics = get_array(r, arena, &m->Topics_count, sizeof(*m->Topics));
@@ -2000,7 +2000,7 @@ static void dec_OffsetFetchRequest_OffsetFetchRequestGroup(rn_reader_t *r, int16
 
 static void enc_OffsetFetchRequest_OffsetFetchRequestGroup(rn_buf_t *b, int16_t version, const rn_OffsetFetchRequest_OffsetFetchRequestGroup_t *m) {
     put_str(b, m->GroupId, true, false);
-    if (version >= 9) put_str(b, m->MemberId, true, version >= 9);
+    if (version >= 9) put_str(b, m->MemberId, true, true);
     if (version >= 9) rn_buf_put_i32(b, m->MemberEpoch);
     put_count(b, m->Topics_count, m->Topics != NULL, true, true);
     for (int32_t i = 0; i < m->Topics_count; i++) enc_OffsetFetchRequest_OffsetFetchRequestTopics(b, version, &m->Topics[i]);
@@ -2011,7 +2011,7 @@ static void dec_OffsetFetchRequest(rn_reader_t *r, int16_t version, rn_arena_t *
     const bool flex = version >= 6;
     if (version <= 7) m->GroupId = get_str(r, flex, false);
     if (version <= 7) {
-        m->Topics_count = get_count(r, flex, 3, version >= 2 && version <= 7);
+        m->Topics_count = get_count(r, flex, 3, version >= 2);
         m->Topics = get_array(r, arena, &m->Topics_count, sizeof(*m->Topics));
         for (int32_t i = 0; i < m->Topics_count && !rn_reader_err(r); i++) {
             rn_OffsetFetchRequest_OffsetFetchRequestTopic_init(&m->Topics[i]);
@@ -2019,7 +2019,7 @@ static void dec_OffsetFetchRequest(rn_reader_t *r, int16_t version, rn_arena_t *
         }
     }
     if (version >= 8) {
-        m->Groups_count = get_count(r, flex, 3, false);
+        m->Groups_count = get_count(r, true, 3, false);
         m->Groups = get_array(r, arena, &m->Groups_count, sizeof(*m->Groups));
         for (int32_t i = 0; i < m->Groups_count && !rn_reader_err(r); i++) {
             rn_OffsetFetchRequest_OffsetFetchRequestGroup_init(&m->Groups[i]);
@@ -2034,11 +2034,11 @@ static void enc_OffsetFetchRequest(rn_buf_t *b, int16_t version, const rn_Offset
     const bool flex = version >= 6;
     if (version <= 7) put_str(b, m->GroupId, flex, false);
     if (version <= 7) {
-        put_count(b, m->Topics_count, m->Topics != NULL, flex, version >= 2 && version <= 7);
+        put_count(b, m->Topics_count, m->Topics != NULL, flex, version >= 2);
         for (int32_t i = 0; i < m->Topics_count; i++) enc_OffsetFetchRequest_OffsetFetchRequestTopic(b, version, &m->Topics[i]);
     }
     if (version >= 8) {
-        put_count(b, m->Groups_count, m->Groups != NULL, flex, false);
+        put_count(b, m->Groups_count, m->Groups != NULL, true, false);
         for (int32_t i = 0; i < m->Groups_count; i++) enc_OffsetFetchRequest_OffsetFetchRequestGroup(b, version, &m->Groups[i]);
     }
     if (version >= 7) rn_buf_put_i8(b, m->RequireStable ? 1 : 0);
@@ -2214,7 +2214,7 @@ static void dec_OffsetFetchResponse(rn_reader_t *r, int16_t version, rn_arena_t 
     }
     if (version >= 2 && version <= 7) m->ErrorCode = rn_reader_i16(r);
     if (version >= 8) {
-        m->Groups_count = get_count(r, flex, 5, false);
+        m->Groups_count = get_count(r, true, 5, false);
         m->Groups = get_array(r, arena, &m->Groups_count, sizeof(*m->Groups));
         for (int32_t i = 0; i < m->Groups_count && !rn_reader_err(r); i++) {
             rn_OffsetFetchResponse_OffsetFetchResponseGroup_init(&m->Groups[i]);
@@ -2233,7 +2233,7 @@ static void enc_OffsetFetchResponse(rn_buf_t *b, int16_t version, const rn_Offse
     }
     if (version >= 2 && version <= 7) rn_buf_put_i16(b, m->ErrorCode);
     if (version >= 8) {
-        put_count(b, m->Groups_count, m->Groups != NULL, flex, false);
+        put_count(b, m->Groups_count, m->Groups != NULL, true, false);
         for (int32_t i = 0; i < m->Groups_count; i++) enc_OffsetFetchResponse_OffsetFetchResponseGroup(b, version, &m->Groups[i]);
     }
     if (flex) rn_buf_put_uvarint(b, 0);
@@ -2268,10 +2268,10 @@ static void dec_FindCoordinatorRequest(rn_reader_t *r, int16_t version, rn_arena
     if (version <= 3) m->Key = get_str(r, flex, false);
     if (version >= 1) m->KeyType = rn_reader_i8(r);
     if (version >= 4) {
-        m->CoordinatorKeys_count = get_count(r, flex, 1, false);
+        m->CoordinatorKeys_count = get_count(r, true, 1, false);
         m->CoordinatorKeys = get_array(r, arena, &m->CoordinatorKeys_count, sizeof(*m->CoordinatorKeys));
         for (int32_t i = 0; i < m->CoordinatorKeys_count && !rn_reader_err(r); i++) {
-            m->CoordinatorKeys[i] = get_str(r, flex, false);
+            m->CoordinatorKeys[i] = get_str(r, true, false);
         }
     }
     if (flex) rn_reader_skip_tagged(r);
@@ -2282,8 +2282,8 @@ static void enc_FindCoordinatorRequest(rn_buf_t *b, int16_t version, const rn_Fi
     if (version <= 3) put_str(b, m->Key, flex, false);
     if (version >= 1) rn_buf_put_i8(b, m->KeyType);
     if (version >= 4) {
-        put_count(b, m->CoordinatorKeys_count, m->CoordinatorKeys != NULL, flex, false);
-        for (int32_t i = 0; i < m->CoordinatorKeys_count; i++) put_str(b, m->CoordinatorKeys[i], flex, false);
+        put_count(b, m->CoordinatorKeys_count, m->CoordinatorKeys != NULL, true, false);
+        for (int32_t i = 0; i < m->CoordinatorKeys_count; i++) put_str(b, m->CoordinatorKeys[i], true, false);
     }
     if (flex) rn_buf_put_uvarint(b, 0);
 }
@@ -2345,12 +2345,12 @@ static void dec_FindCoordinatorResponse(rn_reader_t *r, int16_t version, rn_aren
     const bool flex = version >= 3;
     if (version >= 1) m->ThrottleTimeMs = rn_reader_i32(r);
     if (version <= 3) m->ErrorCode = rn_reader_i16(r);
-    if (version >= 1 && version <= 3) m->ErrorMessage = get_str(r, flex, version >= 1 && version <= 3);
+    if (version >= 1 && version <= 3) m->ErrorMessage = get_str(r, flex, true);
     if (version <= 3) m->NodeId = rn_reader_i32(r);
     if (version <= 3) m->Host = get_str(r, flex, false);
     if (version <= 3) m->Port = rn_reader_i32(r);
     if (version >= 4) {
-        m->Coordinators_count = get_count(r, flex, 14, false);
+        m->Coordinators_count = get_count(r, true, 14, false);
         m->Coordinators = get_array(r, arena, &m->Coordinators_count, sizeof(*m->Coordinators));
         for (int32_t i = 0; i < m->Coordinators_count && !rn_reader_err(r); i++) {
             rn_FindCoordinatorResponse_Coordinator_init(&m->Coordinators[i]);
@@ -2364,12 +2364,12 @@ static void enc_FindCoordinatorResponse(rn_buf_t *b, int16_t version, const rn_F
     const bool flex = version >= 3;
     if (version >= 1) rn_buf_put_i32(b, m->ThrottleTimeMs);
     if (version <= 3) rn_buf_put_i16(b, m->ErrorCode);
-    if (version >= 1 && version <= 3) put_str(b, m->ErrorMessage, flex, version >= 1 && version <= 3);
+    if (version >= 1 && version <= 3) put_str(b, m->ErrorMessage, flex, true);
     if (version <= 3) rn_buf_put_i32(b, m->NodeId);
     if (version <= 3) put_str(b, m->Host, flex, false);
     if (version <= 3) rn_buf_put_i32(b, m->Port);
     if (version >= 4) {
-        put_count(b, m->Coordinators_count, m->Coordinators != NULL, flex, false);
+        put_count(b, m->Coordinators_count, m->Coordinators != NULL, true, false);
         for (int32_t i = 0; i < m->Coordinators_count; i++) enc_FindCoordinatorResponse_Coordinator(b, version, &m->Coordinators[i]);
     }
     if (flex) rn_buf_put_uvarint(b, 0);
@@ -2429,7 +2429,7 @@ static void dec_JoinGroupRequest(rn_reader_t *r, int16_t version, rn_arena_t *ar
     m->SessionTimeoutMs = rn_reader_i32(r);
     if (version >= 1) m->RebalanceTimeoutMs = rn_reader_i32(r);
     m->MemberId = get_str(r, flex, false);
-    if (version >= 5) m->GroupInstanceId = get_str(r, flex, version >= 5);
+    if (version >= 5) m->GroupInstanceId = get_str(r, flex, true);
     m->ProtocolType = get_str(r, flex, false);
     m->Protocols_count = get_count(r, flex, 3, false);
     m->Protocols = get_array(r, arena, &m->Protocols_count, sizeof(*m->Protocols));
@@ -2437,7 +2437,7 @@ static void dec_JoinGroupRequest(rn_reader_t *r, int16_t version, rn_arena_t *ar
         rn_JoinGroupRequest_JoinGroupRequestProtocol_init(&m->Protocols[i]);
         dec_JoinGroupRequest_JoinGroupRequestProtocol(r, version, arena, &m->Protocols[i]);
     }
-    if (version >= 8) m->Reason = get_str(r, flex, version >= 8);
+    if (version >= 8) m->Reason = get_str(r, true, true);
     if (flex) rn_reader_skip_tagged(r);
 }
 
@@ -2447,11 +2447,11 @@ static void enc_JoinGroupRequest(rn_buf_t *b, int16_t version, const rn_JoinGrou
     rn_buf_put_i32(b, m->SessionTimeoutMs);
     if (version >= 1) rn_buf_put_i32(b, m->RebalanceTimeoutMs);
     put_str(b, m->MemberId, flex, false);
-    if (version >= 5) put_str(b, m->GroupInstanceId, flex, version >= 5);
+    if (version >= 5) put_str(b, m->GroupInstanceId, flex, true);
     put_str(b, m->ProtocolType, flex, false);
     put_count(b, m->Protocols_count, m->Protocols != NULL, flex, false);
     for (int32_t i = 0; i < m->Protocols_count; i++) enc_JoinGroupRequest_JoinGroupRequestProtocol(b, version, &m->Protocols[i]);
-    if (version >= 8) put_str(b, m->Reason, flex, version >= 8);
+    if (version >= 8) put_str(b, m->Reason, true, true);
     if (flex) rn_buf_put_uvarint(b, 0);
 }
 
@@ -2492,7 +2492,7 @@ static void dec_JoinGroupResponse_JoinGroupResponseMember(rn_reader_t *r, int16_
     (void)arena;
     const bool flex = version >= 6;
     m->MemberId = get_str(r, flex, false);
-    if (version >= 5) m->GroupInstanceId = get_str(r, flex, version >= 5);
+    if (version >= 5) m->GroupInstanceId = get_str(r, flex, true);
     m->Metadata = get_bytes(r, flex, false);
     if (flex) rn_reader_skip_tagged(r);
 }
@@ -2500,7 +2500,7 @@ static void dec_JoinGroupResponse_JoinGroupResponseMember(rn_reader_t *r, int16_
 static void enc_JoinGroupResponse_JoinGroupResponseMember(rn_buf_t *b, int16_t version, const rn_JoinGroupResponse_JoinGroupResponseMember_t *m) {
     const bool flex = version >= 6;
     put_str(b, m->MemberId, flex, false);
-    if (version >= 5) put_str(b, m->GroupInstanceId, flex, version >= 5);
+    if (version >= 5) put_str(b, m->GroupInstanceId, flex, true);
     put_bytes(b, m->Metadata, flex, false);
     if (flex) rn_buf_put_uvarint(b, 0);
 }
@@ -2510,7 +2510,7 @@ static void dec_JoinGroupResponse(rn_reader_t *r, int16_t version, rn_arena_t *a
     if (version >= 2) m->ThrottleTimeMs = rn_reader_i32(r);
     m->ErrorCode = rn_reader_i16(r);
     m->GenerationId = rn_reader_i32(r);
-    if (version >= 7) m->ProtocolType = get_str(r, flex, version >= 7);
+    if (version >= 7) m->ProtocolType = get_str(r, true, true);
     m->ProtocolName = get_str(r, flex, version >= 7);
     m->Leader = get_str(r, flex, false);
     if (version >= 9) m->SkipAssignment = (rn_reader_i8(r) != 0);
@@ -2529,7 +2529,7 @@ static void enc_JoinGroupResponse(rn_buf_t *b, int16_t version, const rn_JoinGro
     if (version >= 2) rn_buf_put_i32(b, m->ThrottleTimeMs);
     rn_buf_put_i16(b, m->ErrorCode);
     rn_buf_put_i32(b, m->GenerationId);
-    if (version >= 7) put_str(b, m->ProtocolType, flex, version >= 7);
+    if (version >= 7) put_str(b, m->ProtocolType, true, true);
     put_str(b, m->ProtocolName, flex, version >= 7);
     put_str(b, m->Leader, flex, false);
     if (version >= 9) rn_buf_put_i8(b, m->SkipAssignment ? 1 : 0);
@@ -2570,7 +2570,7 @@ static void dec_HeartbeatRequest(rn_reader_t *r, int16_t version, rn_arena_t *ar
     m->GroupId = get_str(r, flex, false);
     m->GenerationId = rn_reader_i32(r);
     m->MemberId = get_str(r, flex, false);
-    if (version >= 3) m->GroupInstanceId = get_str(r, flex, version >= 3);
+    if (version >= 3) m->GroupInstanceId = get_str(r, flex, true);
     if (flex) rn_reader_skip_tagged(r);
 }
 
@@ -2579,7 +2579,7 @@ static void enc_HeartbeatRequest(rn_buf_t *b, int16_t version, const rn_Heartbea
     put_str(b, m->GroupId, flex, false);
     rn_buf_put_i32(b, m->GenerationId);
     put_str(b, m->MemberId, flex, false);
-    if (version >= 3) put_str(b, m->GroupInstanceId, flex, version >= 3);
+    if (version >= 3) put_str(b, m->GroupInstanceId, flex, true);
     if (flex) rn_buf_put_uvarint(b, 0);
 }
 
@@ -2659,7 +2659,7 @@ static void dec_LeaveGroupRequest_MemberIdentity(rn_reader_t *r, int16_t version
     const bool flex = version >= 4;
     m->MemberId = get_str(r, flex, false);
     m->GroupInstanceId = get_str(r, flex, true);
-    if (version >= 5) m->Reason = get_str(r, flex, version >= 5);
+    if (version >= 5) m->Reason = get_str(r, true, true);
     if (flex) rn_reader_skip_tagged(r);
 }
 
@@ -2667,14 +2667,14 @@ static void enc_LeaveGroupRequest_MemberIdentity(rn_buf_t *b, int16_t version, c
     const bool flex = version >= 4;
     put_str(b, m->MemberId, flex, false);
     put_str(b, m->GroupInstanceId, flex, true);
-    if (version >= 5) put_str(b, m->Reason, flex, version >= 5);
+    if (version >= 5) put_str(b, m->Reason, true, true);
     if (flex) rn_buf_put_uvarint(b, 0);
 }
 
 static void dec_LeaveGroupRequest(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_LeaveGroupRequest_t *m) {
     const bool flex = version >= 4;
     m->GroupId = get_str(r, flex, false);
-    if (version <= 2) m->MemberId = get_str(r, flex, false);
+    if (version <= 2) m->MemberId = get_str(r, false, false);
     if (version >= 3) {
         m->Members_count = get_count(r, flex, 3, false);
         m->Members = get_array(r, arena, &m->Members_count, sizeof(*m->Members));
@@ -2689,7 +2689,7 @@ static void dec_LeaveGroupRequest(rn_reader_t *r, int16_t version, rn_arena_t *a
 static void enc_LeaveGroupRequest(rn_buf_t *b, int16_t version, const rn_LeaveGroupRequest_t *m) {
     const bool flex = version >= 4;
     put_str(b, m->GroupId, flex, false);
-    if (version <= 2) put_str(b, m->MemberId, flex, false);
+    if (version <= 2) put_str(b, m->MemberId, false, false);
     if (version >= 3) {
         put_count(b, m->Members_count, m->Members != NULL, flex, false);
         for (int32_t i = 0; i < m->Members_count; i++) enc_LeaveGroupRequest_MemberIdentity(b, version, &m->Members[i]);
@@ -2823,9 +2823,9 @@ static void dec_SyncGroupRequest(rn_reader_t *r, int16_t version, rn_arena_t *ar
     m->GroupId = get_str(r, flex, false);
     m->GenerationId = rn_reader_i32(r);
     m->MemberId = get_str(r, flex, false);
-    if (version >= 3) m->GroupInstanceId = get_str(r, flex, version >= 3);
-    if (version >= 5) m->ProtocolType = get_str(r, flex, version >= 5);
-    if (version >= 5) m->ProtocolName = get_str(r, flex, version >= 5);
+    if (version >= 3) m->GroupInstanceId = get_str(r, flex, true);
+    if (version >= 5) m->ProtocolType = get_str(r, true, true);
+    if (version >= 5) m->ProtocolName = get_str(r, true, true);
     m->Assignments_count = get_count(r, flex, 3, false);
     m->Assignments = get_array(r, arena, &m->Assignments_count, sizeof(*m->Assignments));
     for (int32_t i = 0; i < m->Assignments_count && !rn_reader_err(r); i++) {
@@ -2840,9 +2840,9 @@ static void enc_SyncGroupRequest(rn_buf_t *b, int16_t version, const rn_SyncGrou
     put_str(b, m->GroupId, flex, false);
     rn_buf_put_i32(b, m->GenerationId);
     put_str(b, m->MemberId, flex, false);
-    if (version >= 3) put_str(b, m->GroupInstanceId, flex, version >= 3);
-    if (version >= 5) put_str(b, m->ProtocolType, flex, version >= 5);
-    if (version >= 5) put_str(b, m->ProtocolName, flex, version >= 5);
+    if (version >= 3) put_str(b, m->GroupInstanceId, flex, true);
+    if (version >= 5) put_str(b, m->ProtocolType, true, true);
+    if (version >= 5) put_str(b, m->ProtocolName, true, true);
     put_count(b, m->Assignments_count, m->Assignments != NULL, flex, false);
     for (int32_t i = 0; i < m->Assignments_count; i++) enc_SyncGroupRequest_SyncGroupRequestAssignment(b, version, &m->Assignments[i]);
     if (flex) rn_buf_put_uvarint(b, 0);
@@ -2879,8 +2879,8 @@ static void dec_SyncGroupResponse(rn_reader_t *r, int16_t version, rn_arena_t *a
     const bool flex = version >= 4;
     if (version >= 1) m->ThrottleTimeMs = rn_reader_i32(r);
     m->ErrorCode = rn_reader_i16(r);
-    if (version >= 5) m->ProtocolType = get_str(r, flex, version >= 5);
-    if (version >= 5) m->ProtocolName = get_str(r, flex, version >= 5);
+    if (version >= 5) m->ProtocolType = get_str(r, true, true);
+    if (version >= 5) m->ProtocolName = get_str(r, true, true);
     m->Assignment = get_bytes(r, flex, false);
     if (flex) rn_reader_skip_tagged(r);
 }
@@ -2889,8 +2889,8 @@ static void enc_SyncGroupResponse(rn_buf_t *b, int16_t version, const rn_SyncGro
     const bool flex = version >= 4;
     if (version >= 1) rn_buf_put_i32(b, m->ThrottleTimeMs);
     rn_buf_put_i16(b, m->ErrorCode);
-    if (version >= 5) put_str(b, m->ProtocolType, flex, version >= 5);
-    if (version >= 5) put_str(b, m->ProtocolName, flex, version >= 5);
+    if (version >= 5) put_str(b, m->ProtocolType, true, true);
+    if (version >= 5) put_str(b, m->ProtocolName, true, true);
     put_bytes(b, m->Assignment, flex, false);
     if (flex) rn_buf_put_uvarint(b, 0);
 }
@@ -2980,7 +2980,7 @@ static void dec_DescribeGroupsResponse_DescribedGroupMember(rn_reader_t *r, int1
     (void)arena;
     const bool flex = version >= 5;
     m->MemberId = get_str(r, flex, false);
-    if (version >= 4) m->GroupInstanceId = get_str(r, flex, version >= 4);
+    if (version >= 4) m->GroupInstanceId = get_str(r, flex, true);
     m->ClientId = get_str(r, flex, false);
     m->ClientHost = get_str(r, flex, false);
     m->MemberMetadata = get_bytes(r, flex, false);
@@ -2991,7 +2991,7 @@ static void dec_DescribeGroupsResponse_DescribedGroupMember(rn_reader_t *r, int1
 static void enc_DescribeGroupsResponse_DescribedGroupMember(rn_buf_t *b, int16_t version, const rn_DescribeGroupsResponse_DescribedGroupMember_t *m) {
     const bool flex = version >= 5;
     put_str(b, m->MemberId, flex, false);
-    if (version >= 4) put_str(b, m->GroupInstanceId, flex, version >= 4);
+    if (version >= 4) put_str(b, m->GroupInstanceId, flex, true);
     put_str(b, m->ClientId, flex, false);
     put_str(b, m->ClientHost, flex, false);
     put_bytes(b, m->MemberMetadata, flex, false);
@@ -3076,17 +3076,17 @@ void rn_ListGroupsRequest_init(rn_ListGroupsRequest_t *m) {
 static void dec_ListGroupsRequest(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_ListGroupsRequest_t *m) {
     const bool flex = version >= 3;
     if (version >= 4) {
-        m->StatesFilter_count = get_count(r, flex, 1, false);
+        m->StatesFilter_count = get_count(r, true, 1, false);
         m->StatesFilter = get_array(r, arena, &m->StatesFilter_count, sizeof(*m->StatesFilter));
         for (int32_t i = 0; i < m->StatesFilter_count && !rn_reader_err(r); i++) {
-            m->StatesFilter[i] = get_str(r, flex, false);
+            m->StatesFilter[i] = get_str(r, true, false);
         }
     }
     if (version >= 5) {
-        m->TypesFilter_count = get_count(r, flex, 1, false);
+        m->TypesFilter_count = get_count(r, true, 1, false);
         m->TypesFilter = get_array(r, arena, &m->TypesFilter_count, sizeof(*m->TypesFilter));
         for (int32_t i = 0; i < m->TypesFilter_count && !rn_reader_err(r); i++) {
-            m->TypesFilter[i] = get_str(r, flex, false);
+            m->TypesFilter[i] = get_str(r, true, false);
         }
     }
     if (flex) rn_reader_skip_tagged(r);
@@ -3095,12 +3095,12 @@ static void dec_ListGroupsRequest(rn_reader_t *r, int16_t version, rn_arena_t *a
 static void enc_ListGroupsRequest(rn_buf_t *b, int16_t version, const rn_ListGroupsRequest_t *m) {
     const bool flex = version >= 3;
     if (version >= 4) {
-        put_count(b, m->StatesFilter_count, m->StatesFilter != NULL, flex, false);
-        for (int32_t i = 0; i < m->StatesFilter_count; i++) put_str(b, m->StatesFilter[i], flex, false);
+        put_count(b, m->StatesFilter_count, m->StatesFilter != NULL, true, false);
+        for (int32_t i = 0; i < m->StatesFilter_count; i++) put_str(b, m->StatesFilter[i], true, false);
     }
     if (version >= 5) {
-        put_count(b, m->TypesFilter_count, m->TypesFilter != NULL, flex, false);
-        for (int32_t i = 0; i < m->TypesFilter_count; i++) put_str(b, m->TypesFilter[i], flex, false);
+        put_count(b, m->TypesFilter_count, m->TypesFilter != NULL, true, false);
+        for (int32_t i = 0; i < m->TypesFilter_count; i++) put_str(b, m->TypesFilter[i], true, false);
     }
     if (flex) rn_buf_put_uvarint(b, 0);
 }
@@ -3140,8 +3140,8 @@ static void dec_ListGroupsResponse_ListedGroup(rn_reader_t *r, int16_t version, 
     const bool flex = version >= 3;
     m->GroupId = get_str(r, flex, false);
     m->ProtocolType = get_str(r, flex, false);
-    if (version >= 4) m->GroupState = get_str(r, flex, false);
-    if (version >= 5) m->GroupType = get_str(r, flex, false);
+    if (version >= 4) m->GroupState = get_str(r, true, false);
+    if (version >= 5) m->GroupType = get_str(r, true, false);
     if (flex) rn_reader_skip_tagged(r);
 }
 
@@ -3149,8 +3149,8 @@ static void enc_ListGroupsResponse_ListedGroup(rn_buf_t *b, int16_t version, con
     const bool flex = version >= 3;
     put_str(b, m->GroupId, flex, false);
     put_str(b, m->ProtocolType, flex, false);
-    if (version >= 4) put_str(b, m->GroupState, flex, false);
-    if (version >= 5) put_str(b, m->GroupType, flex, false);
+    if (version >= 4) put_str(b, m->GroupState, true, false);
+    if (version >= 5) put_str(b, m->GroupType, true, false);
     if (flex) rn_buf_put_uvarint(b, 0);
 }
 
@@ -3279,15 +3279,15 @@ void rn_ApiVersionsRequest_init(rn_ApiVersionsRequest_t *m) {
 static void dec_ApiVersionsRequest(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_ApiVersionsRequest_t *m) {
     (void)arena;
     const bool flex = version >= 3;
-    if (version >= 3) m->ClientSoftwareName = get_str(r, flex, false);
-    if (version >= 3) m->ClientSoftwareVersion = get_str(r, flex, false);
+    if (version >= 3) m->ClientSoftwareName = get_str(r, true, false);
+    if (version >= 3) m->ClientSoftwareVersion = get_str(r, true, false);
     if (flex) rn_reader_skip_tagged(r);
 }
 
 static void enc_ApiVersionsRequest(rn_buf_t *b, int16_t version, const rn_ApiVersionsRequest_t *m) {
     const bool flex = version >= 3;
-    if (version >= 3) put_str(b, m->ClientSoftwareName, flex, false);
-    if (version >= 3) put_str(b, m->ClientSoftwareVersion, flex, false);
+    if (version >= 3) put_str(b, m->ClientSoftwareName, true, false);
+    if (version >= 3) put_str(b, m->ClientSoftwareVersion, true, false);
     if (flex) rn_buf_put_uvarint(b, 0);
 }
 
@@ -3678,7 +3678,7 @@ static void dec_CreateTopicsResponse_CreatableTopicResult(rn_reader_t *r, int16_
     if (version >= 5) m->NumPartitions = rn_reader_i32(r);
     if (version >= 5) m->ReplicationFactor = rn_reader_i16(r);
     if (version >= 5) {
-        m->Configs_count = get_count(r, flex, 6, version >= 5);
+        m->Configs_count = get_count(r, true, 6, true);
         m->Configs = get_array(r, arena, &m->Configs_count, sizeof(*m->Configs));
         for (int32_t i = 0; i < m->Configs_count && !rn_reader_err(r); i++) {
             rn_CreateTopicsResponse_CreatableTopicConfigs_init(&m->Configs[i]);
@@ -3712,7 +3712,7 @@ static void enc_CreateTopicsResponse_CreatableTopicResult(rn_buf_t *b, int16_t v
     if (version >= 5) rn_buf_put_i32(b, m->NumPartitions);
     if (version >= 5) rn_buf_put_i16(b, m->ReplicationFactor);
     if (version >= 5) {
-        put_count(b, m->Configs_count, m->Configs != NULL, flex, version >= 5);
+        put_count(b, m->Configs_count, m->Configs != NULL, true, true);
         for (int32_t i = 0; i < m->Configs_count; i++) enc_CreateTopicsResponse_CreatableTopicConfigs(b, version, &m->Configs[i]);
     }
     if (flex) {
@@ -3797,7 +3797,7 @@ static void enc_DeleteTopicsRequest_DeleteTopicState(rn_buf_t *b, int16_t versio
 static void dec_DeleteTopicsRequest(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DeleteTopicsRequest_t *m) {
     const bool flex = version >= 4;
     if (version >= 6) {
-        m->Topics_count = get_count(r, flex, 18, false);
+        m->Topics_count = get_count(r, true, 18, false);
         m->Topics = get_array(r, arena, &m->Topics_count, sizeof(*m->Topics));
         for (int32_t i = 0; i < m->Topics_count && !rn_reader_err(r); i++) {
             rn_DeleteTopicsRequest_DeleteTopicState_init(&m->Topics[i]);
@@ -3818,7 +3818,7 @@ static void dec_DeleteTopicsRequest(rn_reader_t *r, int16_t version, rn_arena_t 
 static void enc_DeleteTopicsRequest(rn_buf_t *b, int16_t version, const rn_DeleteTopicsRequest_t *m) {
     const bool flex = version >= 4;
     if (version >= 6) {
-        put_count(b, m->Topics_count, m->Topics != NULL, flex, false);
+        put_count(b, m->Topics_count, m->Topics != NULL, true, false);
         for (int32_t i = 0; i < m->Topics_count; i++) enc_DeleteTopicsRequest_DeleteTopicState(b, version, &m->Topics[i]);
     }
     if (version <= 5) {
@@ -3866,7 +3866,7 @@ static void dec_DeleteTopicsResponse_DeletableTopicResult(rn_reader_t *r, int16_
     m->Name = get_str(r, flex, version >= 6);
     if (version >= 6) rn_reader_uuid(r, m->TopicId);
     m->ErrorCode = rn_reader_i16(r);
-    if (version >= 5) m->ErrorMessage = get_str(r, flex, version >= 5);
+    if (version >= 5) m->ErrorMessage = get_str(r, true, true);
     if (flex) rn_reader_skip_tagged(r);
 }
 
@@ -3875,7 +3875,7 @@ static void enc_DeleteTopicsResponse_DeletableTopicResult(rn_buf_t *b, int16_t v
     put_str(b, m->Name, flex, version >= 6);
     if (version >= 6) rn_buf_put_uuid(b, m->TopicId);
     rn_buf_put_i16(b, m->ErrorCode);
-    if (version >= 5) put_str(b, m->ErrorMessage, flex, version >= 5);
+    if (version >= 5) put_str(b, m->ErrorMessage, true, true);
     if (flex) rn_buf_put_uvarint(b, 0);
 }
 
@@ -4446,7 +4446,7 @@ static void enc_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(rn_buf_t
 static void dec_AddPartitionsToTxnRequest(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AddPartitionsToTxnRequest_t *m) {
     const bool flex = version >= 3;
     if (version >= 4) {
-        m->Transactions_count = get_count(r, flex, 14, false);
+        m->Transactions_count = get_count(r, true, 14, false);
         m->Transactions = get_array(r, arena, &m->Transactions_count, sizeof(*m->Transactions));
         for (int32_t i = 0; i < m->Transactions_count && !rn_reader_err(r); i++) {
             rn_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_init(&m->Transactions[i]);
@@ -4470,7 +4470,7 @@ static void dec_AddPartitionsToTxnRequest(rn_reader_t *r, int16_t version, rn_ar
 static void enc_AddPartitionsToTxnRequest(rn_buf_t *b, int16_t version, const rn_AddPartitionsToTxnRequest_t *m) {
     const bool flex = version >= 3;
     if (version >= 4) {
-        put_count(b, m->Transactions_count, m->Transactions != NULL, flex, false);
+        put_count(b, m->Transactions_count, m->Transactions != NULL, true, false);
         for (int32_t i = 0; i < m->Transactions_count; i++) enc_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(b, version, &m->Transactions[i]);
     }
     if (version <= 3) put_str(b, m->V3AndBelowTransactionalId, flex, false);
@@ -4583,7 +4583,7 @@ static void dec_AddPartitionsToTxnResponse(rn_reader_t *r, int16_t version, rn_a
     m->ThrottleTimeMs = rn_reader_i32(r);
     if (version >= 4) m->ErrorCode = rn_reader_i16(r);
     if (version >= 4) {
-        m->ResultsByTransaction_count = get_count(r, flex, 3, false);
+        m->ResultsByTransaction_count = get_count(r, true, 3, false);
         m->ResultsByTransaction = get_array(r, arena, &m->ResultsByTransaction_count, sizeof(*m->ResultsByTransaction));
         for (int32_t i = 0; i < m->ResultsByTransaction_count && !rn_reader_err(r); i++) {
             rn_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_init(&m->ResultsByTransaction[i]);
@@ -4606,7 +4606,7 @@ static void enc_AddPartitionsToTxnResponse(rn_buf_t *b, int16_t version, const r
     rn_buf_put_i32(b, m->ThrottleTimeMs);
     if (version >= 4) rn_buf_put_i16(b, m->ErrorCode);
     if (version >= 4) {
-        put_count(b, m->ResultsByTransaction_count, m->ResultsByTransaction != NULL, flex, false);
+        put_count(b, m->ResultsByTransaction_count, m->ResultsByTransaction != NULL, true, false);
         for (int32_t i = 0; i < m->ResultsByTransaction_count; i++) enc_AddPartitionsToTxnResponse_AddPartitionsToTxnResult(b, version, &m->ResultsByTransaction[i]);
     }
     if (version <= 3) {
@@ -5085,8 +5085,8 @@ static void dec_TxnOffsetCommitRequest(rn_reader_t *r, int16_t version, rn_arena
     m->ProducerId = rn_reader_i64(r);
     m->ProducerEpoch = rn_reader_i16(r);
     if (version >= 3) m->GenerationId = rn_reader_i32(r);
-    if (version >= 3) m->MemberId = get_str(r, flex, false);
-    if (version >= 3) m->GroupInstanceId = get_str(r, flex, version >= 3);
+    if (version >= 3) m->MemberId = get_str(r, true, false);
+    if (version >= 3) m->GroupInstanceId = get_str(r, true, true);
     m->Topics_count = get_count(r, flex, 3, false);
     m->Topics = get_array(r, arena, &m->Topics_count, sizeof(*m->Topics));
     for (int32_t i = 0; i < m->Topics_count && !rn_reader_err(r); i++) {
@@ -5103,8 +5103,8 @@ static void enc_TxnOffsetCommitRequest(rn_buf_t *b, int16_t version, const rn_Tx
     rn_buf_put_i64(b, m->ProducerId);
     rn_buf_put_i16(b, m->ProducerEpoch);
     if (version >= 3) rn_buf_put_i32(b, m->GenerationId);
-    if (version >= 3) put_str(b, m->MemberId, flex, false);
-    if (version >= 3) put_str(b, m->GroupInstanceId, flex, version >= 3);
+    if (version >= 3) put_str(b, m->MemberId, true, false);
+    if (version >= 3) put_str(b, m->GroupInstanceId, true, true);
     put_count(b, m->Topics_count, m->Topics != NULL, flex, false);
     for (int32_t i = 0; i < m->Topics_count; i++) enc_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(b, version, &m->Topics[i]);
     if (flex) rn_buf_put_uvarint(b, 0);

@@ -446,8 +446,13 @@ class Gen:
             return "false"
         return cbool(vcond(msg.flex, s.ctx))
 
-    def compact(self, f, flex):
-        return "false" if f.flex_none else flex
+    def compact(self, msg, f, flex, vrange):
+        """Compact encoding for f, knowing version is in vrange; `flex` is the
+        struct-level expression, used only when vrange straddles the boundary."""
+        if f.flex_none or msg.flex is None:
+            return "false"
+        c = cbool(vcond(msg.flex, vrange))
+        return c if c in ("true", "false") else flex
 
     def nullable_expr(self, f, ctx):
         if f.nullable is None:
@@ -538,8 +543,8 @@ class Gen:
 
     def dec_field(self, msg, s, f, rd, ctx, flex, vrange):
         dst = "m->" + f.name
-        compact = self.compact(f, flex)
-        nullable = self.nullable_expr(f, ctx)
+        compact = self.compact(msg, f, flex, vrange)
+        nullable = self.nullable_expr(f, vrange)  # version is known to be in vrange here
         if not f.is_array:
             return self.dec_scalar(f, dst, rd, compact, nullable)
         mn = self.elem_min_size(msg, f, vrange)
@@ -609,10 +614,18 @@ class Gen:
                 body += self.guard("1" if flex == "true" else flex, t)
         if not uses_arena:
             body.insert(0, "(void)arena;")
+        body = self.drop_unused_flex(body)
         body = self.mark_unused(body, ["version", "m"])
         L += ["    " + x for x in body]
         L.append("}")
         return L
+
+    @staticmethod
+    def drop_unused_flex(body):
+        decl = [i for i, x in enumerate(body) if x.startswith("const bool flex = ")]
+        if decl and not any(re.search(r"\bflex\b", x) for i, x in enumerate(body) if i != decl[0]):
+            return body[:decl[0]] + body[decl[0] + 1:]
+        return body
 
     @staticmethod
     def mark_unused(body, params):
@@ -653,7 +666,7 @@ class Gen:
 
     def enc_field(self, s, f, ctx, flex):
         src = "m->" + f.name
-        compact = self.compact(f, flex)
+        compact = self.compact(s.msg, f, flex, ctx)
         nullable = self.nullable_expr(f, ctx)
         if not f.is_array:
             return self.enc_scalar(f, src, compact, nullable)
@@ -681,7 +694,7 @@ class Gen:
             cond = vcond(rv, ctx) if rv else "0"
             if cond == "0":
                 continue
-            body += self.guard(cond, self.enc_field(s, f, ctx, flex))
+            body += self.guard(cond, self.enc_field(s, f, intersect(rv, ctx), flex))
         tagged = [f for f in s.fields if f.tagged_versions() and vcond(f.tagged_versions(), ctx) != "0"]
         tagged.sort(key=lambda f: f.tag)
         if flex != "false":
@@ -707,6 +720,7 @@ class Gen:
                     t += ["    " + x for x in inner]
                     t.append("}")
                 body += self.guard("1" if flex == "true" else flex, t)
+        body = self.drop_unused_flex(body)
         body = self.mark_unused(body, ["version", "m", "b"])
         L += ["    " + x for x in body]
         L.append("}")
