@@ -480,7 +480,7 @@ void rn_ProduceResponse_init(rn_ProduceResponse_t *m) {
     memset(m, 0, sizeof(*m));
 }
 
-static bool isdef_ProduceResponse_LeaderIdAndEpoch(const rn_ProduceResponse_LeaderIdAndEpoch_t *m) {
+UNUSED_OK static bool isdef_ProduceResponse_LeaderIdAndEpoch(const rn_ProduceResponse_LeaderIdAndEpoch_t *m) {
     return m->LeaderId == -1
         && m->LeaderEpoch == -1;
 }
@@ -724,7 +724,7 @@ void rn_FetchRequest_init(rn_FetchRequest_t *m) {
     m->SessionEpoch = -1;
 }
 
-static bool isdef_FetchRequest_ReplicaState(const rn_FetchRequest_ReplicaState_t *m) {
+UNUSED_OK static bool isdef_FetchRequest_ReplicaState(const rn_FetchRequest_ReplicaState_t *m) {
     return m->ReplicaId == -1
         && m->ReplicaEpoch == INT64_C(-1);
 }
@@ -995,17 +995,17 @@ void rn_FetchResponse_init(rn_FetchResponse_t *m) {
     memset(m, 0, sizeof(*m));
 }
 
-static bool isdef_FetchResponse_EpochEndOffset(const rn_FetchResponse_EpochEndOffset_t *m) {
+UNUSED_OK static bool isdef_FetchResponse_EpochEndOffset(const rn_FetchResponse_EpochEndOffset_t *m) {
     return m->Epoch == -1
         && m->EndOffset == INT64_C(-1);
 }
 
-static bool isdef_FetchResponse_LeaderIdAndEpoch(const rn_FetchResponse_LeaderIdAndEpoch_t *m) {
+UNUSED_OK static bool isdef_FetchResponse_LeaderIdAndEpoch(const rn_FetchResponse_LeaderIdAndEpoch_t *m) {
     return m->LeaderId == -1
         && m->LeaderEpoch == -1;
 }
 
-static bool isdef_FetchResponse_SnapshotId(const rn_FetchResponse_SnapshotId_t *m) {
+UNUSED_OK static bool isdef_FetchResponse_SnapshotId(const rn_FetchResponse_SnapshotId_t *m) {
     return m->EndOffset == INT64_C(-1)
         && m->Epoch == -1;
 }

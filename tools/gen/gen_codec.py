@@ -408,7 +408,10 @@ class Gen:
             if f.is_array:
                 n += 1 if fc else 4
             elif f.struct is not None:
-                n += (1 if f.nullable else 0) + (0 if f.nullable else self.min_size(f.struct, v, compact))
+                if f.nullable is not None and f.nullable[0] <= v <= f.nullable[1]:
+                    n += 1  # just the null marker
+                else:
+                    n += self.min_size(f.struct, v, compact)
             elif f.type in PRIMS:
                 n += PRIMS[f.type][1]
             elif f.type == "uuid":
@@ -474,6 +477,8 @@ class Gen:
                 continue
             if f.struct is not None:
                 out.append("%s_init(&%s);" % (f.struct.cname, d))
+                if f.nullable is not None and not is_null_default(f):
+                    out.append("%s_present = true;" % d)
                 continue
             if f.type in VARLEN:
                 if is_null_default(f):
@@ -505,9 +510,11 @@ class Gen:
         if f.is_array:
             return "%s_count == %d" % (d, -1 if is_null_default(f) else 0)
         if f.struct is not None:
+            if f.nullable is not None and is_null_default(f):
+                return "!%s_present" % d
             e = "%s(&%s)" % (self.struct_fn("isdef", f.struct), d)
             if f.nullable is not None:
-                e = "!%s_present" % d
+                e = "%s_present && %s" % (d, e)
             return e
         if f.type == "string":
             if is_null_default(f):
@@ -530,10 +537,15 @@ class Gen:
         """Statements decoding one non-array value of f into dst."""
         if f.struct is not None:
             call = "%s(%s, version, arena, &%s);" % (self.struct_fn("dec", f.struct), rd, dst)
-            if f.nullable is not None:
-                return ["%s_present = rn_reader_i8(%s) >= 0;" % (dst, rd),
-                        "if (%s_present) %s" % (dst, call)]
-            return [call]
+            if f.nullable is None:
+                return [call]
+            # int8 marker (-1: null) only in the nullable versions
+            if nullable == "false":
+                return ["%s_present = true;" % dst, call]
+            marker = "rn_reader_i8(%s) >= 0" % rd
+            if nullable != "true":
+                marker = "!(%s) || %s" % (nullable, marker)
+            return ["%s_present = %s;" % (dst, marker), "if (%s_present) %s" % (dst, call)]
         if f.type in PRIMS:
             return ["%s = %s;" % (dst, PRIMS[f.type][2].format(r=rd))]
         if f.type == "uuid":
@@ -649,10 +661,12 @@ class Gen:
     def enc_scalar(self, f, src, compact, nullable):
         if f.struct is not None:
             call = "%s(b, version, &%s);" % (self.struct_fn("enc", f.struct), src)
-            if f.nullable is not None:
-                return ["rn_buf_put_i8(b, %s_present ? 1 : -1);" % src,
-                        "if (%s_present) %s" % (src, call)]
-            return [call]
+            if f.nullable is None or nullable == "false":
+                return [call]
+            if nullable == "true":
+                return ["rn_buf_put_i8(b, %s_present ? 1 : -1);" % src, "if (%s_present) %s" % (src, call)]
+            return ["if (%s) rn_buf_put_i8(b, %s_present ? 1 : -1);" % (nullable, src),
+                    "if (!(%s) || %s_present) %s" % (nullable, src, call)]
         if f.type == "bool":
             return ["rn_buf_put_i8(b, %s ? 1 : 0);" % src]
         if f.type in PRIMS:
@@ -727,7 +741,8 @@ class Gen:
         return L
 
     def gen_isdef(self, s):
-        L = ["static bool %s(const %s_t *m) {" % (self.struct_fn("isdef", s), s.cname)]
+        # UNUSED_OK: a nested struct's check is only called when some field needs it
+        L = ["UNUSED_OK static bool %s(const %s_t *m) {" % (self.struct_fn("isdef", s), s.cname)]
         terms = []
         for f in s.fields:
             terms.append(self.is_default_expr(f, "m->" + f.name))
@@ -884,7 +899,7 @@ void rn_msg_encode_any(int16_t api_key, bool response, int16_t version, rn_buf_t
                     continue
                 closure.append(s)
                 for f in s.fields:
-                    if f.struct is not None and not f.is_array and f.nullable is None:
+                    if f.struct is not None and not f.is_array:
                         need.append(f.struct)
             for s in order:
                 if s in closure:
