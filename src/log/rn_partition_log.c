@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "rn_arena.h"
 #include "rn_assert.h"
 #include "rn_clock.h"
 #include "rn_log_internal.h"
@@ -602,16 +603,30 @@ static rn_err_t find_ts_in_segment(rn_log_t *log, rn__segment_t *seg, int64_t ts
     if (err) return err == RN_ERR_NOT_FOUND ? RN_ERR_KAFKA_STORAGE_ERROR : err;
     rn__scan_t s;
     rn__scan_init(&s, lf->fd, pos, seg->size_bytes);
+    rn_arena_t arena;
+    rn_arena_init(&arena, (64u << 20) + (1u << 20));
     while ((err = rn__scan_next(&s)) == RN_OK) {
-        if (s.h.max_timestamp >= ts && rn_batch_last_offset(&s.h) >= start) {
-            /* Batch granularity: the batch's first offset. With LogAppendTime every
-             * record has the batch's timestamp, so this is exact. */
-            *found = true;
-            *offset = s.h.base_offset > start ? s.h.base_offset : start;
-            *timestamp = s.h.max_timestamp;
-            break;
+        if (s.h.max_timestamp < ts || rn_batch_last_offset(&s.h) < start) continue;
+        *found = true;
+        *offset = s.h.base_offset > start ? s.h.base_offset : start;
+        *timestamp = s.h.max_timestamp;
+        /* With LogAppendTime every record has the batch's timestamp; otherwise
+         * find the first record at or after ts. */
+        if (!(s.h.attributes & RN_BATCH_ATTR_LOG_APPEND_TIME) && !rn_batch_is_control(&s.h) &&
+            rn__scan_body(&s) == RN_OK) {
+            rn_record_iter_t it;
+            rn_record_t rec;
+            if (rn_record_iter_init(&it, s.batch, s.size, 64u << 20, &arena) == RN_OK)
+                while (rn_record_iter_next(&it, &rec))
+                    if (rec.timestamp >= ts && rec.offset >= start) {
+                        *offset = rec.offset;
+                        *timestamp = rec.timestamp;
+                        break;
+                    }
         }
+        break;
     }
+    rn_arena_reset(&arena);
     rn__scan_free(&s);
     rn_fileref_release(lf);
     if (err == RN_ERR_NOT_FOUND) err = RN_OK;

@@ -142,9 +142,12 @@ RN_TEST(index_lookups_and_offsets_for_timestamp) {
     int64_t off, ts;
     ASSERT_EQ(rn_log_offset_for_timestamp(log, 0, &off, &ts), RN_OK);
     ASSERT_EQ(off, 0);
-    ASSERT_EQ(ts, 10001);
+    ASSERT_EQ(ts, 10000);
+    ASSERT_EQ(rn_log_offset_for_timestamp(log, 10000 + 10 * 400 + 1, &off, &ts), RN_OK);
+    ASSERT_EQ(off, 801); /* the second record of batch 400 */
+    ASSERT_EQ(ts, 10000 + 10 * 400 + 1);
     ASSERT_EQ(rn_log_offset_for_timestamp(log, 10000 + 10 * 321 + 1, &off, &ts), RN_OK);
-    ASSERT_EQ(off, 642);
+    ASSERT_EQ(off, 643);
     ASSERT_EQ(rn_log_offset_for_timestamp(log, 10000 + 10 * 321 + 5, &off, &ts), RN_OK);
     ASSERT_EQ(off, 644);
     ASSERT_EQ(rn_log_offset_for_timestamp(log, 99999999, &off, &ts), RN_OK);

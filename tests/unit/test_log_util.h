@@ -26,13 +26,13 @@ static const char *tl_mkdtemp(void) {
     return tl_dir;
 }
 
-static void tl_rmrf(const char *path) {
+static inline void tl_rmrf(const char *path) {
     char cmd[512];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
     if (system(cmd) != 0) fprintf(stderr, "rm -rf %s failed\n", path);
 }
 
-static void tl_dir_config(rn_logdir_config_t *c, const char *path) {
+static inline void tl_dir_config(rn_logdir_config_t *c, const char *path) {
     rn_logdir_config_default(c);
     c->path = path;
     c->retention_check_interval_ms = 3600 * 1000; /* tests call rn_logdir_maintain */
@@ -49,7 +49,7 @@ typedef struct {
 } tl_batch_opts_t;
 
 /* Appends one batch of n records (key "k<key_base+i>", value of vlen bytes) to out. */
-static void tl_batch(rn_buf_t *out, int n, int64_t ts, int key_base, int vlen, const tl_batch_opts_t *o) {
+static inline void tl_batch(rn_buf_t *out, int n, int64_t ts, int key_base, int vlen, const tl_batch_opts_t *o) {
     key_base %= 1000000;
     rn_batch_builder_t b;
     rn_batch_builder_init(&b, out, 0, o ? o->codec : 0, 64 << 20);
@@ -70,7 +70,7 @@ static void tl_batch(rn_buf_t *out, int n, int64_t ts, int key_base, int vlen, c
     if (rn_batch_builder_finish(&b) != RN_OK) abort();
 }
 
-static rn_err_t tl_append(rn_log_t *log, int n, int64_t ts, int vlen, rn_append_result_t *res) {
+static inline rn_err_t tl_append(rn_log_t *log, int n, int64_t ts, int vlen, rn_append_result_t *res) {
     rn_buf_t b;
     rn_buf_init(&b, 64 << 20);
     tl_batch(&b, n, ts, 0, vlen, NULL);
@@ -89,7 +89,7 @@ static uint8_t *tl_read_region(const rn_log_read_t *r) {
 }
 
 /* Waits (bounded) until the dir's synced ticket reaches t. */
-static bool tl_wait_ticket(rn_logdir_t *dir, uint64_t t) {
+static inline bool tl_wait_ticket(rn_logdir_t *dir, uint64_t t) {
     for (int i = 0; i < 5000; i++) {
         if (rn_logdir_synced_ticket(dir) >= t) return true;
         usleep(1000);
@@ -97,7 +97,7 @@ static bool tl_wait_ticket(rn_logdir_t *dir, uint64_t t) {
     return false;
 }
 
-static int64_t tl_file_size(const char *path) {
+static inline int64_t tl_file_size(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
 }
