@@ -140,10 +140,10 @@ RN_TEST(lazy_mode_no_tickets_hw_at_end) {
     rn_logdir_stats_t st;
     for (int i = 0; i < 2000; i++) {
         rn_logdir_stats(dir, &st);
-        if (st.fsync_rounds >= 2) break;
+        if (st.fsync_rounds >= 1) break;
         usleep(1000);
     }
-    ASSERT_GE(st.fsync_rounds, 2);
+    ASSERT_GE(st.fsync_rounds, 1); /* one per 50 messages at most, fewer if the flusher lags */
     ASSERT_LT(st.fsync_rounds, 60);
     /* flush.ms */
     c.flush_messages = INT64_MAX;
@@ -313,14 +313,19 @@ RN_TEST(enospc_on_tiny_tmpfs) {
     rn_append_result_t res;
     rn_err_t err = RN_OK;
     int64_t end = 0;
+    uint64_t ticket = 0;
     for (int i = 0; i < 1000 && err == RN_OK; i++) {
         err = tl_append(log, 4, 1, 1000, &res);
-        if (!err) end = res.last_offset + 1;
+        if (!err) {
+            end = res.last_offset + 1;
+            ticket = res.sync_ticket;
+        }
     }
     ASSERT_EQ(err, RN_ERR_NOSPACE);
     ASSERT_FALSE(rn_logdir_offline(dir));
     ASSERT_EQ(rn_log_end_offset(log), end);
-    ASSERT_TRUE(tl_wait_ticket(dir, rn_logdir_synced_ticket(dir)));
+    ASSERT_TRUE(tl_wait_ticket(dir, ticket));
+    for (int i = 0; i < 1000 && rn_log_high_watermark(log) < end; i++) usleep(1000);
     rn_log_read_t r;
     ASSERT_EQ(rn_log_read(log, end - 1, 1 << 20, true, INT64_MAX, &r), RN_OK);
     ASSERT_GT(r.len, 0);
