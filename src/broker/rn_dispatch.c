@@ -99,9 +99,21 @@ void rn_broker_on_request(void *ctx, rn_req_t *req) {
     rn_req_header_t h;
     memset(&h, 0, sizeof(h));
     atomic_fetch_add(&b->stats.bytes_in, req->frame_len + 4);
+    rn_reader_t start = r;
     rn_err_t rc = rn_req_header_decode(&r, &h);
+    if (rc && h.api_key == RN_API_API_VERSIONS) {
+        /* KIP-511 leniency: a client probing a newer ApiVersions may send a v1
+         * header; read it as one so it still gets the list of versions. */
+        r = start;
+        h.api_key = rn_reader_i16(&r);
+        h.api_version = rn_reader_i16(&r);
+        h.correlation_id = rn_reader_i32(&r);
+        h.client_id = rn_reader_str(&r, false);
+        h.header_version = 1;
+        rc = rn_reader_err(&r);
+    }
     if (rc) {
-        rn_broker_bad_request(b, req, NULL, rc);
+        rn_broker_bad_request(b, req, &h, rc);
         return;
     }
     if (h.api_key >= 0 && h.api_key < 80) atomic_fetch_add(&b->stats.requests[h.api_key], 1);

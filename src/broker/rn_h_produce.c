@@ -90,7 +90,7 @@ static uint64_t produce_partition(rn_broker_t *b, rn_req_t *req, const rn_req_he
         .max_records = INT32_MAX,
         .allow_control = false,
         .require_keys = t->compacted,
-        .full_validation = t->compacted,
+        .full_validation = true, /* records are checked (decompressed) so no consumer ever gets garbage */
     };
     bool internal = t->internal;
     pthread_rwlock_unlock(&b->topics_lock);
