@@ -40,7 +40,8 @@ static const rn_batch_validate_opts_t trusted = {
 
 static volatile uint64_t sink;
 
-static void iterate_batches(const uint8_t *data, size_t size) {
+/* With `valid` (the set passed full validation) every batch must iterate to its recordCount without error. */
+static void iterate_batches(const uint8_t *data, size_t size, bool valid) {
     for (size_t pos = 0; size - pos >= RN_BATCH_HEADER_SIZE;) {
         rn_batch_header_t h;
         rn_batch_header_decode(data + pos, &h);
@@ -49,15 +50,20 @@ static void iterate_batches(const uint8_t *data, size_t size) {
         rn_arena_t a;
         rn_arena_init(&a, 2 * MAX_DECOMPRESSED);
         rn_record_iter_t it;
-        if (rn_record_iter_init(&it, data + pos, rn_batch_total_size(&h), MAX_DECOMPRESSED, &a) == RN_OK) {
+        rn_err_t err = rn_record_iter_init(&it, data + pos, rn_batch_total_size(&h), MAX_DECOMPRESSED, &a);
+        RN_ASSERT(!valid || err == RN_OK);
+        if (err == RN_OK) {
             rn_record_t r;
+            int32_t n = 0;
             while (rn_record_iter_next(&it, &r)) {
+                n++;
                 uint64_t s = (uint64_t)r.offset + (uint64_t)r.timestamp + r.headers_len;
                 if (r.key.len > 0) s += r.key.ptr[r.key.len - 1];
                 if (r.value.len > 0) s += r.value.ptr[r.value.len - 1];
                 if (r.headers_len > 0) s += r.headers[r.headers_len - 1];
                 sink += s;
             }
+            RN_ASSERT(!valid || (it.err == RN_OK && n == h.record_count));
         }
         rn_arena_reset(&a);
         pos += rn_batch_total_size(&h);
@@ -121,7 +127,7 @@ static void run(const uint8_t *data, size_t size) {
     rn_arena_init(&arena, 4u << 20);
     rn_err_t v2_err = rn_batch_validate_set(data, size, &client, &arena, &batches, &records);
     rn_arena_reset(&arena);
-    iterate_batches(data, size);
+    iterate_batches(data, size, v2_err == RN_OK);
     if (v2_err == RN_OK || rn_records_magic(data, size) == 2) {
         down_and_back(data, size, 0);
         down_and_back(data, size, 1);
