@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "rn_broker.h"
+#include "rn_cli.h"
 #include "rn_config.h"
 #include "rn_logging.h"
 
@@ -28,9 +29,12 @@ static void usage(FILE *f) {
             "  broker [server.properties] [--override key=value]...   run a broker\n"
             "  broker --check-config FILE [--override key=value]...   validate a configuration\n"
             "  version                                                print the version\n"
+            "  <tool> --help                                          the tools below\n"
             "\n"
             "With no properties file the broker runs on embedded defaults:\n"
-            "127.0.0.1:9092, data in ./data, fsync before acknowledging (group commit).\n");
+            "127.0.0.1:9092, data in ./data, fsync before acknowledging (group commit).\n"
+            "\ntools:\n");
+    if (f == stdout) rn_cli_print_commands();
 }
 
 static int broker_main(int argc, char **argv) {
@@ -152,6 +156,8 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
+    int rc = rn_cli_dispatch(argc - 1, argv + 1);
+    if (rc >= 0) return rc;
     fprintf(stderr, "runnel: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
