@@ -33,6 +33,7 @@
 #define RN__TS_UNKNOWN INT64_MIN
 #define RN__MAX_BATCH_BYTES (256 << 20) /* a length field above this is garbage */
 #define RN__PRODUCER_BATCHES 5          /* Kafka's ProducerStateEntry.NumBatchesToRetain */
+#define RN__SYNC_HELPERS 7              /* a round fdatasyncs up to 8 files at once */
 
 /* ---- file cache (rn_filecache.c) ---------------------------------------- */
 
@@ -302,6 +303,7 @@ rn_err_t rn__log_close_clean(rn_log_t *log);
 /* ---- recovery (rn_recovery.c) --------------------------------------------- */
 
 typedef struct {
+    bool fresh;                 /* a directory just created: nothing to recover */
     bool clean;                 /* the clean-shutdown marker was present */
     bool have_recovery_point;
     int64_t recovery_point;     /* from recovery-point-offset-checkpoint */
@@ -340,9 +342,22 @@ struct rn_logdir {
     bool stopping;
     bool flush_all; /* close: sync every dirty log now */
     bool root_dirty; /* a partition directory was created or removed */
+    int64_t pinned_files; /* filerefs held by dirty lists; past max_open_files lazy logs flush early */
     uint64_t rounds_done;
     pthread_cond_t round_cond; /* signalled after each round */
     pthread_t flusher;
+
+    /* Helpers that fdatasync a round's files in parallel. */
+    pthread_mutex_t pool_lock;
+    pthread_cond_t pool_cv, pool_done_cv;
+    pthread_t pool[RN__SYNC_HELPERS];
+    int npool, pool_active;
+    uint64_t pool_gen;
+    bool pool_stop;
+    rn_fileref_t **pool_files;
+    size_t pool_nfiles;
+    atomic_size_t pool_next;
+    atomic_int pool_errno;
 
     pthread_mutex_t maint_lock;
     pthread_cond_t maint_cond;

@@ -140,7 +140,10 @@ uint64_t rn__logdir_mark_dirty(rn_logdir_t *dir, rn_log_t *log, rn_fileref_t **f
         }
         rn_fileref_retain(files[i]);
         log->dirty_files[log->ndirty_files++] = files[i];
+        dir->pinned_files++;
     }
+    /* Lazy logs pin their files until flushed: bound that like the file cache. */
+    if (dir->pinned_files > dir->cache.max_open) log->flush_urgent = true;
     if (end_offset > log->pending_end) log->pending_end = end_offset;
     log->unflushed_msgs += records;
     if (urgent || (lazy && flush_messages > 1 && log->unflushed_msgs >= flush_messages)) log->flush_urgent = true;
@@ -165,6 +168,81 @@ void rn__logdir_mark_dir_dirty(rn_logdir_t *dir, rn_log_t *log, bool root) {
         log->needs_dir_sync = true;
     }
     pthread_mutex_unlock(&dir->flush_lock);
+}
+
+/* ---- parallel fdatasync ---- */
+
+static void pool_work(rn_logdir_t *dir) {
+    for (;;) {
+        size_t i = atomic_fetch_add(&dir->pool_next, 1);
+        if (i >= dir->pool_nfiles) break;
+        if (atomic_load(&dir->pool_errno)) continue;
+        if (rn__fdatasync(dir->pool_files[i]->fd) < 0) {
+            int e = errno;
+            atomic_store(&dir->pool_errno, e ? e : EIO);
+        }
+    }
+}
+
+static void *pool_main(void *arg) {
+    rn_logdir_t *dir = arg;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&dir->pool_lock);
+    for (;;) {
+        while (!dir->pool_stop && dir->pool_gen == seen) pthread_cond_wait(&dir->pool_cv, &dir->pool_lock);
+        if (dir->pool_stop) break;
+        seen = dir->pool_gen;
+        pthread_mutex_unlock(&dir->pool_lock);
+        pool_work(dir);
+        pthread_mutex_lock(&dir->pool_lock);
+        if (--dir->pool_active == 0) pthread_cond_signal(&dir->pool_done_cv);
+    }
+    pthread_mutex_unlock(&dir->pool_lock);
+    return NULL;
+}
+
+/* fdatasyncs every file, several at once; 0 or the first errno. */
+static int sync_files(rn_logdir_t *dir, rn_fileref_t **files, size_t n) {
+    dir->pool_files = files;
+    dir->pool_nfiles = n;
+    atomic_store(&dir->pool_next, 0);
+    atomic_store(&dir->pool_errno, 0);
+    int helpers = n > 1 ? dir->npool : 0;
+    if ((size_t)helpers > n - 1) helpers = (int)(n - 1);
+    if (helpers > 0) {
+        pthread_mutex_lock(&dir->pool_lock);
+        dir->pool_active = dir->npool; /* every helper checks in, even with no file left */
+        dir->pool_gen++;
+        pthread_cond_broadcast(&dir->pool_cv);
+        pthread_mutex_unlock(&dir->pool_lock);
+    }
+    pool_work(dir);
+    if (helpers > 0) {
+        pthread_mutex_lock(&dir->pool_lock);
+        while (dir->pool_active > 0) pthread_cond_wait(&dir->pool_done_cv, &dir->pool_lock);
+        pthread_mutex_unlock(&dir->pool_lock);
+    }
+    return atomic_load(&dir->pool_errno);
+}
+
+static void pool_start(rn_logdir_t *dir) {
+    pthread_mutex_init(&dir->pool_lock, NULL);
+    pthread_cond_init(&dir->pool_cv, NULL);
+    pthread_cond_init(&dir->pool_done_cv, NULL);
+    for (int i = 0; i < RN__SYNC_HELPERS; i++)
+        if (pthread_create(&dir->pool[dir->npool], NULL, pool_main, dir) == 0) dir->npool++;
+}
+
+static void pool_stop(rn_logdir_t *dir) {
+    pthread_mutex_lock(&dir->pool_lock);
+    dir->pool_stop = true;
+    pthread_cond_broadcast(&dir->pool_cv);
+    pthread_mutex_unlock(&dir->pool_lock);
+    for (int i = 0; i < dir->npool; i++) pthread_join(dir->pool[i], NULL);
+    dir->npool = 0;
+    pthread_mutex_destroy(&dir->pool_lock);
+    pthread_cond_destroy(&dir->pool_cv);
+    pthread_cond_destroy(&dir->pool_done_cv);
 }
 
 typedef struct {
@@ -209,6 +287,7 @@ static bool flush_round(rn_logdir_t *dir, int64_t *next_deadline) {
         l->dirty_next = NULL;
         l->in_dirty = false;
         taken[ntaken++] = (taken_t){l, l->dirty_files, l->ndirty_files, l->pending_end, l->needs_dir_sync};
+        dir->pinned_files -= l->ndirty_files;
         l->dirty_files = NULL;
         l->ndirty_files = l->dirty_files_cap = 0;
         l->flush_urgent = l->needs_dir_sync = false;
@@ -234,7 +313,9 @@ static bool flush_round(rn_logdir_t *dir, int64_t *next_deadline) {
             ok = false;
         }
     }
+    size_t nall = 0;
     for (int i = 0; ok && i < ntaken; i++) {
+        nall += (size_t)taken[i].nfiles;
         if (taken[i].dir_sync) {
             nsyncs++;
             /* ENOENT: the partition was deleted (renamed away) meanwhile. */
@@ -243,12 +324,25 @@ static bool flush_round(rn_logdir_t *dir, int64_t *next_deadline) {
                 ok = false;
             }
         }
-        for (int32_t j = 0; ok && j < taken[i].nfiles; j++) {
-            nsyncs++;
-            if (rn__fdatasync(taken[i].files[j]->fd) < 0) {
-                rn__logdir_fail(dir, "fdatasync", taken[i].log->path, errno);
-                ok = false;
-            }
+    }
+    if (ok && nall > 0) {
+        rn_fileref_t **all = malloc(nall * sizeof(*all));
+        size_t k = 0;
+        for (int i = 0; all && i < ntaken; i++)
+            for (int32_t j = 0; j < taken[i].nfiles; j++) all[k++] = taken[i].files[j];
+        int e = 0;
+        if (all) {
+            e = sync_files(dir, all, nall);
+        } else { /* no memory for the list: one by one */
+            for (int i = 0; !e && i < ntaken; i++)
+                for (int32_t j = 0; !e && j < taken[i].nfiles; j++)
+                    if (rn__fdatasync(taken[i].files[j]->fd) < 0) e = errno ? errno : EIO;
+        }
+        free(all);
+        nsyncs += nall;
+        if (e) {
+            rn__logdir_fail(dir, "fdatasync", dir->path, e);
+            ok = false;
         }
     }
     atomic_fetch_add(&dir->st_fsyncs, nsyncs);
@@ -639,7 +733,9 @@ rn_err_t rn_logdir_open(const rn_logdir_config_t *cfg, rn_logdir_t **out) {
         err = RN_ERR_KAFKA_STORAGE_ERROR;
         goto fail_running;
     }
+    pool_start(dir);
     if (pthread_create(&dir->flusher, NULL, flusher_main, dir) != 0) {
+        pool_stop(dir);
         err = RN_ERR_IO;
         goto fail_running;
     }
@@ -649,6 +745,7 @@ rn_err_t rn_logdir_open(const rn_logdir_config_t *cfg, rn_logdir_t **out) {
         pthread_cond_signal(&dir->flush_cond);
         pthread_mutex_unlock(&dir->flush_lock);
         pthread_join(dir->flusher, NULL);
+        pool_stop(dir);
         err = RN_ERR_IO;
         goto fail_running;
     }
@@ -710,12 +807,14 @@ rn_err_t rn_logdir_create_log(rn_logdir_t *dir, const char *topic, int32_t parti
         err = RN_ERR_NOMEM;
         goto out;
     }
-    if (mkdir(log->path, 0755) < 0 && errno != EEXIST) {
+    rn__recover_hints_t hints = {0};
+    if (mkdir(log->path, 0755) == 0) {
+        hints.fresh = true;
+    } else if (errno != EEXIST) {
         RN_ERROR("log", "mkdir(%s) failed: %s", log->path, strerror(errno));
         err = RN_ERR_KAFKA_STORAGE_ERROR;
         goto out;
     }
-    rn__recover_hints_t hints = {0};
     err = rn__log_load(log, &hints); /* empty: creates the first segment; leftovers: recovered */
     if (err) {
         err = RN_ERR_KAFKA_STORAGE_ERROR;
@@ -836,6 +935,7 @@ void rn__logdir_crash(rn_logdir_t *dir) {
     pthread_cond_signal(&dir->flush_cond);
     pthread_mutex_unlock(&dir->flush_lock);
     pthread_join(dir->flusher, NULL);
+    pool_stop(dir);
     free_dir(dir);
 }
 
@@ -854,6 +954,7 @@ void rn_logdir_close(rn_logdir_t *dir) {
     pthread_cond_signal(&dir->flush_cond);
     pthread_mutex_unlock(&dir->flush_lock);
     pthread_join(dir->flusher, NULL);
+    pool_stop(dir);
 
     log_list_t logs = snapshot_logs(dir);
     bool ok = !atomic_load(&dir->offline);

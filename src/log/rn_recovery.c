@@ -44,6 +44,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rn_clock.h"
 #include "rn_log_internal.h"
 #include "rn_logging.h"
 
@@ -110,6 +111,23 @@ static rn_err_t sync_segment(rn_log_t *log, rn__segment_t *seg) {
 }
 
 rn_err_t rn__log_load(rn_log_t *log, const rn__recover_hints_t *hints) {
+    if (hints->fresh) { /* a new partition: one empty segment, nothing to read */
+        rn__segment_t *seg = rn__segment_new(0);
+        if (!seg || !rn__log_push_segment(log, seg)) {
+            free(seg);
+            return RN_ERR_NOMEM;
+        }
+        seg->append_ready = true;
+        seg->created_ms = rn_clock_wall_ms();
+        atomic_store(&seg->index_entries, 0);
+        atomic_store(&seg->timeindex_entries, 0);
+        atomic_store(&seg->max_timestamp, -1);
+        rn_fileref_t *f;
+        rn_err_t err = rn__segment_file(log, seg, RN__F_LOG, true, &f);
+        if (err) return err;
+        rn_fileref_release(f);
+        return RN_OK;
+    }
     found_seg_t *found = NULL;
     int nfound = 0, capfound = 0;
     int64_t *snaps = NULL;
