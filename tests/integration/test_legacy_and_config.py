@@ -78,7 +78,7 @@ def test_properties_file_unknown_key_warned_and_check_config(tmp_path):
 def test_sigint_and_sigterm_clean_shutdown_then_fast_clean_start(broker_factory):
     b = broker_factory().start()
     create_topic(b.bootstrap, "clean", partitions=4)
-    produce_all(producer(b.bootstrap), "clean", [dict(value=b"x")])
+    produce_all(producer(b.bootstrap), "clean", [dict(value=b"x")], partition=0)
     import signal
     b.stop(signal.SIGINT)
     b.start()
