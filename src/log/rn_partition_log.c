@@ -514,8 +514,8 @@ rn_err_t rn_log_read(rn_log_t *log, int64_t offset, int32_t max_bytes, bool min_
     rn_err_t err = RN_OK;
     pthread_rwlock_rdlock(&log->lock);
     int64_t start = atomic_load(&log->log_start_offset), end = atomic_load(&log->log_end_offset);
-    if (offset < start || offset > end) {
-        err = RN_ERR_OFFSET_OUT_OF_RANGE;
+    if (log->deleted || offset < start || offset > end) {
+        err = log->deleted ? RN_ERR_UNKNOWN_TOPIC_OR_PARTITION : RN_ERR_OFFSET_OUT_OF_RANGE;
         goto out;
     }
     if (offset == end || offset >= upper || max_bytes < 0) goto out;
