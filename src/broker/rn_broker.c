@@ -64,6 +64,14 @@ rn_err_t rn_broker_new(rn_broker_t **out, const rn_config_set_t *explicit_values
         return rc;
     }
     rn_log_set_level((rn_log_level_t)b->cfg.log_level);
+    atomic_init(&b->state, RN_STATE_RECOVERING);
+    /* Metrics first, so /health shows "recovering" while the log dir opens. */
+    rc = rn_metrics_start(b);
+    if (rc) {
+        snprintf(err, errlen, "metrics.listeners: cannot listen on %s:%d", b->cfg.metrics_host, b->cfg.metrics_port);
+        rn_broker_free(b);
+        return rc;
+    }
     if (mkdir_p(b->cfg.log_dir) != 0) {
         snprintf(err, errlen, "log.dirs: cannot create %s: %s", b->cfg.log_dir, strerror(errno));
         rn_broker_free(b);
@@ -121,6 +129,7 @@ rn_err_t rn_broker_start(rn_broker_t *b) {
     rn_logdir_on_sync(b->logdir, on_sync, b);
     rc = rn_net_start(b->net);
     if (rc) return rc;
+    atomic_store(&b->state, RN_STATE_SERVING);
     RN_INFO("broker", "node %d serving the Kafka protocol on %s:%d (advertised %s:%d), cluster id %s", b->cfg.node_id,
             b->cfg.listener_host, rn_net_port(b->net), b->cfg.advertised_host,
             b->cfg.advertised_port ? b->cfg.advertised_port : rn_net_port(b->net), b->cluster_id);
@@ -131,11 +140,13 @@ int rn_broker_port(const rn_broker_t *b) { return b->net ? rn_net_port(b->net) :
 
 void rn_broker_stop(rn_broker_t *b) {
     atomic_store(&b->stopping, true);
+    atomic_store(&b->state, RN_STATE_STOPPING);
     if (b->net) rn_net_stop(b->net);
 }
 
 void rn_broker_free(rn_broker_t *b) {
     if (!b) return;
+    rn_metrics_stop(b);
     if (b->net) rn_net_free(b->net);
     /* The flusher may still call on_sync (which reads b->loops; every wait is
      * gone, so it posts nothing) until the log dir is closed: loops go last. */

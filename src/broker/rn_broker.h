@@ -25,6 +25,7 @@
 
 #include "rn_config.h"
 #include "rn_header.h"
+#include "rn_histo.h"
 #include "rn_log.h"
 #include "rn_map.h"
 #include "rn_net.h"
@@ -49,6 +50,7 @@ struct rn_topic {
     bool internal;
     atomic_int refs;
     bool deleted;
+    atomic_uint_fast64_t bytes_in, bytes_out, messages_in; /* for metrics */
     /* Cached, resolved from configs under topics_lock. */
     int32_t max_message_bytes;
     bool compacted;
@@ -74,10 +76,16 @@ typedef struct {
     atomic_bool wake_posted;
 } rn_broker_loop_t;
 
+#define RN_STATS_APIS 80
 typedef struct rn_broker_stats {
-    atomic_uint_fast64_t requests[80], errors[80];
+    atomic_uint_fast64_t requests[RN_STATS_APIS], errors[RN_STATS_APIS];
+    rn_histo_t latency[RN_STATS_APIS]; /* request received → response handed to the network */
     atomic_uint_fast64_t bytes_in, bytes_out, messages_in, bad_requests;
 } rn_broker_stats_t;
+
+typedef struct rn_metrics rn_metrics_t;
+/* Broker state as /health reports it. */
+enum { RN_STATE_RECOVERING = 0, RN_STATE_SERVING = 1, RN_STATE_STOPPING = 2 };
 
 struct rn_broker {
     rn_broker_config_t cfg;
@@ -92,6 +100,8 @@ struct rn_broker {
     int64_t producer_id_block_end;
     char cluster_id[64];
     atomic_bool stopping;
+    atomic_int state;
+    rn_metrics_t *metrics;
     rn_broker_stats_t stats;
     int64_t started_ms;
 };
@@ -183,6 +193,13 @@ void rn_h_delete_records(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h
 void rn_h_describe_cluster(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 void rn_h_init_producer_id(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 void rn_h_offset_for_leader_epoch(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+
+/* ---- metrics (rn_metrics.c): Prometheus text on metrics.listeners ---- */
+rn_err_t rn_metrics_start(rn_broker_t *b);
+void rn_metrics_stop(rn_broker_t *b);
+int rn_metrics_port(const rn_broker_t *b);
+/* Render the exposition text into `out` (also used by tests). */
+void rn_metrics_render(rn_broker_t *b, rn_buf_t *out);
 
 /* Helpers for handlers. */
 rn_str_t rn_str_dup_arena(rn_arena_t *a, const char *s);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "rn_broker.h"
+#include "rn_clock.h"
 #include "rn_logging.h"
 #include "rn_msg_gen.h"
 
@@ -56,6 +57,8 @@ void rn_broker_respond(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, 
         return;
     }
     atomic_fetch_add(&b->stats.bytes_out, rn_buf_total_len(&out));
+    if (h->api_key >= 0 && h->api_key < RN_STATS_APIS)
+        rn_histo_observe_ns(&b->stats.latency[h->api_key], rn_clock_mono_ns() - req->received_ns);
     rn_req_respond(req, &out);
     rn_buf_free(&out);
 }

@@ -185,7 +185,22 @@ static int32_t fetch_build(rn_broker_t *b, fetch_ctx_t *fc) {
 /* Responding frees the request's arena (fc included); the file references
  * live in a malloc'd array so they can be released after the response took
  * its own references. */
+static void count_bytes_out(rn_broker_t *b, const fetch_ctx_t *fc) {
+    pthread_rwlock_rdlock(&b->topics_lock);
+    for (int32_t i = 0; i < fc->resp.Responses_count; i++) {
+        const rn_FetchResponse_FetchableTopicResponse_t *tr = &fc->resp.Responses[i];
+        uint64_t bytes = 0;
+        for (int32_t j = 0; j < tr->Partitions_count; j++)
+            if (tr->Partitions[j].Records.len > 0) bytes += (uint64_t)tr->Partitions[j].Records.len;
+        if (!bytes || tr->Topic.len <= 0) continue;
+        rn_topic_t *t = rn_broker_topic_locked(b, tr->Topic.ptr, (size_t)tr->Topic.len);
+        if (t) atomic_fetch_add_explicit(&t->bytes_out, bytes, memory_order_relaxed);
+    }
+    pthread_rwlock_unlock(&b->topics_lock);
+}
+
 static void fetch_send(rn_broker_t *b, fetch_ctx_t *fc) {
+    count_bytes_out(b, fc);
     size_t n = fc->nfiles;
     rn_fileref_t **files = fc->files;
     rn_broker_respond(b, fc->req, &fc->h, (rn_encode_fn)rn_FetchResponse_encode, &fc->resp);

@@ -93,6 +93,7 @@ static uint64_t produce_partition(rn_broker_t *b, rn_req_t *req, const rn_req_he
         .full_validation = true, /* records are checked (decompressed) so no consumer ever gets garbage */
     };
     bool internal = t->internal;
+    rn_topic_retain(t);
     pthread_rwlock_unlock(&b->topics_lock);
 
     uint64_t ticket = 0;
@@ -138,6 +139,8 @@ static uint64_t produce_partition(rn_broker_t *b, rn_req_t *req, const rn_req_he
             if (!ticket) *appended_lazy = true;
             if (!ar.duplicate) {
                 atomic_fetch_add(&b->stats.messages_in, (uint64_t)nrecords);
+                atomic_fetch_add_explicit(&t->messages_in, (uint64_t)nrecords, memory_order_relaxed);
+                atomic_fetch_add_explicit(&t->bytes_in, len, memory_order_relaxed);
             }
         }
     }
@@ -156,6 +159,7 @@ static uint64_t produce_partition(rn_broker_t *b, rn_req_t *req, const rn_req_he
     }
     rn_buf_free(&converted);
     rn_log_release(log);
+    rn_topic_release(t);
     return ticket;
 }
 
@@ -221,6 +225,7 @@ void rn_h_produce(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_re
     }
     if (lazy) rn_broker_wake_all(b); /* lazy appends are visible now: wake fetchers */
     if (acks == 0) {
+        rn_histo_observe_ns(&b->stats.latency[RN_API_PRODUCE], rn_clock_mono_ns() - req->received_ns);
         if (any_error)
             rn_req_close(req, "acks=0 produce failed; closing so the client refreshes its metadata");
         else

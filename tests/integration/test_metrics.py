@@ -1,0 +1,58 @@
+"""The Prometheus endpoint, parsed with python3-prometheus-client's text parser."""
+import urllib.error
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import free_port
+from helpers import consume_partition, create_topic, produce_all, producer
+
+
+def scrape(port, path="/metrics"):
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
+        return r.status, r.read().decode()
+
+
+def samples(port):
+    _, text = scrape(port)
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def get(m, name, **labels):
+    return m.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_metrics_move_with_traffic_and_health(broker_factory):
+    mport = free_port()
+    b = broker_factory({"metrics.listeners": "127.0.0.1:%d" % mport}).start()
+    status, body = scrape(mport, "/health")
+    assert status == 200 and "serving" in body
+    before = samples(mport)
+    create_topic(b.bootstrap, "metered", partitions=2)
+    produce_all(producer(b.bootstrap), "metered", [dict(value=b"x" * 100) for _ in range(500)], partition=1)
+    consume_partition(b.bootstrap, "metered", 1, 500)
+    after = samples(mport)
+    assert get(after, "runnel_topic_messages_in_total", topic="metered") == 500
+    assert get(after, "runnel_messages_in_total") - get(before, "runnel_messages_in_total") == 500
+    assert get(after, "runnel_partition_log_end_offset", topic="metered", partition="1") == 500
+    assert get(after, "runnel_partition_high_watermark", topic="metered", partition="1") == 500
+    assert get(after, "runnel_partition_log_end_offset", topic="metered", partition="0") == 0
+    assert get(after, "runnel_partition_size_bytes", topic="metered", partition="1") > 500 * 100
+    assert get(after, "runnel_topic_bytes_in_total", topic="metered") > 500 * 100
+    assert get(after, "runnel_topic_bytes_out_total", topic="metered") >= get(after, "runnel_topic_bytes_in_total", topic="metered")
+    assert get(after, "runnel_requests_total", api="Produce") >= 1
+    assert get(after, "runnel_requests_total", api="CreateTopics") - get(before, "runnel_requests_total", api="CreateTopics") == 1
+    assert get(after, "runnel_request_duration_seconds_count", api="Produce") == get(after, "runnel_requests_total", api="Produce")
+    assert get(after, "runnel_fsyncs_total") > get(before, "runnel_fsyncs_total")
+    assert get(after, "process_resident_memory_bytes") > 0
+    assert get(after, "process_open_fds") > 0
+    assert get(after, "runnel_up") == 1
+    try:
+        scrape(mport, "/nope")
+        assert False, "expected 404"
+    except urllib.error.HTTPError as e:
+        assert e.code == 404
