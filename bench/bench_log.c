@@ -2,6 +2,7 @@
  * bench_log.c — storage engine benchmark.
  *
  *   bench_log [--dir PATH] [--mb N] [--producers N] [--partitions N] [--batch BYTES]
+ *             [--partition-kb N] [--only partitions]
  *
  * Reports:
  *   1. append throughput in lazy mode (flush.messages large: no fsync per ack)
@@ -29,6 +30,8 @@ static int64_t g_mb = 256;
 static int g_producers = 16;
 static int g_partitions = 10000;
 static int g_batch = 16384;
+static int g_partition_kb = 16; /* data per partition in the many-partitions case */
+static const char *g_only = NULL;
 
 static void rmrf(const char *p) {
     char cmd[600];
@@ -190,13 +193,14 @@ static void bench_partitions(void) {
     for (int p = 0; p < g_partitions; p++) {
         rn_log_t *log;
         if (rn_logdir_create_log(dir, "many", p, &c, &log)) abort();
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < g_partition_kb / 4; i++) {
             rn_append_result_t r;
             rn_append_opts_t o = {.leader_epoch = 0};
             if (rn_log_append(log, b.data, b.len, &o, &r)) abort();
         }
     }
-    printf("setup:   %d partitions x 16 KiB in %.2f s\n", g_partitions, (double)(rn_clock_mono_ns() - t0) / 1e9);
+    printf("setup:   %d partitions x %d KiB in %.2f s\n", g_partitions, g_partition_kb,
+           (double)(rn_clock_mono_ns() - t0) / 1e9);
     rn_logdir_close(dir);
 
     /* clean open, with heap accounting */
@@ -226,19 +230,24 @@ int main(int argc, char **argv) {
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--dir")) g_dir = argv[i + 1];
         else if (!strcmp(argv[i], "--mb")) g_mb = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--partition-kb")) g_partition_kb = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--only")) g_only = argv[i + 1];
         else if (!strcmp(argv[i], "--producers")) g_producers = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--partitions")) g_partitions = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--batch")) g_batch = atoi(argv[i + 1]);
         else {
-            fprintf(stderr, "usage: bench_log [--dir PATH] [--mb N] [--producers N] [--partitions N] [--batch B]\n");
+            fprintf(stderr, "usage: bench_log [--dir PATH] [--mb N] [--producers N] [--partitions N] [--batch B] "
+                            "[--partition-kb N] [--only partitions]\n");
             return 2;
         }
     }
     rn_log_set_level(RN_LOG_WARN);
-    bench_lazy();
-    bench_durable(1, 1);
-    bench_durable(g_producers, 1);
-    bench_durable(g_producers, g_producers);
+    if (!g_only || strcmp(g_only, "partitions")) {
+        bench_lazy();
+        bench_durable(1, 1);
+        bench_durable(g_producers, 1);
+        bench_durable(g_producers, g_producers);
+    }
     bench_partitions();
     return 0;
 }
