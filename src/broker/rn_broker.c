@@ -93,6 +93,11 @@ rn_err_t rn_broker_new(rn_broker_t **out, const rn_config_set_t *explicit_values
         return rc;
     }
     rn_broker_apply_configs_locked(b); /* dynamic configs from runnel.meta */
+    rc = rn_group_coordinator_start(b, err, errlen); /* replays __consumer_offsets */
+    if (rc) {
+        rn_broker_free(b);
+        return rc;
+    }
     RN_INFO("broker", "log dir %s open with %zu topic(s) in %.1f ms", b->cfg.log_dir, b->topics.count,
             (double)(rn_clock_mono_ns() - t0) / 1e6);
     *out = b;
@@ -146,6 +151,7 @@ void rn_broker_stop(rn_broker_t *b) {
 
 void rn_broker_free(rn_broker_t *b) {
     if (!b) return;
+    rn_group_coordinator_free(b);
     rn_metrics_stop(b);
     if (b->net) rn_net_free(b->net);
     /* The flusher may still call on_sync (which reads b->loops; every wait is

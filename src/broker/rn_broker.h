@@ -104,6 +104,7 @@ struct rn_broker {
     rn_metrics_t *metrics;
     rn_broker_stats_t stats;
     int64_t started_ms;
+    struct rn_group_coordinator *group_coordinator; /* consumer groups (src/group/) */
 };
 
 rn_err_t rn_broker_new(rn_broker_t **out, const rn_config_set_t *explicit_values, char *err, size_t errlen);
@@ -200,6 +201,23 @@ void rn_metrics_stop(rn_broker_t *b);
 int rn_metrics_port(const rn_broker_t *b);
 /* Render the exposition text into `out` (also used by tests). */
 void rn_metrics_render(rn_broker_t *b, rn_buf_t *out);
+
+/* Group coordinator (src/group/): consumer groups and committed offsets.
+ * start replays __consumer_offsets (call after rn_broker_load_metadata); free
+ * stops its timer thread (call after the network has stopped). */
+rn_err_t rn_group_coordinator_start(rn_broker_t *b, char *err, size_t errlen);
+void rn_group_coordinator_free(rn_broker_t *b);
+void rn_h_find_coordinator(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_join_group(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_sync_group(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_heartbeat(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_leave_group(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_offset_commit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_offset_fetch(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_list_groups(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_describe_groups(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_delete_groups(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_offset_delete(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 
 /* Helpers for handlers. */
 rn_str_t rn_str_dup_arena(rn_arena_t *a, const char *s);

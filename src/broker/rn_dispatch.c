@@ -33,6 +33,17 @@ const rn_handler_t rn_handlers[] = {
     {RN_API_CREATE_PARTITIONS, 0, 3, rn_h_create_partitions},
     {RN_API_INCREMENTAL_ALTER_CONFIGS, 0, 1, rn_h_incremental_alter_configs},
     {RN_API_DESCRIBE_CLUSTER, 0, 1, rn_h_describe_cluster},
+    {RN_API_FIND_COORDINATOR, 0, 4, rn_h_find_coordinator},
+    {RN_API_JOIN_GROUP, 0, 9, rn_h_join_group},
+    {RN_API_SYNC_GROUP, 0, 5, rn_h_sync_group},
+    {RN_API_HEARTBEAT, 0, 4, rn_h_heartbeat},
+    {RN_API_LEAVE_GROUP, 0, 5, rn_h_leave_group},
+    {RN_API_OFFSET_COMMIT, 0, 8, rn_h_offset_commit},
+    {RN_API_OFFSET_FETCH, 0, 8, rn_h_offset_fetch},
+    {RN_API_LIST_GROUPS, 0, 4, rn_h_list_groups},
+    {RN_API_DESCRIBE_GROUPS, 0, 5, rn_h_describe_groups},
+    {RN_API_DELETE_GROUPS, 0, 2, rn_h_delete_groups},
+    {RN_API_OFFSET_DELETE, 0, 0, rn_h_offset_delete},
 };
 const size_t rn_handlers_count = sizeof(rn_handlers) / sizeof(rn_handlers[0]);
 
