@@ -1125,7 +1125,8 @@ static void sessions_check(const rn_group_env_t *e, rn_group_t *g) {
 
 void rn_group_tick(const rn_group_env_t *e, rn_group_t *g) {
     if (g->join_deadline_ms >= 0 && g->join_deadline_ms <= e->now_ms && g->state == RN_GS_PREPARING_REBALANCE) {
-        if (g->join_initial && g->new_member_added && g->initial_remaining_ms > 0) {
+        if (g->join_initial && g->new_member_added && g->initial_remaining_ms > 0 &&
+            e->cfg->initial_rebalance_delay_ms > 0) {
             /* More members arrived during the delay: wait a bit longer (Kafka's InitialDelayedJoin). */
             int64_t delay = e->cfg->initial_rebalance_delay_ms;
             if (delay > g->initial_remaining_ms) delay = g->initial_remaining_ms;
