@@ -6,6 +6,12 @@
 
 const rn_cli_command_t rn_cli_commands[] = {
     {"bench", "benchmark a Kafka-compatible broker (produce, consume, e2e)", rn_cli_bench},
+    {"topic", "create, list, describe, alter, delete topics; add partitions", rn_cli_topic},
+    {"produce", "send lines from stdin or a file to a topic", rn_cli_produce},
+    {"consume", "print a topic's messages", rn_cli_consume},
+    {"group", "list, describe, delete consumer groups; reset their offsets", rn_cli_group},
+    {"cluster", "show the cluster's brokers and controller", rn_cli_cluster},
+    {"config", "read and change topic and broker configs", rn_cli_config},
     {NULL, NULL, NULL},
 };
 

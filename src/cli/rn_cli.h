@@ -23,5 +23,11 @@ void rn_cli_print_commands(void);
 
 /* Subcommands (one file each under src/cli/). */
 int rn_cli_bench(int argc, char **argv);
+int rn_cli_topic(int argc, char **argv);   /* rn_cli_topic.c */
+int rn_cli_produce(int argc, char **argv); /* rn_cli_produce.c */
+int rn_cli_consume(int argc, char **argv); /* rn_cli_consume.c */
+int rn_cli_group(int argc, char **argv);   /* rn_cli_group.c */
+int rn_cli_cluster(int argc, char **argv); /* rn_cli_cluster.c */
+int rn_cli_config(int argc, char **argv);  /* rn_cli_config.c */
 
 #endif
