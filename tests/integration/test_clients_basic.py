@@ -219,3 +219,26 @@ def test_kafka_python_produce_consume(broker):
     assert [m.offset for m in got] == list(range(300))
     assert [m.value for m in got] == [b"v%d" % i for i in range(300)]
     assert got[7].headers == [("n", b"7")]
+
+
+def test_log_append_time_topic_stamps_broker_time(broker):
+    create_topic(broker.bootstrap, "stamped", config={"message.timestamp.type": "LogAppendTime"})
+    before = int(time.time() * 1000)
+    produce_all(producer(broker.bootstrap, **{"compression.type": "zstd"}), "stamped",
+                [dict(value=b"m%d" % i, timestamp=1_000_000_000_000) for i in range(20)])
+    after = int(time.time() * 1000)
+    got = consume_partition(broker.bootstrap, "stamped", 0, 20)
+    for m in got:
+        ts_type, ts = m.timestamp()
+        assert ts_type == 2  # TIMESTAMP_LOG_APPEND_TIME
+        assert before - 1000 <= ts <= after + 1000
+
+
+def test_topic_names_colliding_on_dot_and_underscore(broker):
+    create_topic(broker.bootstrap, "metrics.cpu")
+    with pytest.raises(KafkaException) as e:
+        create_topic(broker.bootstrap, "metrics_cpu")
+    assert e.value.args[0].code() == 17 and "collides" in e.value.args[0].str()
+    with pytest.raises(KafkaException) as e:
+        create_topic(broker.bootstrap, "x" * 250)
+    assert e.value.args[0].code() == 17
