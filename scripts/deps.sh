@@ -7,7 +7,7 @@ what=${1:-build}
 pkgs=(gcc make cmake ninja-build pkg-config zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev librdkafka-dev)
 if [ "$what" = test ]; then
   pkgs+=(clang libclang-rt-14-dev kcat python3 python3-pytest python3-confluent-kafka python3-kafka
-         python3-prometheus-client e2fsprogs util-linux)
+         python3-prometheus-client python3-lz4 python3-snappy e2fsprogs util-linux)
   # Node.js may come from elsewhere than Debian (with its own npm): only install when absent.
   command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
   command -v npm >/dev/null 2>&1 || pkgs+=(npm)
