@@ -316,7 +316,7 @@ rd_kafka_t *rn_cli_client(rn_cli_t *c, rd_kafka_type_t type, rd_kafka_conf_t *co
 }
 
 bool rn_cli_unreachable(rn_cli_t *c, rd_kafka_t *rk) {
-    if (rd_kafka_type(rk) == RD_KAFKA_PRODUCER) rd_kafka_poll(rk, 0);
+    if (!c->consumer_queue) rd_kafka_poll(rk, 0); /* serves error_cb */
     pthread_mutex_lock(&c->lock);
     bool down = c->all_brokers_down;
     pthread_mutex_unlock(&c->lock);
@@ -517,7 +517,9 @@ int rn_cli_fail_err(rn_cli_t *c, rd_kafka_resp_err_t err, const char *broker_msg
 
 void rn_cli_json_init(rn_cli_json_t *j, FILE *f) {
     memset(j, 0, sizeof(*j));
-    j->f = f;
+    j->out = f;
+    j->f = open_memstream(&j->buf, &j->len);
+    if (!j->f) j->f = f; /* no memory: write straight through */
 }
 
 static void json_pre_value(rn_cli_json_t *j) {
@@ -662,6 +664,22 @@ void rn_cli_json_null(rn_cli_json_t *j) {
 
 void rn_cli_json_end(rn_cli_json_t *j) {
     fputc('\n', j->f);
+    if (j->f != j->out) {
+        fclose(j->f);
+        fwrite(j->buf, 1, j->len, j->out);
+        free(j->buf);
+        j->buf = NULL;
+        j->f = j->out;
+    }
+}
+
+void rn_cli_json_discard(rn_cli_json_t *j) {
+    if (j->f && j->f != j->out) {
+        fclose(j->f);
+        free(j->buf);
+        j->buf = NULL;
+    }
+    j->f = j->out;
 }
 
 char *rn_cli_base64(const void *p, size_t n) {

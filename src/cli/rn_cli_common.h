@@ -66,6 +66,7 @@ typedef struct {
     char conn_reason[256]; /* "connection refused", from the last failed connect */
     bool all_brokers_down; /* set from the error callback (rd_kafka_poll) */
     bool ever_connected;
+    bool consumer_queue; /* rd_kafka_poll_set_consumer() was called: rd_kafka_poll() is off limits */
 } rn_cli_t;
 
 void rn_cli_init(rn_cli_t *c, const char *prog, const char *usage);
@@ -158,7 +159,10 @@ int rn_cli_fail_err(rn_cli_t *c, rd_kafka_resp_err_t err, const char *broker_msg
 #define RN_CLI_JSON_DEPTH_MAX 32
 
 typedef struct {
-    FILE *f;
+    FILE *out;    /* where the document goes when it is complete */
+    FILE *f;      /* an in-memory stream until then, so a failure prints no half document */
+    char *buf;
+    size_t len;
     int depth;
     bool need_comma[RN_CLI_JSON_DEPTH_MAX];
     bool after_key;
@@ -175,8 +179,10 @@ void rn_cli_json_strn(rn_cli_json_t *j, const void *p, size_t n);
 void rn_cli_json_int(rn_cli_json_t *j, int64_t v);
 void rn_cli_json_bool(rn_cli_json_t *j, bool v);
 void rn_cli_json_null(rn_cli_json_t *j);
-/* Ends the document with a newline. */
+/* Ends the document with a newline and writes it out. */
 void rn_cli_json_end(rn_cli_json_t *j);
+/* Drops an unfinished document (after a failure). Harmless after rn_cli_json_end. */
+void rn_cli_json_discard(rn_cli_json_t *j);
 
 bool rn_cli_utf8_valid(const void *p, size_t n);
 /* Standard base64 of n bytes into a malloc'd string. */

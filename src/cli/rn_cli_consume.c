@@ -365,6 +365,7 @@ int rn_cli_consume(int argc, char **argv) {
 
     const struct rd_kafka_metadata *md = NULL;
     const struct rd_kafka_metadata_topic *mt = NULL;
+    bool started = false; /* subscribed or assigned */
     if (rc == RN_CLI_OK) rc = rn_cli_metadata(&c, rk, &md);
     if (rc == RN_CLI_OK) {
         mt = rn_cli_md_topic(md, topic);
@@ -375,13 +376,17 @@ int rn_cli_consume(int argc, char **argv) {
         if (only[i] >= mt->partition_cnt)
             rc = rn_cli_fail(&c, "topic %s has %d partition%s (0-%d); there is no partition %d", topic, mt->partition_cnt,
                              mt->partition_cnt == 1 ? "" : "s", mt->partition_cnt - 1, only[i]);
-    if (rc == RN_CLI_OK) rd_kafka_poll_set_consumer(rk);
+    if (rc == RN_CLI_OK) {
+        rd_kafka_poll_set_consumer(rk);
+        c.consumer_queue = true;
+    }
 
     if (rc == RN_CLI_OK && group) {
         rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
         rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, sub);
         rd_kafka_topic_partition_list_destroy(sub);
+        started = true;
         if (err) rc = rn_cli_fail_err(&c, err, NULL, (rn_cli_subject_t){"group", group});
     } else if (rc == RN_CLI_OK) {
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(nonly ? nonly : mt->partition_cnt);
@@ -397,6 +402,7 @@ int rn_cli_consume(int argc, char **argv) {
         if (from == FROM_TIME) rc = resolve_times(&c, rk, l, from_value);
         if (rc == RN_CLI_OK) {
             rd_kafka_resp_err_t err = rd_kafka_assign(rk, l);
+            started = true;
             if (err) rc = rn_cli_fail_err(&c, err, NULL, (rn_cli_subject_t){"topic", topic});
             else mark_assigned(&st, l, true);
         }
@@ -412,10 +418,13 @@ int rn_cli_consume(int argc, char **argv) {
     FILE *out = stdout;
     int64_t printed = 0;
     bool warned_transport = false;
-    rd_kafka_topic_partition_list_t *store = group ? rd_kafka_topic_partition_list_new(1) : NULL;
     while (rc == RN_CLI_OK && !stop_signal && (count < 0 || printed < count)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        if (!m) continue;
+        if (!m) {
+            /* Idle: let a reader at the end of a pipe see what we have. */
+            fflush(out);
+            continue;
+        }
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             part_state_t *p = part(&st, m->partition);
             if (p) p->eof = true;
@@ -462,17 +471,17 @@ int rn_cli_consume(int argc, char **argv) {
         else
             print_formatted(out, format, m, topic);
         printed++;
-        if (store) {
-            if (store->cnt == 0) rd_kafka_topic_partition_list_add(store, topic, m->partition);
-            store->elems[0].partition = m->partition;
-            store->elems[0].offset = m->offset + 1;
+        if (group) {
+            /* A fresh list each time: an element caches its partition internally. */
+            rd_kafka_topic_partition_list_t *store = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_topic_partition_list_add(store, topic, m->partition)->offset = m->offset + 1;
             rd_kafka_offsets_store(rk, store);
+            rd_kafka_topic_partition_list_destroy(store);
         }
         rd_kafka_message_destroy(m);
         if (ferror(out)) rc = rn_cli_fail(&c, "cannot write the output");
     }
     if (fflush(out) != 0 && rc == RN_CLI_OK) rc = rn_cli_fail(&c, "cannot write the output");
-    if (store) rd_kafka_topic_partition_list_destroy(store);
     if (rk) {
         /* Commit what was printed now, so a failure is reported; close then leaves the group. */
         if (group && printed > 0) {
@@ -480,8 +489,14 @@ int rn_cli_consume(int argc, char **argv) {
             if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET && rc == RN_CLI_OK)
                 rc = rn_cli_fail_err(&c, err, NULL, (rn_cli_subject_t){"group", group});
         }
-        rd_kafka_consumer_close(rk);
-        rd_kafka_destroy(rk);
+        if (started) {
+            rd_kafka_consumer_close(rk);
+            rd_kafka_destroy(rk);
+        } else {
+            /* Never subscribed or assigned: nothing to leave, and closing
+             * would wait for a coordinator that may be unreachable. */
+            rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        }
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);

@@ -430,14 +430,14 @@ static int group_describe(int argc, char **argv) {
     int rc = rk ? rn_cli_metadata(&c, rk, &md) : RN_CLI_FAILED;
     if (md) rd_kafka_metadata_destroy(md);
     rn_cli_json_t j;
-    if (rc == RN_CLI_OK && c.json) {
-        rn_cli_json_init(&j, stdout);
-        rn_cli_json_arr(&j);
-    }
+    rn_cli_json_init(&j, stdout);
+    if (c.json) rn_cli_json_arr(&j);
     for (int i = 0; rc == RN_CLI_OK && i < n; i++) rc = describe_one(&c, rk, groups[i], c.json ? &j : NULL, i == 0);
     if (rc == RN_CLI_OK && c.json) {
         rn_cli_json_arr_end(&j);
         rn_cli_json_end(&j);
+    } else {
+        rn_cli_json_discard(&j);
     }
     if (rk) rd_kafka_destroy(rk);
     rn_cli_free(&c);

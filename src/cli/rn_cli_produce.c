@@ -76,7 +76,9 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     if (st->failed++ == 0) {
         st->first_err = m->err;
         st->first_err_line = (int64_t)(intptr_t)m->_private;
-        snprintf(st->first_err_msg, sizeof(st->first_err_msg), "%s", rd_kafka_message_errstr(m));
+        /* Not rd_kafka_message_errstr(): for a delivery report it returns the
+         * payload, which is not a string. */
+        st->first_err_msg[0] = '\0';
     }
 }
 

@@ -319,10 +319,8 @@ static int topic_describe(int argc, char **argv) {
         else cres = rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(cev), &ncres);
     }
     rn_cli_json_t j;
-    if (rc == RN_CLI_OK && c.json) {
-        rn_cli_json_init(&j, stdout);
-        rn_cli_json_arr(&j);
-    }
+    rn_cli_json_init(&j, stdout);
+    if (c.json) rn_cli_json_arr(&j);
     for (int i = 0; rc == RN_CLI_OK && i < nnames; i++) {
         const struct rd_kafka_metadata_topic *t = mt[i];
         int np = t->partition_cnt;
@@ -420,6 +418,8 @@ static int topic_describe(int argc, char **argv) {
     if (rc == RN_CLI_OK && c.json) {
         rn_cli_json_arr_end(&j);
         rn_cli_json_end(&j);
+    } else {
+        rn_cli_json_discard(&j);
     }
     if (cev) rd_kafka_event_destroy(cev);
     if (md) rd_kafka_metadata_destroy(md);
