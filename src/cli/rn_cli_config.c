@@ -392,16 +392,29 @@ static int parse_target(rn_cli_t *c, const char **pos, int n, target_t *t) {
     return -1;
 }
 
-/* Fill in the broker id when none was given. */
+/* Fill in the broker id when none was given; check it when one was (librdkafka
+ * would wait for an unknown broker until the timeout). */
 static int resolve_broker(rn_cli_t *c, rd_kafka_t *rk, target_t *t) {
-    if (t->name) return RN_CLI_OK;
+    if (t->type != RD_KAFKA_RESOURCE_BROKER) return RN_CLI_OK;
     const struct rd_kafka_metadata *md = NULL;
     int rc = rn_cli_metadata(c, rk, &md);
     if (rc) return rc;
-    snprintf(t->id_buf, sizeof(t->id_buf), "%d", rn_cli_some_broker_id(md));
+    if (!t->name) {
+        snprintf(t->id_buf, sizeof(t->id_buf), "%d", rn_cli_some_broker_id(md));
+        t->name = t->id_buf;
+    } else {
+        bool found = false;
+        char ids[256] = "";
+        size_t o = 0;
+        for (int i = 0; i < md->broker_cnt; i++) {
+            if (md->brokers[i].id == atoi(t->name)) found = true;
+            if (o < sizeof(ids))
+                o += (size_t)snprintf(ids + o, sizeof(ids) - o, "%s%d", i ? ", " : "", md->brokers[i].id);
+        }
+        if (!found) rc = rn_cli_fail(c, "broker %s is not in the cluster (brokers: %s)", t->name, ids);
+    }
     rd_kafka_metadata_destroy(md);
-    t->name = t->id_buf;
-    return RN_CLI_OK;
+    return rc;
 }
 
 static int config_get(int argc, char **argv) {
