@@ -347,6 +347,8 @@ int rn_cli_consume(int argc, char **argv) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     bool ok = rn_cli_conf_set(&c, conf, "isolation.level", isolation) &&
               rn_cli_conf_set(&c, conf, "enable.partition.eof", exit_at_end ? "true" : "false") &&
+              /* The end shows as an empty fetch, which the broker holds for up to this long. */
+              (!exit_at_end || rn_cli_conf_set(&c, conf, "fetch.wait.max.ms", "100")) &&
               rn_cli_conf_set(&c, conf, "auto.offset.reset", from == FROM_END ? "latest" : "earliest");
     if (ok && group)
         ok = rn_cli_conf_set(&c, conf, "group.id", group) && rn_cli_conf_set(&c, conf, "enable.auto.offset.store", "false");
