@@ -189,6 +189,8 @@ void rn__coord_after(rn_group_coordinator_t *c, rn_group_t *g) {
     heap_schedule(c, g);
 }
 
+void rn__coord_touch(rn_group_coordinator_t *c, rn_group_t *g) { heap_schedule(c, g); }
+
 /* ---- __consumer_offsets ------------------------------------------------- */
 
 rn_err_t rn__coord_ensure_topic(rn_group_coordinator_t *c) {

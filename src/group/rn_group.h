@@ -331,6 +331,8 @@ rn_group_t *rn__coord_create(rn_group_coordinator_t *c, rn_str_t group_id);
 /* After any change to g: checks its invariants, drops it if it is Dead or
  * an empty shell, and moves its timer. */
 void rn__coord_after(rn_group_coordinator_t *c, rn_group_t *g);
+/* After a heartbeat (no state change, deadlines only later): just the timer. */
+void rn__coord_touch(rn_group_coordinator_t *c, rn_group_t *g);
 /* Removes and frees a group (it must hold no waiters). */
 void rn__coord_remove(rn_group_coordinator_t *c, rn_group_t *g);
 /* Creates __consumer_offsets if it does not exist yet (not under c->lock). */

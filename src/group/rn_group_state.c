@@ -789,7 +789,12 @@ void rn_group_join(const rn_group_env_t *e, rn_group_t *g, const rn_join_params_
         if (sm) {
             update_static_member_and_rebalance(e, g, sm, p, new_id);
         } else if (p->require_known_member_id && p->group_instance_id.len < 0) {
-            /* KIP-394: hand out the id; the member comes back with it. */
+            /* KIP-394: hand out the id; the member comes back with it. Ids handed
+             * out are bounded like members, so a retry storm cannot grow the list. */
+            if (g->npending >= e->cfg->max_size) {
+                join_error(e, g, p->waiter, RN_ERR_GROUP_MAX_SIZE_REACHED, "");
+                return;
+            }
             if (g->npending == g->pending_cap) {
                 int32_t cap = g->pending_cap ? g->pending_cap * 2 : 4;
                 rn_pending_member_t *n = realloc(g->pending, (size_t)cap * sizeof(*n));

@@ -485,7 +485,7 @@ void rn_h_heartbeat(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_
             resp.ErrorCode = (int16_t)rn_group_heartbeat(&e, g, rq.MemberId,
                                                          h->api_version >= 3 ? rq.GroupInstanceId : RN_STR_NULL,
                                                          rq.GenerationId);
-            rn__coord_after(c, g);
+            rn__coord_touch(c, g); /* O(log groups): no O(members) check per heartbeat */
         }
         pthread_mutex_unlock(&c->lock);
     }

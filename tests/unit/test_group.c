@@ -310,6 +310,41 @@ RN_TEST(group_leave_and_errors) {
     rn_group_free(g);
 }
 
+RN_TEST(group_initial_rebalance_delay) {
+    rn_group_config_t saved = cfg;
+    cfg.initial_rebalance_delay_ms = 3000;
+    rn_group_t *g = rn_group_new("g", 1, 0);
+    join(g, 0, 0, "", NULL, 0);
+    tick(g, 1000);
+    ASSERT_FALSE(answers[0].done);
+    join(g, 1000, 1, "", NULL, 0); /* arrives during the delay: the delay is extended once more */
+    tick(g, 3000);
+    ASSERT_FALSE(answers[0].done);
+    ASSERT_EQ(rn_group_next_deadline(g) >= 6000, 1);
+    tick(g, 6000);
+    ASSERT_TRUE(answers[0].done && answers[1].done);
+    ASSERT_EQ(answers[0].generation, 1); /* one generation for both */
+    ASSERT_EQ(answers[1].generation, 1);
+    cfg = saved;
+    rn_group_free(g);
+}
+
+RN_TEST(group_pending_member_ids_are_bounded) {
+    rn_group_config_t saved = cfg;
+    cfg.max_size = 2;
+    rn_group_t *g = rn_group_new("g", 1, 0);
+    join(g, 0, 0, "", NULL, 5);
+    join(g, 0, 1, "", NULL, 5);
+    join(g, 0, 2, "", NULL, 5);
+    ASSERT_EQ(answers[0].error, RN_ERR_MEMBER_ID_REQUIRED);
+    ASSERT_EQ(answers[1].error, RN_ERR_MEMBER_ID_REQUIRED);
+    ASSERT_EQ(answers[2].error, RN_ERR_GROUP_MAX_SIZE_REACHED);
+    tick(g, 10001); /* handed-out ids expire after the session timeout */
+    ASSERT_EQ(g->npending, 0);
+    cfg = saved;
+    rn_group_free(g);
+}
+
 RN_TEST(group_max_size) {
     rn_group_config_t saved = cfg;
     cfg.max_size = 2;
