@@ -4,6 +4,10 @@
  *
  *   machine_limits DIR [SECONDS]      (SECONDS per measurement, default 2)
  *   machine_limits --warm MB          touch MB of fresh memory once, then free it
+ *   machine_limits --sustained DIR SECONDS
+ *                                     sequential 1 MB writes, fdatasync every 16 MB,
+ *                                     for SECONDS (at most 16 GB): the disk's
+ *                                     sustained rate once any burst allowance is spent
  *
  * Prints one JSON object with:
  *
@@ -233,6 +237,38 @@ static void fsync_latency(const char *dir, double seconds, int overwrite, double
     free(lat);
 }
 
+/* The whole run's rate and the rate over its second half (a virtual disk may
+ * take a few GB at a burst rate, then throttle). */
+static int sustained(const char *dir, double seconds) {
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/ml_sustained.tmp", dir);
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    if (fd < 0) die(path);
+    unlink(path);
+    char *buf = malloc(CHUNK);
+    if (!buf) die("malloc");
+    memset(buf, 's', CHUNK);
+    double t0 = now_s(), t = t0, half_t = 0;
+    off_t written = 0, half_w = 0;
+    while ((t = now_s()) - t0 < seconds && written < ((off_t)16 << 30)) {
+        if (write(fd, buf, CHUNK) != CHUNK) die("write");
+        written += CHUNK;
+        if (written % ((off_t)16 << 20) == 0 && fdatasync(fd)) die("fdatasync");
+        if (!half_t && t - t0 >= seconds / 2) {
+            half_t = t;
+            half_w = written;
+        }
+    }
+    if (fdatasync(fd)) die("fdatasync");
+    t = now_s();
+    close(fd);
+    free(buf);
+    double second_half = half_t ? (double)(written - half_w) / (t - half_t) / MB : 0;
+    printf("{\"sustained_write_mb_s\":%.1f,\"sustained_write_second_half_mb_s\":%.1f,\"sustained_written_mb\":%.0f}\n",
+           (double)written / (t - t0) / MB, second_half, (double)written / MB);
+    return 0;
+}
+
 static int warm(long mb) {
     size_t n = (size_t)mb << 20;
     double t0 = now_s();
@@ -246,6 +282,14 @@ static int warm(long mb) {
 }
 
 int main(int argc, char **argv) {
+    if (argc == 4 && !strcmp(argv[1], "--sustained")) {
+        double secs = atof(argv[3]);
+        if (!(secs > 0 && secs <= 120)) {
+            fprintf(stderr, "machine_limits: --sustained DIR SECONDS (at most 120)\n");
+            return 2;
+        }
+        return sustained(argv[2], secs);
+    }
     if (argc == 3 && !strcmp(argv[1], "--warm")) {
         long mb = atol(argv[2]);
         if (mb <= 0 || mb > (1L << 20)) {
