@@ -31,6 +31,7 @@
 #include "rn_broker.h"
 #include "rn_clock.h"
 #include "rn_logging.h"
+#include "rn_group.h"
 #include "rn_msg_gen.h"
 
 #define RN_METRICS_REQ_MAX 8192
@@ -100,6 +101,70 @@ static void process_metrics(rn_buf_t *b, rn_broker_t *br) {
     put(b, "process_cpu_seconds_total %.3f\n", cpu);
     put(b, "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n# TYPE process_start_time_seconds gauge\n");
     put(b, "process_start_time_seconds %.3f\n", (double)br->started_ms / 1000.0);
+}
+
+/* A label value with Prometheus escapes (\\, \", \n); group ids are arbitrary. */
+static const char *label_escape(const char *in, size_t len, char *out, size_t outlen) {
+    size_t j = 0;
+    for (size_t i = 0; i < len && j + 3 < outlen; i++) {
+        char ch = in[i];
+        if (ch == '\\' || ch == '"') {
+            out[j++] = '\\';
+            out[j++] = ch;
+        } else if (ch == '\n') {
+            out[j++] = '\\';
+            out[j++] = 'n';
+        } else if (ch) {
+            out[j++] = ch;
+        }
+    }
+    out[j] = 0;
+    return out;
+}
+
+/* Groups per state, members, and consumer lag (high watermark - committed
+ * offset) per group and partition. Lock order: coordinator, then topics. */
+static void group_metrics(rn_buf_t *b, rn_broker_t *br) {
+    rn_group_coordinator_t *c = br->group_coordinator;
+    if (!c) return;
+    pthread_mutex_lock(&c->lock);
+    put(b, "# HELP runnel_groups Consumer groups known to the coordinator.\n# TYPE runnel_groups gauge\n");
+    put(b, "runnel_groups %zu\n", c->groups.count);
+    put(b, "# HELP runnel_group_members Members of each consumer group.\n# TYPE runnel_group_members gauge\n");
+    size_t it = 0;
+    void *v;
+    while (rn_map_next(&c->groups, &it, NULL, &v)) {
+        rn_group_t *g = v;
+        char gid[512];
+        label_escape(g->group_id, g->group_id_len, gid, sizeof(gid));
+        put(b, "runnel_group_members{group=\"%s\",state=\"%s\"} %d\n", gid, rn_group_state_name(g->state), g->nmembers);
+    }
+    put(b, "# HELP runnel_group_lag Consumer lag: high watermark minus the committed offset.\n"
+           "# TYPE runnel_group_lag gauge\n");
+    put(b, "# HELP runnel_group_committed_offset Committed offset per group and partition.\n"
+           "# TYPE runnel_group_committed_offset gauge\n");
+    pthread_rwlock_rdlock(&br->topics_lock);
+    it = 0;
+    while (rn_map_next(&c->groups, &it, NULL, &v)) {
+        rn_group_t *g = v;
+        char gid[512];
+        label_escape(g->group_id, g->group_id_len, gid, sizeof(gid));
+        const char *topic;
+        size_t tl;
+        int32_t part;
+        const rn_offset_t *o;
+        for (size_t oi = 0; rn_group_offset_next(g, &oi, &topic, &tl, &part, &o);) {
+            put(b, "runnel_group_committed_offset{group=\"%s\",topic=\"%.*s\",partition=\"%d\"} %lld\n", gid,
+                (int)tl, topic, part, (long long)o->offset);
+            rn_partition_t *p = rn_broker_partition_locked(br, topic, tl, part);
+            if (!p || !p->log) continue;
+            int64_t lag = rn_log_high_watermark(p->log) - o->offset;
+            put(b, "runnel_group_lag{group=\"%s\",topic=\"%.*s\",partition=\"%d\"} %lld\n", gid, (int)tl, topic,
+                part, (long long)(lag > 0 ? lag : 0));
+        }
+    }
+    pthread_rwlock_unlock(&br->topics_lock);
+    pthread_mutex_unlock(&c->lock);
 }
 
 void rn_metrics_render(rn_broker_t *br, rn_buf_t *b) {
@@ -200,6 +265,7 @@ void rn_metrics_render(rn_broker_t *br, rn_buf_t *b) {
         }
     }
     pthread_rwlock_unlock(&br->topics_lock);
+    group_metrics(b, br);
     process_metrics(b, br);
 }
 

@@ -56,3 +56,19 @@ def test_metrics_move_with_traffic_and_health(broker_factory):
         assert False, "expected 404"
     except urllib.error.HTTPError as e:
         assert e.code == 404
+
+
+def test_group_count_and_consumer_lag(broker_factory):
+    from confluent_kafka import Consumer, TopicPartition
+    mport = free_port()
+    b = broker_factory({"metrics.listeners": "127.0.0.1:%d" % mport}).start()
+    create_topic(b.bootstrap, "lagging", partitions=1)
+    produce_all(producer(b.bootstrap), "lagging", [dict(value=b"%d" % i) for i in range(100)])
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": 'we"ird\\group', "enable.auto.commit": False})
+    c.commit(offsets=[TopicPartition("lagging", 0, 30)], asynchronous=False)
+    c.close()
+    m = samples(mport)
+    assert get(m, "runnel_groups") == 1
+    assert get(m, "runnel_group_committed_offset", group='we"ird\\group', topic="lagging", partition="0") == 30
+    assert get(m, "runnel_group_lag", group='we"ird\\group', topic="lagging", partition="0") == 70
+    assert get(m, "runnel_group_members", group='we"ird\\group', state="Empty") == 0
