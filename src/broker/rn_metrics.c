@@ -65,8 +65,14 @@ static void render_histo(rn_buf_t *b, const char *name, const char *labels, rn_h
     }
     cum += atomic_load_explicit(&h->buckets[RN_HISTO_NBOUNDS], memory_order_relaxed);
     put(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, *labels ? "," : "", (unsigned long long)cum);
-    put(b, "%s_sum{%s} %.9f\n", name, labels, (double)atomic_load(&h->sum_ns) / 1e9);
-    put(b, "%s_count{%s} %llu\n", name, labels, (unsigned long long)cum);
+    const char *open = *labels ? "{" : "", *close = *labels ? "}" : "";
+    put(b, "%s_sum%s%s%s %.9f\n", name, open, labels, close, (double)atomic_load(&h->sum_ns) / 1e9);
+    put(b, "%s_count%s%s%s %llu\n", name, open, labels, close, (unsigned long long)cum);
+}
+
+static void render_histo_family(rn_buf_t *b, const char *name, const char *help, rn_histo_t *h) {
+    put(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    render_histo(b, name, "", h);
 }
 
 static void process_metrics(rn_buf_t *b, rn_broker_t *br) {
@@ -221,6 +227,9 @@ void rn_metrics_render(rn_broker_t *br, rn_buf_t *b) {
         put(b, "# HELP runnel_fsync_seconds Time spent in fdatasync.\n# TYPE runnel_fsync_seconds summary\n"
                "runnel_fsync_seconds_sum %.9f\nrunnel_fsync_seconds_count %llu\n", (double)ls.fsync_ns_total / 1e9,
             (unsigned long long)ls.fsyncs);
+        render_histo_family(b, "runnel_fsync_round_seconds",
+                            "Duration of each group-commit round (the fsync wait of an acknowledged produce).",
+                            rn_logdir_sync_histo(br->logdir));
         put(b, "# HELP runnel_log_open_files Segment files held open by the file cache.\n# TYPE runnel_log_open_files gauge\n"
                "runnel_log_open_files %llu\n", (unsigned long long)ls.open_files);
         put(b, "# HELP runnel_log_dir_offline 1 when the log dir went offline after an I/O error.\n"

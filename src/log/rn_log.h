@@ -34,6 +34,7 @@
 
 #include "rn_bytes.h"
 #include "rn_err.h"
+#include "rn_histo.h"
 
 typedef struct rn_logdir rn_logdir_t;
 typedef struct rn_log rn_log_t;
@@ -106,6 +107,8 @@ typedef struct {
     uint64_t open_files, partitions;
 } rn_logdir_stats_t;
 void rn_logdir_stats(const rn_logdir_t *dir, rn_logdir_stats_t *out);
+/* Durations of group-commit rounds that synced something (an ack's fsync wait). */
+rn_histo_t *rn_logdir_sync_histo(rn_logdir_t *dir);
 /* Runs one maintenance pass now (retention, compaction, checkpoints), as the
  * maintenance thread does every retention_check_interval_ms. For tests and tools. */
 void rn_logdir_maintain(rn_logdir_t *dir);

@@ -27,6 +27,7 @@
 #include <sys/types.h>
 
 #include "rn_batch.h"
+#include "rn_histo.h"
 #include "rn_log.h"
 #include "rn_map.h"
 
@@ -370,6 +371,7 @@ struct rn_logdir {
     _Atomic int64_t free_checked_ms;
 
     _Atomic uint64_t st_fsyncs, st_fsync_rounds, st_fsync_ns, st_appends, st_append_bytes;
+    rn_histo_t st_sync_round; /* duration of each group-commit round (what an ack waits for) */
 };
 
 /* Takes the dir offline (idempotent): logged, reported to the sync listener. */

@@ -70,6 +70,8 @@ void rn_logdir_on_sync(rn_logdir_t *dir, rn_logdir_sync_fn fn, void *arg) {
     pthread_mutex_unlock(&dir->flush_lock);
 }
 
+rn_histo_t *rn_logdir_sync_histo(rn_logdir_t *dir) { return &dir->st_sync_round; }
+
 void rn_logdir_stats(const rn_logdir_t *dir, rn_logdir_stats_t *out) {
     rn_logdir_t *d = (rn_logdir_t *)dir;
     out->fsyncs = atomic_load(&d->st_fsyncs);
@@ -347,7 +349,9 @@ static bool flush_round(rn_logdir_t *dir, int64_t *next_deadline) {
     }
     atomic_fetch_add(&dir->st_fsyncs, nsyncs);
     atomic_fetch_add(&dir->st_fsync_rounds, 1);
-    atomic_fetch_add(&dir->st_fsync_ns, (uint64_t)(rn_clock_mono_ns() - t0));
+    int64_t round_ns = rn_clock_mono_ns() - t0;
+    atomic_fetch_add(&dir->st_fsync_ns, (uint64_t)round_ns);
+    if (nsyncs) rn_histo_observe_ns(&dir->st_sync_round, round_ns);
 
     for (int i = 0; i < ntaken; i++) {
         rn_log_t *l = taken[i].log;

@@ -48,6 +48,8 @@ def test_metrics_move_with_traffic_and_health(broker_factory):
     assert get(after, "runnel_requests_total", api="CreateTopics") - get(before, "runnel_requests_total", api="CreateTopics") == 1
     assert get(after, "runnel_request_duration_seconds_count", api="Produce") == get(after, "runnel_requests_total", api="Produce")
     assert get(after, "runnel_fsyncs_total") > get(before, "runnel_fsyncs_total")
+    rounds = get(after, "runnel_fsync_round_seconds_count")
+    assert rounds > 0 and get(after, "runnel_fsync_round_seconds_bucket", le="+Inf") == rounds
     assert get(after, "process_resident_memory_bytes") > 0
     assert get(after, "process_open_fds") > 0
     assert get(after, "runnel_up") == 1
