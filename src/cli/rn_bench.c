@@ -158,6 +158,8 @@ rd_kafka_conf_t *rn__bench_conf(const rn_bench_opts_t *o, bool producer, char *e
 
 /* ---- topic ---------------------------------------------------------------------- */
 
+/* 0 created or there already; 1 CreateTopics failed (auto-creation may still
+ * do); 2 bad arguments; 3 no broker reachable. */
 static int create_topic(const rn_bench_opts_t *o, char *err, size_t errlen) {
     rd_kafka_conf_t *c = rn__bench_conf(o, true, err, errlen);
     if (!c) return 2;
@@ -168,6 +170,15 @@ static int create_topic(const rn_bench_opts_t *o, char *err, size_t errlen) {
         return 1;
     }
     int rc = 0;
+    /* Reachable at all? (Otherwise CreateTopics would wait out its timeout.) */
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t me = rd_kafka_metadata(rk, 0, NULL, &md, 5000);
+    if (md) rd_kafka_metadata_destroy(md);
+    if (me) {
+        snprintf(err, errlen, "cannot reach %s: %s", o->brokers, rd_kafka_err2str(me));
+        rd_kafka_destroy(rk);
+        return 3;
+    }
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(o->topic, o->partitions, 1, e, sizeof(e));
     if (!nt) {
         snprintf(err, errlen, "topic %s: %s", o->topic, e);
@@ -564,9 +575,9 @@ int rn_cli_bench(int argc, char **argv) {
     if (o.create && o.mode != RN_BENCH_CONSUME) {
         /* Not fatal: a broker without CreateTopics may still auto-create. */
         rc = create_topic(&o, err, sizeof(err));
-        if (rc == 2) {
+        if (rc == 2 || rc == 3) {
             fprintf(stderr, "runnel bench: %s\n", err);
-            return rc;
+            return rc == 3 ? 1 : 2;
         }
         if (rc) fprintf(stderr, "runnel bench: warning: %s; going on with the topic as it is\n", err);
     }
