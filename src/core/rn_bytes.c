@@ -283,6 +283,8 @@ uint64_t rn_reader_uvarint(rn_reader_t *r) {
 }
 
 uint32_t rn_reader_uvarint32(rn_reader_t *r) {
+    /* Fast path: most varints in record batches (lengths, deltas) fit in one byte. */
+    if (r->err == RN_OK && r->pos < r->len && r->p[r->pos] < 0x80) return r->p[r->pos++];
     uint32_t v = 0;
     for (int shift = 0; shift < 35; shift += 7) {
         const uint8_t *p = rn_reader_take(r, 1);
