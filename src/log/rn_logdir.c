@@ -721,7 +721,8 @@ rn_err_t rn_logdir_open(const rn_logdir_config_t *cfg, rn_logdir_t **out) {
         }
         logs[i] = NULL;
     }
-    RN_INFO("log", "opened %s: %zu partitions (%s shutdown) in %.1f ms", dir->path, n, clean ? "clean" : "unclean",
+    RN_INFO("log", "opened %s: %zu partitions (%s) in %.1f ms", dir->path, n,
+            clean ? "clean shutdown" : n ? "unclean shutdown: recovered" : "new or empty",
             (double)(rn_clock_mono_ns() - t0) / 1e6);
     free(logs);
     free(hints);
