@@ -242,3 +242,22 @@ def test_topic_names_colliding_on_dot_and_underscore(broker):
     with pytest.raises(KafkaException) as e:
         create_topic(broker.bootstrap, "x" * 250)
     assert e.value.args[0].code() == 17
+
+
+def test_acks_zero_gets_no_response_and_lands(broker):
+    create_topic(broker.bootstrap, "fire-and-forget")
+    p = producer(broker.bootstrap, acks=0)
+    delivered = produce_all(p, "fire-and-forget", [dict(value=b"%d" % i) for i in range(1000)], partition=0)
+    assert len(delivered) == 1000  # librdkafka reports acks=0 messages as delivered without offsets
+    got = consume_partition(broker.bootstrap, "fire-and-forget", 0, 1000)
+    assert [m.value() for m in got] == [b"%d" % i for i in range(1000)]
+    # with acks=0 the broker sends nothing back: a raw Produce v3 with acks=0 gets no frame,
+    # and the next request on the same connection is answered (correlation ids stay in step)
+    from kproto import Conn, api_versions, produce_v3, record_batch
+    import struct
+    c = Conn(broker.bootstrap)
+    c.request(0, 3, produce_v3("fire-and-forget", 0, record_batch([(None, b"raw")]), acks=0))
+    corr = c.request(18, 0, b"")
+    resp = c.recv_frame()
+    assert struct.unpack(">i", resp[:4])[0] == corr
+    c.close()
