@@ -74,3 +74,40 @@ def test_group_count_and_consumer_lag(broker_factory):
     assert get(m, "runnel_group_committed_offset", group='we"ird\\group', topic="lagging", partition="0") == 30
     assert get(m, "runnel_group_lag", group='we"ird\\group', topic="lagging", partition="0") == 70
     assert get(m, "runnel_group_members", group='we"ird\\group', state="Empty") == 0
+
+
+def test_health_is_503_while_recovering(broker_factory):
+    """After kill -9 the log dir is CRC-checked past the recovery point before serving;
+    the metrics listener is up first and says so."""
+    import socket
+    import subprocess
+    import time
+    from conftest import RUNNEL_BIN
+    mport = free_port()
+    b = broker_factory({"metrics.listeners": "127.0.0.1:%d" % mport, "num.recovery.threads.per.data.dir": "1"}).start()
+    create_topic(b.bootstrap, "bulk", partitions=4)
+    p = producer(b.bootstrap, **{"batch.size": 1000000, "linger.ms": 20})
+    for part in range(4):
+        produce_all(p, "bulk", [dict(value=b"r" * 1000) for _ in range(60_000)], partition=part)
+    b.kill9()
+    # start by hand and poll /health as fast as possible
+    codes = []
+    log = open(b.log_path, "ab")
+    proc = subprocess.Popen([RUNNEL_BIN, "broker", "--override", "listeners=PLAINTEXT://127.0.0.1:%d" % b.port,
+                             "--override", "log.dirs=%s" % b.data_dir, "--override", "metrics.listeners=127.0.0.1:%d" % mport,
+                             "--override", "num.recovery.threads.per.data.dir=1"], stdout=log, stderr=log)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and (not codes or codes[-1] != 200):
+            try:
+                codes.append(scrape(mport, "/health")[0])
+            except urllib.error.HTTPError as e:
+                codes.append(e.code)
+            except (ConnectionError, OSError):
+                time.sleep(0.001)
+        assert codes and codes[-1] == 200
+        assert 503 in codes, codes[:10]
+    finally:
+        proc.terminate()
+        assert proc.wait(60) == 0
+        log.close()
