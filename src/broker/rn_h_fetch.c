@@ -39,6 +39,7 @@ typedef struct {
     rn_fileref_t **files; /* malloc: one per response partition, released after sending */
     size_t nfiles;
     int32_t total_bytes;
+    bool partition_error; /* some partition has an error: answer now, as Kafka does */
 } fetch_ctx_t;
 
 static void release_files(fetch_ctx_t *fc) {
@@ -179,6 +180,13 @@ static int32_t fetch_build(rn_broker_t *b, fetch_ctx_t *fc) {
     }
     pthread_rwlock_unlock(&b->topics_lock);
     fc->total_bytes = total;
+    fc->partition_error = false;
+    for (int32_t i = 0; i < resp->Responses_count && !fc->partition_error; i++)
+        for (int32_t j = 0; j < resp->Responses[i].Partitions_count; j++)
+            if (resp->Responses[i].Partitions[j].ErrorCode) {
+                fc->partition_error = true;
+                break;
+            }
     return total;
 }
 
@@ -211,7 +219,7 @@ static void fetch_send(rn_broker_t *b, fetch_ctx_t *fc) {
 static void fetch_resume(rn_broker_t *b, rn_wait_t *w, bool timed_out, rn_err_t err) {
     fetch_ctx_t *fc = (fetch_ctx_t *)w;
     int32_t got = fetch_build(b, fc);
-    if (!timed_out && !err && got < fc->rq.MinBytes) {
+    if (!timed_out && !err && got < fc->rq.MinBytes && !fc->partition_error) {
         release_files(fc);
         return; /* stay parked */
     }
@@ -243,7 +251,8 @@ void rn_h_fetch(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_read
         return;
     }
     int32_t got = fetch_build(b, fc);
-    if (got >= fc->rq.MinBytes || fc->rq.MaxWaitMs <= 0 || fc->resp.ErrorCode || atomic_load(&b->stopping)) {
+    if (got >= fc->rq.MinBytes || fc->rq.MaxWaitMs <= 0 || fc->resp.ErrorCode || fc->partition_error ||
+        atomic_load(&b->stopping)) {
         fetch_send(b, fc);
         return;
     }

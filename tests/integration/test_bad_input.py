@@ -108,3 +108,26 @@ def test_many_bad_clients_do_not_disturb_a_good_one(broker):
         produce_all(p, "steady", [dict(value=b"%d" % round_)])
     got = consume_partition(broker.bootstrap, "steady", 0, 20)
     assert [m.value() for m in got] == [b"%d" % i for i in range(20)]
+
+
+def test_fetch_error_is_answered_without_waiting(broker):
+    """A Fetch whose partition has an error (offset out of range) is answered at once, not after MaxWaitMs."""
+    import time
+    create_topic(broker.bootstrap, "ranged")
+    produce_all(producer(broker.bootstrap), "ranged", [dict(value=b"x")])
+    c = Conn(broker.bootstrap)
+    # Fetch v4: replica, max_wait 5000 ms, min_bytes 1, max_bytes, isolation, [topic [partition offset max]]
+    body = struct.pack(">iiiib", -1, 5000, 1, 1 << 20, 0) + struct.pack(">i", 1) + kstr("ranged")
+    body += struct.pack(">i", 1) + struct.pack(">iqi", 0, 1000, 1 << 20)
+    t0 = time.time()
+    c.request(1, 4, body)
+    resp = c.recv_frame()
+    elapsed = time.time() - t0
+    c.close()
+    # corr, throttle, [topic, [partition, error ...]]
+    off = 4 + 4 + 4
+    ln = struct.unpack(">h", resp[off:off + 2])[0]
+    off += 2 + ln + 4
+    part, err = struct.unpack(">ih", resp[off:off + 6])
+    assert err == 1  # OFFSET_OUT_OF_RANGE
+    assert elapsed < 2.0
