@@ -10,7 +10,8 @@
  * RN_FETCH_RESPONSE_MAX), except that the first batch found is always returned
  * whole (KIP-74) so a batch larger than the limits never stalls a consumer.
  * Visibility: read_uncommitted reads up to the high watermark,
- * read_committed up to the last stable offset.
+ * read_committed up to the last stable offset, with the aborted transactions
+ * in the range returned.
  *
  * Long poll: with fewer than MinBytes available the request parks on its loop
  * until an append or sync wakes it, or MaxWaitMs passes; then it answers with
@@ -29,6 +30,7 @@
 
 #define RN_FETCH_RESPONSE_MAX (55 << 20)
 #define RN_FETCH_MAX_DECOMPRESSED ((size_t)256 << 20)
+#define RN_FETCH_ABORTED_MAX 4096 /* aborted transactions listed per partition */
 
 typedef struct {
     rn_wait_t w;
@@ -73,6 +75,34 @@ static rn_err_t down_convert(fetch_ctx_t *fc, rn_FetchResponse_PartitionData_t *
     }
     rn_buf_free(&out);
     return rc;
+}
+
+/* read_committed: the aborted transactions overlapping the data returned, so
+ * the client can drop their records (it keeps them apart by producer id and
+ * offset range; a superset is harmless). */
+static rn_err_t list_aborted(fetch_ctx_t *fc, rn_FetchResponse_PartitionData_t *pd, rn_log_t *log, int64_t from,
+                             int64_t upper) {
+    rn_aborted_txn_t small[16];
+    rn_aborted_txn_t *tx = small;
+    int32_t n = rn_log_aborted_txns(log, from, upper, tx, 16);
+    if (n == 16) {
+        tx = malloc(RN_FETCH_ABORTED_MAX * sizeof(*tx));
+        if (!tx) return RN_ERR_NOMEM;
+        n = rn_log_aborted_txns(log, from, upper, tx, RN_FETCH_ABORTED_MAX);
+    }
+    pd->AbortedTransactions = n ? rn_arena_calloc(&fc->req->arena, (size_t)n, sizeof(*pd->AbortedTransactions)) : NULL;
+    if (n && !pd->AbortedTransactions) {
+        if (tx != small) free(tx);
+        return RN_ERR_LIMIT;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        rn_FetchResponse_AbortedTransaction_init(&pd->AbortedTransactions[i]);
+        pd->AbortedTransactions[i].ProducerId = tx[i].producer_id;
+        pd->AbortedTransactions[i].FirstOffset = tx[i].first_offset;
+    }
+    pd->AbortedTransactions_count = n;
+    if (tx != small) free(tx);
+    return RN_OK;
 }
 
 /* Builds the response from the logs as they are now. Returns bytes of data. */
@@ -143,10 +173,7 @@ static int32_t fetch_build(rn_broker_t *b, fetch_ctx_t *fc) {
             pd->HighWatermark = hw;
             pd->LastStableOffset = lso;
             pd->LogStartOffset = rn_log_start_offset(log);
-            if (fc->h.api_version >= 4) {
-                /* read_committed lists aborted transactions (none yet); read_uncommitted: null */
-                pd->AbortedTransactions_count = committed ? 0 : -1;
-            }
+            if (fc->h.api_version >= 4) pd->AbortedTransactions_count = committed ? 0 : -1; /* uncommitted: null */
             pd->PreferredReadReplica = -1;
             int64_t upper = committed ? lso : hw;
             int32_t max = fp->PartitionMaxBytes;
@@ -161,6 +188,14 @@ static int32_t fetch_build(rn_broker_t *b, fetch_ctx_t *fc) {
             if (rd.len <= 0 || !rd.file) {
                 if (rd.file) rn_fileref_release(rd.file);
                 continue;
+            }
+            if (committed && fc->h.api_version >= 4) {
+                rc = list_aborted(fc, pd, log, fp->FetchOffset, upper);
+                if (rc) {
+                    rn_fileref_release(rd.file);
+                    pd->ErrorCode = RN_ERR_UNKNOWN_SERVER_ERROR;
+                    continue;
+                }
             }
             if (fc->h.api_version <= 3) {
                 rc = down_convert(fc, pd, &rd);

@@ -53,6 +53,16 @@ static void produce_resume(rn_broker_t *b, rn_wait_t *w, bool timed_out, rn_err_
     produce_finish(b, pc);
 }
 
+static bool has_transactional_batch(const uint8_t *data, size_t len) {
+    for (size_t pos = 0; pos + RN_BATCH_HEADER_SIZE <= len;) {
+        rn_batch_header_t bh;
+        rn_batch_header_decode(data + pos, &bh);
+        if (rn_batch_is_transactional(&bh)) return true;
+        pos += rn_batch_total_size(&bh);
+    }
+    return false;
+}
+
 /* Append one partition's records; fills the partition response, returns the sync ticket. */
 static uint64_t produce_partition(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_str_t topic,
                                   const rn_ProduceRequest_PartitionProduceData_t *pd,
@@ -127,6 +137,12 @@ static uint64_t produce_partition(rn_broker_t *b, rn_req_t *req, const rn_req_he
     int32_t nbatches = 0;
     int64_t nrecords = 0;
     if (!rc) rc = rn_batch_validate_set(data, len, &vo, a, &nbatches, &nrecords);
+    if (!rc && has_transactional_batch(data, len)) {
+        /* Only a transactional producer, under its coordinator, may open a
+         * transaction: a stray one would hold the last stable offset forever. */
+        rc = RN_ERR_INVALID_RECORD;
+        pr->ErrorMessage = RN_STR_LIT("Transactional batches need a TransactionalId");
+    }
     if (!rc) {
         rn_append_opts_t ao = {.leader_epoch = epoch, .now_ms = rn_clock_wall_ms(), .is_internal = false};
         rn_append_result_t ar;

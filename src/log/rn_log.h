@@ -169,8 +169,24 @@ rn_err_t rn_log_read(rn_log_t *log, int64_t offset, int32_t max_bytes, bool min_
 int64_t rn_log_start_offset(const rn_log_t *log);
 int64_t rn_log_end_offset(const rn_log_t *log);
 int64_t rn_log_high_watermark(const rn_log_t *log);
+/* min(high watermark, first offset of the oldest ongoing transaction) — rn_log_txn.c */
 int64_t rn_log_last_stable_offset(const rn_log_t *log);
 int64_t rn_log_size_bytes(const rn_log_t *log);
+
+/* Control record key types (COMMIT/ABORT markers written by the transaction coordinator). */
+#define RN_CONTROL_ABORT 0
+#define RN_CONTROL_COMMIT 1
+
+/* An aborted transaction: its data lies in [first_offset, last_offset], the ABORT marker at last_offset. */
+typedef struct {
+    int64_t producer_id;
+    int64_t first_offset;
+    int64_t last_offset;
+} rn_aborted_txn_t;
+
+/* Aborted transactions overlapping [from, upper) (that end at or after `from`
+ * and start below `upper`), by marker offset, at most `max`. Returns the count. */
+int32_t rn_log_aborted_txns(rn_log_t *log, int64_t from, int64_t upper, rn_aborted_txn_t *out, int32_t max);
 
 /* ListOffsets by time: first offset whose timestamp >= ts (-1/-1 when none). */
 rn_err_t rn_log_offset_for_timestamp(rn_log_t *log, int64_t ts, int64_t *offset, int64_t *timestamp);

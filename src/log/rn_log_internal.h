@@ -7,6 +7,7 @@
  *   rn_index.c           .index / .timeindex entries, pread + binary search
  *   rn_segment.c         one segment: on-disk format, batch scanner, append, position lookup
  *   rn_producer_state.c  idempotent producer table and its snapshot file
+ *   rn_log_txn.c         ongoing transactions, last stable offset, aborted transactions
  *   rn_epoch_cache.c     leader epoch → start offset, leader-epoch-checkpoint file
  *   rn_recovery.c        loading a partition directory after a clean or unclean shutdown
  *   rn_partition_log.c   rn_log_t: append, read, offsets, roll
@@ -177,6 +178,29 @@ int32_t rn__segment_index_entries(rn_log_t *log, rn__segment_t *seg); /* -1 on e
 rn_err_t rn__segment_recover(rn_log_t *log, rn__segment_t *seg, int64_t check_from, bool full_rebuild,
                              bool contiguous, int32_t index_interval_bytes, int64_t *end_offset, bool *truncated);
 
+/* ---- transactions (rn_log_txn.c) ---------------------------------------- */
+
+typedef struct {
+    int64_t producer_id;
+    int64_t first_offset;
+} rn__txn_ongoing_t;
+
+typedef struct {
+    rn__txn_ongoing_t *ongoing; /* one per producer with an open transaction */
+    int32_t nongoing, ongoing_cap;
+    rn_aborted_txn_t *aborted;  /* sorted by last_offset (the ABORT marker) */
+    int32_t naborted, aborted_cap;
+    _Atomic int64_t first_unstable; /* smallest ongoing first_offset, INT64_MAX none */
+} rn__txns_t;
+
+void rn__txns_free(rn__txns_t *t);
+/* RN_CONTROL_ABORT/COMMIT from a control batch's record key, -1 if not a valid marker. */
+int rn__control_type(const uint8_t *batch, size_t total_size);
+/* Applies an appended batch (control_type from rn__control_type for markers). false: out of memory. */
+bool rn__txns_apply(rn__txns_t *t, const rn_batch_header_t *h, int control_type);
+/* Forgets aborted transactions whose marker lies below `offset`. */
+void rn__txns_remove_below(rn__txns_t *t, int64_t offset);
+
 /* ---- producer state (rn_producer_state.c) -------------------------------- */
 
 typedef struct {
@@ -264,6 +288,7 @@ struct rn_log {
 
     rn__epochs_t epochs;
     rn__pstate_t pstate;
+    rn__txns_t txns;          /* write lock; txns.first_unstable is atomic */
     bool pstate_loaded;       /* loaded lazily on the first idempotent append */
     int64_t snapshot_offset;  /* newest producer snapshot on disk, -1 none */
     int64_t prev_snapshot_offset; /* the one before (kept in case recovery truncates below the newest) */

@@ -65,6 +65,7 @@ rn_log_t *rn__log_new(rn_logdir_t *dir, const char *topic, int32_t partition, co
     atomic_init(&log->log_start_offset, 0);
     atomic_init(&log->log_end_offset, 0);
     atomic_init(&log->high_watermark, 0);
+    atomic_init(&log->txns.first_unstable, INT64_MAX);
     atomic_init(&log->size_bytes, 0);
     log->snapshot_offset = log->prev_snapshot_offset = -1;
     log->cleaner_offset = -1;
@@ -78,6 +79,7 @@ void rn__log_free(rn_log_t *log) {
     free(log->dirty_files);
     rn__epochs_free(&log->epochs);
     rn__pstate_free(&log->pstate);
+    rn__txns_free(&log->txns);
     pthread_rwlock_destroy(&log->lock);
     free(log->topic);
     free(log->path);
@@ -102,7 +104,6 @@ void rn_log_set_config(rn_log_t *log, const rn_log_config_t *cfg) {
 int64_t rn_log_start_offset(const rn_log_t *log) { return atomic_load(&log->log_start_offset); }
 int64_t rn_log_end_offset(const rn_log_t *log) { return atomic_load(&log->log_end_offset); }
 int64_t rn_log_high_watermark(const rn_log_t *log) { return atomic_load(&log->high_watermark); }
-int64_t rn_log_last_stable_offset(const rn_log_t *log) { return atomic_load(&log->high_watermark); }
 int64_t rn_log_size_bytes(const rn_log_t *log) { return atomic_load(&log->size_bytes); }
 
 int32_t rn__log_find_segment(const rn_log_t *log, int64_t offset) {
@@ -149,6 +150,7 @@ void rn__log_set_start(rn_log_t *log, int64_t start) {
     atomic_store(&log->log_start_offset, start);
     if (rn__epochs_truncate_start(&log->epochs, start)) rn__log_write_epochs(log);
     if (log->pstate_loaded) rn__pstate_remove_below(&log->pstate, start);
+    rn__txns_remove_below(&log->txns, start);
 }
 
 rn_err_t rn__log_write_epochs(rn_log_t *log) {
@@ -478,6 +480,11 @@ rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, const rn_app
                 log->pstate_loaded = false;
                 rn__pstate_free(&log->pstate);
                 break;
+            }
+            if (rn_batch_is_transactional(&h)) {
+                int type = rn_batch_is_control(&h) ? rn__control_type(batches + pos, rn_batch_total_size(&h)) : -1;
+                if (!rn__txns_apply(&log->txns, &h, type))
+                    RN_ERROR("log", "%s: out of memory tracking transactions", log->path);
             }
             pos += rn_batch_total_size(&h);
         }

@@ -1,0 +1,160 @@
+/* Unit tests for the transaction side of src/log: ongoing transactions, the
+ * last stable offset, COMMIT/ABORT control batches and the aborted list. */
+#include "rn_test.h"
+#include "test_log_util.h"
+
+static rn_log_config_t cfg_lazy(void) {
+    rn_log_config_t c;
+    rn_log_config_default(&c);
+    c.retention_ms = -1;
+    c.flush_messages = 1000000; /* lazy: the high watermark is the log end */
+    return c;
+}
+
+/* A transactional data batch of n records. */
+static rn_err_t txn_data(rn_log_t *log, int64_t pid, int32_t seq, int n, rn_append_result_t *res) {
+    rn_buf_t b;
+    rn_buf_init(&b, 1 << 20);
+    rn_batch_builder_t bb;
+    rn_batch_builder_init(&bb, &b, 0, 0, 1 << 20);
+    bb.producer_id = pid;
+    bb.producer_epoch = 0;
+    bb.base_sequence = seq;
+    bb.attributes |= RN_BATCH_ATTR_TRANSACTIONAL;
+    for (int i = 0; i < n; i++)
+        rn_batch_builder_add(&bb, 1000 + i, (rn_bytes_t){(const uint8_t *)"k", 1}, (rn_bytes_t){(const uint8_t *)"v", 1},
+                             0, NULL, NULL);
+    if (rn_batch_builder_finish(&bb) != RN_OK) abort();
+    rn_append_opts_t o = {.leader_epoch = 0};
+    rn_err_t err = rn_log_append(log, b.data, b.len, &o, res);
+    rn_buf_free(&b);
+    return err;
+}
+
+/* A COMMIT or ABORT marker: key {version 0, type}, value {version 0, coordinatorEpoch 0}. */
+static rn_err_t txn_marker(rn_log_t *log, int64_t pid, int type, rn_append_result_t *res) {
+    rn_buf_t b;
+    rn_buf_init(&b, 1 << 20);
+    rn_batch_builder_t bb;
+    rn_batch_builder_init(&bb, &b, 0, 0, 1 << 20);
+    bb.producer_id = pid;
+    bb.producer_epoch = 0;
+    bb.attributes |= RN_BATCH_ATTR_TRANSACTIONAL | RN_BATCH_ATTR_CONTROL;
+    uint8_t key[4] = {0, 0, 0, (uint8_t)type}, val[6] = {0};
+    rn_batch_builder_add(&bb, 2000, (rn_bytes_t){key, 4}, (rn_bytes_t){val, 6}, 0, NULL, NULL);
+    if (rn_batch_builder_finish(&bb) != RN_OK) abort();
+    rn_append_opts_t o = {.leader_epoch = 0, .is_internal = true};
+    rn_err_t err = rn_log_append(log, b.data, b.len, &o, res);
+    rn_buf_free(&b);
+    return err;
+}
+
+RN_TEST(control_type_parsed_from_marker_key) {
+    rn_buf_t b;
+    rn_buf_init(&b, 1 << 20);
+    rn_batch_builder_t bb;
+    rn_batch_builder_init(&bb, &b, 0, 0, 1 << 20);
+    bb.attributes |= RN_BATCH_ATTR_TRANSACTIONAL | RN_BATCH_ATTR_CONTROL;
+    uint8_t key[4] = {0, 0, 0, 1};
+    rn_batch_builder_add(&bb, 1, (rn_bytes_t){key, 4}, (rn_bytes_t){key, 0}, 0, NULL, NULL);
+    ASSERT_EQ(rn_batch_builder_finish(&bb), RN_OK);
+    ASSERT_EQ(rn__control_type(b.data, b.len), RN_CONTROL_COMMIT);
+    b.data[b.len - 3] = 7; /* the key type's low byte: then value length and header count, one byte each */
+    ASSERT_EQ(rn__control_type(b.data, b.len), -1);
+    ASSERT_EQ(rn__control_type(b.data, 40), -1);
+    rn_buf_free(&b);
+}
+
+RN_TEST(lso_stops_at_ongoing_transaction_and_moves_on_commit) {
+    const char *path = tl_mkdtemp();
+    rn_logdir_config_t dc;
+    tl_dir_config(&dc, path);
+    rn_logdir_t *dir;
+    ASSERT_EQ(rn_logdir_open(&dc, &dir), RN_OK);
+    rn_log_config_t c = cfg_lazy();
+    rn_log_t *log;
+    ASSERT_EQ(rn_logdir_create_log(dir, "t", 0, &c, &log), RN_OK);
+    rn_append_result_t res;
+    ASSERT_EQ(tl_append(log, 3, 1, 10, &res), RN_OK); /* 0..2 plain */
+    ASSERT_EQ(rn_log_last_stable_offset(log), 3);
+    ASSERT_EQ(txn_data(log, 7, 0, 2, &res), RN_OK); /* 3..4 pid 7 */
+    ASSERT_EQ(res.base_offset, 3);
+    ASSERT_EQ(txn_data(log, 8, 0, 1, &res), RN_OK); /* 5 pid 8 */
+    ASSERT_EQ(tl_append(log, 1, 1, 10, &res), RN_OK); /* 6 plain */
+    ASSERT_EQ(rn_log_high_watermark(log), 7);
+    ASSERT_EQ(rn_log_last_stable_offset(log), 3);
+    ASSERT_EQ(txn_data(log, 7, 2, 1, &res), RN_OK); /* 7 pid 7, same transaction */
+    ASSERT_EQ(rn_log_last_stable_offset(log), 3);
+    /* read_committed reads stop before the first unstable offset */
+    rn_log_read_t rd;
+    ASSERT_EQ(rn_log_read(log, 0, 1 << 20, true, rn_log_last_stable_offset(log), &rd), RN_OK);
+    ASSERT_GT(rd.len, 0);
+    uint8_t *data = tl_read_region(&rd);
+    rn_batch_header_t h;
+    rn_batch_header_decode(data, &h);
+    ASSERT_EQ(h.base_offset + h.last_offset_delta, 2); /* only the plain batch */
+    ASSERT_EQ((int64_t)rn_batch_total_size(&h), rd.len);
+    free(data);
+    rn_fileref_release(rd.file);
+    ASSERT_EQ(rn_log_read(log, 3, 1 << 20, true, rn_log_last_stable_offset(log), &rd), RN_OK);
+    ASSERT_EQ(rd.len, 0);
+    if (rd.file) rn_fileref_release(rd.file);
+    ASSERT_EQ(txn_marker(log, 7, RN_CONTROL_COMMIT, &res), RN_OK); /* 8 */
+    ASSERT_EQ(res.base_offset, 8);
+    ASSERT_EQ(rn_log_last_stable_offset(log), 5); /* pid 8 still open */
+    rn_aborted_txn_t tx[4];
+    ASSERT_EQ(rn_log_aborted_txns(log, 0, 100, tx, 4), 0);
+    ASSERT_EQ(txn_marker(log, 8, RN_CONTROL_ABORT, &res), RN_OK); /* 9 */
+    ASSERT_EQ(rn_log_last_stable_offset(log), 10);
+    ASSERT_EQ(rn_log_aborted_txns(log, 0, 100, tx, 4), 1);
+    ASSERT_EQ(tx[0].producer_id, 8);
+    ASSERT_EQ(tx[0].first_offset, 5);
+    ASSERT_EQ(tx[0].last_offset, 9);
+    /* range filters: ended before `from`, or starting at/after `upper` */
+    ASSERT_EQ(rn_log_aborted_txns(log, 10, 100, tx, 4), 0);
+    ASSERT_EQ(rn_log_aborted_txns(log, 0, 5, tx, 4), 0);
+    ASSERT_EQ(rn_log_aborted_txns(log, 9, 6, tx, 4), 1);
+    /* a marker for a producer with nothing open changes nothing */
+    ASSERT_EQ(txn_marker(log, 9, RN_CONTROL_ABORT, &res), RN_OK); /* 10 */
+    ASSERT_EQ(rn_log_aborted_txns(log, 0, 100, tx, 4), 1);
+    ASSERT_EQ(rn_log_last_stable_offset(log), 11);
+    /* a new transaction of pid 8, sequences continue */
+    ASSERT_EQ(txn_data(log, 8, 1, 1, &res), RN_OK); /* 11 */
+    ASSERT_EQ(rn_log_last_stable_offset(log), 11);
+    ASSERT_EQ(txn_marker(log, 8, RN_CONTROL_ABORT, &res), RN_OK); /* 12 */
+    ASSERT_EQ(rn_log_aborted_txns(log, 0, 100, tx, 4), 2);
+    ASSERT_EQ(tx[1].first_offset, 11);
+    ASSERT_EQ(tx[1].last_offset, 12);
+    ASSERT_EQ(rn_log_aborted_txns(log, 10, 100, tx, 4), 1);
+    ASSERT_EQ(tx[0].first_offset, 11);
+    /* DeleteRecords past the first abort forgets it */
+    int64_t start;
+    ASSERT_EQ(rn_log_delete_records(log, 10, &start), RN_OK);
+    ASSERT_EQ(rn_log_aborted_txns(log, 0, 100, tx, 4), 1);
+    ASSERT_EQ(rn_log_last_stable_offset(log), 13);
+    rn_logdir_close(dir);
+    tl_rmrf(path);
+}
+
+RN_TEST(durable_lso_never_passes_high_watermark) {
+    const char *path = tl_mkdtemp();
+    rn_logdir_config_t dc;
+    tl_dir_config(&dc, path);
+    rn_logdir_t *dir;
+    ASSERT_EQ(rn_logdir_open(&dc, &dir), RN_OK);
+    rn_log_config_t c;
+    rn_log_config_default(&c);
+    rn_log_t *log;
+    ASSERT_EQ(rn_logdir_create_log(dir, "d", 0, &c, &log), RN_OK);
+    rn_append_result_t res;
+    ASSERT_EQ(txn_data(log, 3, 0, 4, &res), RN_OK);
+    ASSERT_LE(rn_log_last_stable_offset(log), 0);
+    ASSERT_EQ(txn_marker(log, 3, RN_CONTROL_COMMIT, &res), RN_OK);
+    ASSERT_LE(rn_log_last_stable_offset(log), rn_log_high_watermark(log));
+    for (int i = 0; i < 2000 && rn_log_last_stable_offset(log) < 5; i++) usleep(1000);
+    ASSERT_EQ(rn_log_last_stable_offset(log), 5);
+    rn_logdir_close(dir);
+    tl_rmrf(path);
+}
+
+int main(void) { return rn_test_main(); }
