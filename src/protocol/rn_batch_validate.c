@@ -9,6 +9,16 @@
  *                   reused across batches, bounded by max_decompressed_bytes):
  *                   framing, offsetDelta == index, keys when required.
  * The order of checks and the error for each are listed in rn_batch.h.
+ *
+ * The full tier is the produce path's main cost (a 100-byte record is about
+ * ten varints), so it does not use rn_record_iter: records_valid() walks the
+ * records with inlined varint readers over a raw pointer range, one-byte
+ * varints first, and keeps no decoded record. It accepts exactly what
+ * rn_record_iter_next accepts (same varint limits: 5 bytes for varints, the
+ * last within 32 bits; 10 for varlongs, the last within 64; same per-field
+ * checks, listed at records_valid), because a batch that validates here must
+ * iterate later; every failure is INVALID_RECORD, so where it is found does
+ * not change the answer.
  */
 #include <string.h>
 
@@ -17,6 +27,111 @@
 #include "rn_compress.h"
 
 #define MIN_RECORD_SIZE 7 /* length, attributes, timestampDelta, offsetDelta, keyLength, valueLength, headerCount */
+
+/*
+ * Raw varint readers for records_valid: p is below or at end; each returns
+ * false (leaving *pp alone) on a varint that is truncated or too long, as
+ * rn_reader_uvarint32 / rn_reader_uvarint would fail.
+ */
+static inline __attribute__((always_inline)) bool raw_uvarint32(const uint8_t **pp, const uint8_t *end,
+                                                                 uint32_t *out) {
+    const uint8_t *p = *pp;
+    if (__builtin_expect(p < end && *p < 0x80, 1)) {
+        *out = *p;
+        *pp = p + 1;
+        return true;
+    }
+    if (__builtin_expect(end - p >= 2 && p[1] < 0x80, 1)) { /* two bytes: lengths and deltas up to 8191 */
+        *out = (uint32_t)(p[0] & 0x7f) | (uint32_t)p[1] << 7;
+        *pp = p + 2;
+        return true;
+    }
+    uint32_t v = 0;
+    for (int shift = 0; shift < 35; shift += 7) {
+        if (p >= end) return false;
+        uint8_t b = *p++;
+        if (shift == 28 && (b & 0x70)) return false; /* above 32 bits */
+        v |= (uint32_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            *pp = p;
+            return true;
+        }
+    }
+    return false;
+}
+
+static inline __attribute__((always_inline)) bool raw_varint(const uint8_t **pp, const uint8_t *end, int32_t *out) {
+    uint32_t u;
+    if (!raw_uvarint32(pp, end, &u)) return false;
+    *out = (int32_t)((u >> 1) ^ (~(u & 1) + 1));
+    return true;
+}
+
+static inline __attribute__((always_inline)) bool raw_skip_varlong(const uint8_t **pp, const uint8_t *end) {
+    const uint8_t *p = *pp;
+    if (__builtin_expect(end - p >= 2 && (p[0] < 0x80 || p[1] < 0x80), 1)) {
+        *pp = p + (p[0] < 0x80 ? 1 : 2);
+        return true;
+    }
+    for (int i = 0; i < 10; i++) {
+        if (p >= end) return false;
+        uint8_t b = *p++;
+        if (i == 9 && (b & 0x7e)) return false; /* above 64 bits */
+        if (!(b & 0x80)) {
+            *pp = p;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A varint byte length (-1: null) and that many bytes; *is_null tells which. */
+static inline __attribute__((always_inline)) bool raw_skip_varbytes(const uint8_t **pp, const uint8_t *end,
+                                                                    bool *is_null) {
+    int32_t n;
+    if (!raw_varint(pp, end, &n) || n < -1) return false;
+    *is_null = n == -1;
+    if (n <= 0) return true;
+    if ((size_t)n > (size_t)(end - *pp)) return false;
+    *pp += n;
+    return true;
+}
+
+/*
+ * The records of one batch, [p, end), hold exactly `count` records, each
+ *   length >= 0 and within what is left; then, within exactly `length` bytes:
+ *   attributes (1 byte), timestampDelta (varlong), offsetDelta == its index,
+ *   key and value (length >= -1, bytes within the record; key not null when
+ *   require_keys), headerCount >= 0 and <= bytes left / 2, per header a key
+ *   length >= 0 and a value length >= -1 with their bytes within the record,
+ *   and nothing left over.
+ */
+static bool records_valid(const uint8_t *p, const uint8_t *end, int32_t count, bool require_keys) {
+    for (int32_t index = 0; index < count; index++) {
+        int32_t len;
+        if (!raw_varint(&p, end, &len) || len < 0 || (size_t)len > (size_t)(end - p)) return false;
+        const uint8_t *rend = p + len;
+        if (p == rend) return false; /* attributes */
+        p++;
+        if (!raw_skip_varlong(&p, rend)) return false;
+        int32_t off_delta;
+        if (!raw_varint(&p, rend, &off_delta) || off_delta != index) return false;
+        bool null_key, null_value;
+        if (!raw_skip_varbytes(&p, rend, &null_key) || (require_keys && null_key)) return false;
+        if (!raw_skip_varbytes(&p, rend, &null_value)) return false;
+        int32_t nh;
+        if (!raw_varint(&p, rend, &nh) || nh < 0 || (size_t)nh > (size_t)(rend - p) / 2) return false;
+        for (int32_t i = 0; i < nh; i++) {
+            int32_t klen;
+            if (!raw_varint(&p, rend, &klen) || klen < 0 || (size_t)klen > (size_t)(rend - p)) return false;
+            p += klen;
+            if (!raw_skip_varbytes(&p, rend, &null_value)) return false;
+        }
+        if (p != rend) return false;
+    }
+    return p == end;
+}
 
 static rn_err_t validate_records(const uint8_t *batch, const rn_batch_header_t *h,
                                  const rn_batch_validate_opts_t *opts, rn_buf_t *scratch) {
@@ -34,16 +149,9 @@ static rn_err_t validate_records(const uint8_t *batch, const rn_batch_header_t *
         records = scratch->data;
         len = scratch->len;
     }
-    rn_record_iter_t it;
-    rn__record_iter_init_records(&it, h, records, len);
-    rn_record_t rec;
-    int32_t index = 0;
-    while (rn_record_iter_next(&it, &rec)) {
-        if (rec.offset_delta != index) return RN_ERR_INVALID_RECORD;
-        if (opts->require_keys && rec.key.len < 0) return RN_ERR_INVALID_RECORD;
-        index++;
-    }
-    return it.err;
+    const uint8_t *end = len ? records + len : records; /* records may be NULL when empty */
+    if (!records_valid(records, end, h->record_count, opts->require_keys)) return RN_ERR_INVALID_RECORD;
+    return RN_OK;
 }
 
 /* One batch at the start of p (rem bytes left); *total gets its size. */
