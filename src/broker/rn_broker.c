@@ -17,6 +17,7 @@
 #include "rn_broker.h"
 #include "rn_clock.h"
 #include "rn_logging.h"
+#include "rn_txn.h"
 
 static void on_sync(void *arg, uint64_t synced_ticket, rn_err_t err) {
     (void)synced_ticket;
@@ -94,6 +95,7 @@ rn_err_t rn_broker_new(rn_broker_t **out, const rn_config_set_t *explicit_values
     }
     rn_broker_apply_configs_locked(b); /* dynamic configs from runnel.meta */
     rc = rn_group_coordinator_start(b, err, errlen); /* replays __consumer_offsets */
+    if (!rc) rc = rn_txn_coordinator_start(b, err, errlen);
     if (rc) {
         rn_broker_free(b);
         return rc;
@@ -154,6 +156,7 @@ void rn_broker_free(rn_broker_t *b) {
     rn_group_coordinator_free(b);
     rn_metrics_stop(b);
     if (b->net) rn_net_free(b->net);
+    rn_txn_coordinator_free(b); /* after the network: no handler runs any more */
     /* The flusher may still call on_sync (which reads b->loops; every wait is
      * gone, so it posts nothing) until the log dir is closed: loops go last. */
     if (b->logdir) rn_logdir_on_sync(b->logdir, NULL, NULL);

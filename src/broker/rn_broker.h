@@ -105,6 +105,7 @@ struct rn_broker {
     rn_broker_stats_t stats;
     int64_t started_ms;
     struct rn_group_coordinator *group_coordinator; /* consumer groups (src/group/) */
+    struct rn_txn_coordinator *txn_coordinator;     /* transactions (src/txn/) */
 };
 
 rn_err_t rn_broker_new(rn_broker_t **out, const rn_config_set_t *explicit_values, char *err, size_t errlen);
@@ -207,6 +208,18 @@ void rn_metrics_render(rn_broker_t *b, rn_buf_t *out);
  * stops its timer thread (call after the network has stopped). */
 rn_err_t rn_group_coordinator_start(rn_broker_t *b, char *err, size_t errlen);
 void rn_group_coordinator_free(rn_broker_t *b);
+/* The transaction coordinator's offsets of a committed transaction
+ * (TxnOffsetCommit), made visible at once; *ticket: durable when synced. */
+typedef struct {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int32_t leader_epoch;
+    const char *metadata;
+    int32_t metadata_len;
+} rn_txn_offset_t;
+rn_err_t rn_group_commit_txn_offsets(rn_broker_t *b, const char *group_id, const rn_txn_offset_t *offs, int32_t n,
+                                     uint64_t *ticket);
 void rn_h_find_coordinator(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 void rn_h_join_group(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 void rn_h_sync_group(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);

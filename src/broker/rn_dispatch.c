@@ -16,6 +16,7 @@
 #include "rn_clock.h"
 #include "rn_logging.h"
 #include "rn_msg_gen.h"
+#include "rn_txn.h"
 
 const rn_handler_t rn_handlers[] = {
     {RN_API_PRODUCE, 0, 9, rn_h_produce},
@@ -26,7 +27,11 @@ const rn_handler_t rn_handlers[] = {
     {RN_API_CREATE_TOPICS, 0, 7, rn_h_create_topics},
     {RN_API_DELETE_TOPICS, 0, 6, rn_h_delete_topics},
     {RN_API_DELETE_RECORDS, 0, 2, rn_h_delete_records},
-    {RN_API_INIT_PRODUCER_ID, 0, 4, rn_h_init_producer_id},
+    {RN_API_INIT_PRODUCER_ID, 0, 5, rn_h_init_producer_id},
+    {RN_API_ADD_PARTITIONS_TO_TXN, 0, 4, rn_h_add_partitions_to_txn},
+    {RN_API_ADD_OFFSETS_TO_TXN, 0, 4, rn_h_add_offsets_to_txn},
+    {RN_API_END_TXN, 0, 4, rn_h_end_txn},
+    {RN_API_TXN_OFFSET_COMMIT, 0, 4, rn_h_txn_offset_commit},
     {RN_API_OFFSET_FOR_LEADER_EPOCH, 0, 4, rn_h_offset_for_leader_epoch},
     {RN_API_DESCRIBE_CONFIGS, 0, 4, rn_h_describe_configs},
     {RN_API_ALTER_CONFIGS, 0, 2, rn_h_alter_configs},

@@ -11,6 +11,7 @@
 #include "rn_broker.h"
 #include "rn_logging.h"
 #include "rn_msg_gen.h"
+#include "rn_txn.h"
 
 #define RN_TS_LATEST (-1)
 #define RN_TS_EARLIEST (-2)
@@ -307,8 +308,8 @@ void rn_h_delete_records(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h
 }
 
 /*
- * Idempotent producers only (a TransactionalId needs the transaction
- * coordinator). KIP-360: a producer that sends its current id and epoch gets
+ * A TransactionalId is the transaction coordinator's (src/txn/). Idempotent
+ * producers: KIP-360: a producer that sends its current id and epoch gets
  * the epoch bumped (a new id when the epoch would overflow), so it can reset
  * its sequences after an abortable error without losing its identity.
  */
@@ -325,7 +326,10 @@ void rn_h_init_producer_id(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
     resp.ProducerId = -1;
     resp.ProducerEpoch = -1;
     if (rq.TransactionalId.len >= 0) {
-        resp.ErrorCode = RN_ERR_COORDINATOR_NOT_AVAILABLE;
+        resp.ErrorCode = rn_txn_init_producer_id(b, rq.TransactionalId, rq.TransactionTimeoutMs, rq.ProducerId,
+                                                 rq.ProducerEpoch, &resp.ProducerId, &resp.ProducerEpoch);
+        if (resp.ErrorCode == RN_ERR_PRODUCER_FENCED && h->api_version < 4)
+            resp.ErrorCode = RN_ERR_INVALID_PRODUCER_EPOCH; /* PRODUCER_FENCED is v4+ */
     } else if (rq.ProducerId >= 0 && rq.ProducerEpoch >= 0 && rq.ProducerEpoch < INT16_MAX - 1) {
         resp.ProducerId = rq.ProducerId;
         resp.ProducerEpoch = (int16_t)(rq.ProducerEpoch + 1);

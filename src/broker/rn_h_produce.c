@@ -22,6 +22,7 @@
 #include "rn_clock.h"
 #include "rn_logging.h"
 #include "rn_msg_gen.h"
+#include "rn_txn.h"
 
 #define RN_PRODUCE_MAX_DECOMPRESSED ((size_t)256 << 20)
 
@@ -64,8 +65,8 @@ static bool has_transactional_batch(const uint8_t *data, size_t len) {
 }
 
 /* Append one partition's records; fills the partition response, returns the sync ticket. */
-static uint64_t produce_partition(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_str_t topic,
-                                  const rn_ProduceRequest_PartitionProduceData_t *pd,
+static uint64_t produce_partition(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_str_t txn_id,
+                                  rn_str_t topic, const rn_ProduceRequest_PartitionProduceData_t *pd,
                                   rn_ProduceResponse_PartitionProduceResponse_t *pr, bool *appended_lazy) {
     rn_arena_t *a = &req->arena;
     pr->Index = pd->Index;
@@ -137,7 +138,12 @@ static uint64_t produce_partition(rn_broker_t *b, rn_req_t *req, const rn_req_he
     int32_t nbatches = 0;
     int64_t nrecords = 0;
     if (!rc) rc = rn_batch_validate_set(data, len, &vo, a, &nbatches, &nrecords);
-    if (!rc && has_transactional_batch(data, len)) {
+    if (!rc && txn_id.len >= 0) {
+        /* The coordinator must know the producer and the partition must be in its transaction. */
+        rn_batch_header_t bh;
+        rn_batch_header_decode(data, &bh);
+        rc = rn_txn_check_produce(b, txn_id, bh.producer_id, bh.producer_epoch, topic, pd->Index);
+    } else if (!rc && has_transactional_batch(data, len)) {
         /* Only a transactional producer, under its coordinator, may open a
          * transaction: a stray one would hold the last stable offset forever. */
         rc = RN_ERR_INVALID_RECORD;
@@ -222,15 +228,15 @@ void rn_h_produce(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_re
         for (int32_t j = 0; j < np; j++) {
             rn_ProduceResponse_PartitionProduceResponse_t *pr = &tr->PartitionResponses[j];
             rn_ProduceResponse_PartitionProduceResponse_init(pr);
-            if (bad_acks || transactional || td->Name.len <= 0) {
+            if (bad_acks || (transactional && rq.TransactionalId.len == 0) || td->Name.len <= 0) {
                 pr->Index = td->PartitionData[j].Index;
                 pr->BaseOffset = -1;
                 pr->ErrorCode = bad_acks ? RN_ERR_INVALID_REQUIRED_ACKS
                                 : transactional ? RN_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED
                                                 : RN_ERR_INVALID_TOPIC_EXCEPTION;
-                if (transactional) pr->ErrorMessage = RN_STR_LIT("Transactions are not served by this broker yet");
             } else {
-                uint64_t t = produce_partition(b, req, h, td->Name, &td->PartitionData[j], pr, &lazy);
+                uint64_t t = produce_partition(b, req, h, rq.TransactionalId, td->Name, &td->PartitionData[j], pr,
+                                               &lazy);
                 if (t > ticket) ticket = t;
             }
             if (pr->ErrorCode) {

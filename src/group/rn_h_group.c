@@ -261,8 +261,7 @@ void rn_h_find_coordinator(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
     int16_t err = 0;
     rn_str_t msg = RN_STR_NULL;
     if (rq.KeyType == 1) {
-        err = RN_ERR_COORDINATOR_NOT_AVAILABLE;
-        msg = RN_STR_LIT("Transactions are not served by this broker yet");
+        /* This node coordinates every transactional id (src/txn/). */
     } else if (rq.KeyType != 0) {
         err = RN_ERR_INVALID_REQUEST;
         msg = RN_STR_LIT("Unknown coordinator key type");
@@ -678,6 +677,39 @@ void rn_h_offset_commit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
         for (int32_t j = 0; j < resp->Topics[i].Partitions_count; j++)
             count_error(b, h, resp->Topics[i].Partitions[j].ErrorCode);
     respond_when_durable(b, req, h, ticket, (rn_encode_fn)rn_OffsetCommitResponse_encode, resp, commit_fail);
+}
+
+rn_err_t rn_group_commit_txn_offsets(rn_broker_t *b, const char *group_id, const rn_txn_offset_t *offs, int32_t n,
+                                     uint64_t *ticket) {
+    rn_group_coordinator_t *c = b->group_coordinator;
+    *ticket = 0;
+    if (n <= 0) return RN_OK;
+    if (rn__coord_ensure_topic(c)) return RN_ERR_COORDINATOR_NOT_AVAILABLE;
+    rn_str_t gid = rn_str_from_cstr(group_id);
+    pthread_mutex_lock(&c->lock);
+    rn_group_env_t e = rn__coord_env(c);
+    rn_group_t *g = rn__coord_find(c, gid);
+    if (!g) g = rn__coord_create(c, gid);
+    rn_err_t rc = g ? RN_OK : RN_ERR_COORDINATOR_NOT_AVAILABLE;
+    if (g) {
+        rn_orecords_t recs;
+        rn__orecords_init(&recs);
+        for (int32_t i = 0; i < n; i++) {
+            rn_offset_t o = {offs[i].offset, offs[i].leader_epoch, (char *)(offs[i].metadata ? offs[i].metadata : ""),
+                             offs[i].metadata_len > 0 ? offs[i].metadata_len : 0, e.wall_ms, -1};
+            rn__orecords_offset(&recs, gid, rn_str_from_cstr(offs[i].topic), offs[i].partition, &o);
+        }
+        rc = rn__orecords_append(c, g->partition, &recs, ticket);
+        for (int32_t i = 0; i < n && !rc; i++) {
+            rn_offset_t o = {offs[i].offset, offs[i].leader_epoch, (char *)(offs[i].metadata ? offs[i].metadata : ""),
+                             offs[i].metadata_len > 0 ? offs[i].metadata_len : 0, e.wall_ms, -1};
+            rn_group_offset_put(g, offs[i].topic, strlen(offs[i].topic), offs[i].partition, &o);
+        }
+        rn__orecords_free(&recs);
+        rn__coord_after(c, g);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return rc;
 }
 
 /* ---- OffsetFetch -------------------------------------------------------- */
