@@ -13,10 +13,13 @@
  *   headerCount     varint
  *   headers         [headerKeyLength varint (>= 0), key, headerValueLength varint (-1: null), value]
  *
- * The iterator decodes one record per call with a bounds-checked reader over
- * exactly `length` bytes, so a record can never read into its neighbour; any
- * mismatch is INVALID_RECORD. Compressed batches are decompressed once, into
- * the caller's arena, at init.
+ * The iterator decodes one record per call with inlined varint readers over a
+ * raw pointer range of exactly `length` bytes, so a record can never read into
+ * its neighbour; any mismatch is INVALID_RECORD. The varint limits are the
+ * rn_reader's (5 bytes for varints, the last within 32 bits; 10 for varlongs,
+ * the last within 64), and rn_batch_validate.c walks records with the same
+ * rules, so what validates also iterates. Compressed batches are decompressed
+ * once, into the caller's arena, at init.
  *
  * The builder encodes uncompressed records into its own buffer and, at finish,
  * writes the header placeholder to `out`, the (compressed) records after it,
@@ -78,55 +81,120 @@ rn_err_t rn_record_iter_init(rn_record_iter_t *it, const uint8_t *batch, size_t 
     return RN_OK;
 }
 
-/* Borrow a varint-length-prefixed byte string (-1: null) from r. */
-static rn_bytes_t read_varbytes(rn_reader_t *r) {
-    rn_bytes_t b = {NULL, -1};
-    int32_t n = rn_reader_varint(r);
-    if (r->err) return b;
-    if (n < -1) {
-        rn_reader_fail(r, RN_ERR_MALFORMED);
-        return b;
+/* Raw varint readers over [*pp, end): false (leaving *pp alone) on a truncated or too long varint. */
+static inline __attribute__((always_inline)) bool raw_uvarint32(const uint8_t **pp, const uint8_t *end,
+                                                                 uint32_t *out) {
+    const uint8_t *p = *pp;
+    if (__builtin_expect(p < end && *p < 0x80, 1)) {
+        *out = *p;
+        *pp = p + 1;
+        return true;
     }
-    if (n == -1) return b;
-    b.ptr = rn_reader_take(r, (size_t)n);
-    b.len = b.ptr ? n : -1;
-    return b;
+    if (__builtin_expect(end - p >= 2 && p[1] < 0x80, 1)) { /* two bytes: lengths and deltas up to 8191 */
+        *out = (uint32_t)(p[0] & 0x7f) | (uint32_t)p[1] << 7;
+        *pp = p + 2;
+        return true;
+    }
+    uint32_t v = 0;
+    for (int shift = 0; shift < 35; shift += 7) {
+        if (p >= end) return false;
+        uint8_t b = *p++;
+        if (shift == 28 && (b & 0x70)) return false; /* above 32 bits */
+        v |= (uint32_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            *pp = p;
+            return true;
+        }
+    }
+    return false;
+}
+
+static inline __attribute__((always_inline)) bool raw_varint(const uint8_t **pp, const uint8_t *end, int32_t *out) {
+    uint32_t u;
+    if (!raw_uvarint32(pp, end, &u)) return false;
+    *out = (int32_t)((u >> 1) ^ (~(u & 1) + 1));
+    return true;
+}
+
+static inline __attribute__((always_inline)) bool raw_varlong(const uint8_t **pp, const uint8_t *end, int64_t *out) {
+    const uint8_t *p = *pp;
+    uint64_t v = 0;
+    if (__builtin_expect(end - p >= 2 && (p[0] < 0x80 || p[1] < 0x80), 1)) { /* one or two bytes */
+        v = p[0] < 0x80 ? p[0] : (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+        *out = (int64_t)((v >> 1) ^ (~(v & 1) + 1));
+        *pp = p + (p[0] < 0x80 ? 1 : 2);
+        return true;
+    }
+    for (int shift = 0; shift < 70; shift += 7) {
+        if (p >= end) return false;
+        uint8_t b = *p++;
+        if (shift == 63 && (b & 0x7e)) return false; /* above 64 bits */
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = (int64_t)((v >> 1) ^ (~(v & 1) + 1));
+            *pp = p;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Borrow a varint-length-prefixed byte string (-1: null; 0: empty, not NULL). */
+static inline __attribute__((always_inline)) bool raw_varbytes(const uint8_t **pp, const uint8_t *end,
+                                                                rn_bytes_t *b) {
+    int32_t n;
+    if (!raw_varint(pp, end, &n) || n < -1) return false;
+    if (n == -1) {
+        *b = (rn_bytes_t){NULL, -1};
+        return true;
+    }
+    if ((size_t)n > (size_t)(end - *pp)) return false;
+    *b = (rn_bytes_t){*pp, n};
+    *pp += n;
+    return true;
 }
 
 bool rn_record_iter_next(rn_record_iter_t *it, rn_record_t *rec) {
     if (it->err) return false;
+    rn_reader_t *r = &it->r;
+    size_t left = r->len - r->pos;
+    const uint8_t *p = left ? r->p + r->pos : r->p; /* r->p may be NULL when there are no records */
+    const uint8_t *end = left ? p + left : p;
     if (it->index >= it->h.record_count) {
-        if (rn_reader_remaining(&it->r) != 0) iter_fail(it, RN_ERR_INVALID_RECORD);
+        if (left != 0) iter_fail(it, RN_ERR_INVALID_RECORD);
         return false;
     }
-    int32_t len = rn_reader_varint(&it->r);
-    if (it->r.err || len < 0 || (size_t)len > rn_reader_remaining(&it->r)) {
+    int32_t len;
+    if (!raw_varint(&p, end, &len) || len < 0 || (size_t)len > (size_t)(end - p)) {
         iter_fail(it, RN_ERR_INVALID_RECORD);
         return false;
     }
-    rn_reader_t r;
-    rn_reader_init(&r, rn_reader_take(&it->r, (size_t)len), (size_t)len);
+    const uint8_t *rend = p + len;
+    r->pos = (size_t)(rend - r->p);
 
-    memset(rec, 0, sizeof(*rec));
-    rec->attributes = rn_reader_i8(&r);
-    int64_t ts_delta = rn_reader_varlong(&r);
-    int32_t off_delta = rn_reader_varint(&r);
-    rec->key = read_varbytes(&r);
-    rec->value = read_varbytes(&r);
-    int32_t nh = rn_reader_varint(&r);
+    int64_t ts_delta;
+    int32_t off_delta, nh;
+    rn_bytes_t key, value, hvalue;
+    if (p == rend) goto invalid; /* attributes */
+    int8_t attributes = (int8_t)*p++;
+    if (!raw_varlong(&p, rend, &ts_delta) || !raw_varint(&p, rend, &off_delta) || !raw_varbytes(&p, rend, &key) ||
+        !raw_varbytes(&p, rend, &value) || !raw_varint(&p, rend, &nh))
+        goto invalid;
     /* Each header needs at least two bytes (two one-byte varints). */
-    if (!r.err && (nh < 0 || (size_t)nh > rn_reader_remaining(&r) / 2)) rn_reader_fail(&r, RN_ERR_MALFORMED);
-    size_t headers_pos = r.pos;
-    for (int32_t i = 0; i < nh && !r.err; i++) {
-        int32_t klen = rn_reader_varint(&r);
-        if (!r.err && klen < 0) rn_reader_fail(&r, RN_ERR_MALFORMED);
-        if (!r.err) rn_reader_skip(&r, (size_t)klen);
-        (void)read_varbytes(&r);
+    if (nh < 0 || (size_t)nh > (size_t)(rend - p) / 2) goto invalid;
+    const uint8_t *headers = p;
+    for (int32_t i = 0; i < nh; i++) {
+        int32_t klen;
+        if (!raw_varint(&p, rend, &klen) || klen < 0 || (size_t)klen > (size_t)(rend - p)) goto invalid;
+        p += klen;
+        if (!raw_varbytes(&p, rend, &hvalue)) goto invalid;
     }
-    if (r.err || rn_reader_remaining(&r) != 0) {
-        iter_fail(it, RN_ERR_INVALID_RECORD);
-        return false;
-    }
+    if (p != rend) goto invalid;
+
+    rec->attributes = attributes;
+    rec->key = key;
+    rec->value = value;
     rec->offset_delta = off_delta;
     rec->offset = (int64_t)((uint64_t)it->h.base_offset + (uint64_t)(int64_t)off_delta);
     if (it->h.attributes & RN_BATCH_ATTR_LOG_APPEND_TIME)
@@ -134,10 +202,14 @@ bool rn_record_iter_next(rn_record_iter_t *it, rn_record_t *rec) {
     else
         rec->timestamp = (int64_t)((uint64_t)it->h.base_timestamp + (uint64_t)ts_delta);
     rec->header_count = nh;
-    rec->headers = r.p + headers_pos;
-    rec->headers_len = r.len - headers_pos;
+    rec->headers = headers;
+    rec->headers_len = (size_t)(rend - headers);
     it->index++;
     return true;
+
+invalid:
+    iter_fail(it, RN_ERR_INVALID_RECORD);
+    return false;
 }
 
 /* ---- building ---- */
