@@ -220,6 +220,9 @@ typedef struct {
 } rn_txn_offset_t;
 rn_err_t rn_group_commit_txn_offsets(rn_broker_t *b, const char *group_id, const rn_txn_offset_t *offs, int32_t n,
                                      uint64_t *ticket);
+/* Transaction coordinator (src/txn/): is an offset of group/topic/partition
+ * pending in an open transaction (OffsetFetch RequireStable)? */
+bool rn_txn_offset_pending(rn_broker_t *b, rn_str_t group_id, rn_str_t topic, int32_t partition);
 void rn_h_find_coordinator(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 void rn_h_join_group(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 void rn_h_sync_group(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);

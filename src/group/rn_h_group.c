@@ -746,6 +746,16 @@ static void fill_fetched(rn_arena_t *a, rn_OffsetFetchResponse_OffsetFetchRespon
     }
 }
 
+/* RequireStable: a partition with an offset pending in an open transaction
+ * answers UNSTABLE_OFFSET_COMMIT (the client retries). Called without the
+ * group lock: the transaction coordinator calls into groups under its own. */
+static void mark_unstable(rn_broker_t *b, rn_str_t group_id, rn_OffsetFetchResponse_OffsetFetchResponseGroup_t *out) {
+    for (int32_t i = 0; i < out->Topics_count; i++)
+        for (int32_t j = 0; j < out->Topics[i].Partitions_count; j++)
+            if (rn_txn_offset_pending(b, group_id, out->Topics[i].Name, out->Topics[i].Partitions[j].PartitionIndex))
+                out->Topics[i].Partitions[j].ErrorCode = RN_ERR_UNSTABLE_OFFSET_COMMIT;
+}
+
 /* One group's answer, in the v8 shape; NULL topics means every committed offset. */
 static rn_err_t fetch_group(rn_group_coordinator_t *c, rn_arena_t *a, rn_str_t group_id, int32_t ntopics,
                             const rn_str_t *names, const int32_t *counts, int32_t *const *indexes,
@@ -854,6 +864,7 @@ void rn_h_offset_fetch(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, 
                 rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
                 return;
             }
+            if (rq.RequireStable) mark_unstable(b, rg->GroupId, &resp.Groups[i]);
         }
     } else {
         int32_t nt = rq.Topics_count;
@@ -875,6 +886,7 @@ void rn_h_offset_fetch(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, 
             rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
             return;
         }
+        if (h->api_version >= 7 && rq.RequireStable) mark_unstable(b, rq.GroupId, &one);
         /* The pre-v8 shape: same fields, other struct names. */
         resp.ErrorCode = one.ErrorCode;
         resp.Topics = rn_arena_calloc(a, (size_t)one.Topics_count + 1, sizeof(*resp.Topics));

@@ -759,3 +759,24 @@ void rn_h_txn_offset_commit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t
     pthread_mutex_unlock(&c->lock);
     rn_broker_respond(b, req, h, (rn_encode_fn)rn_TxnOffsetCommitResponse_encode, &resp);
 }
+
+bool rn_txn_offset_pending(rn_broker_t *b, rn_str_t group_id, rn_str_t topic, int32_t partition) {
+    rn_txn_coordinator_t *c = b->txn_coordinator;
+    if (!c || group_id.len <= 0 || topic.len <= 0) return false;
+    bool found = false;
+    pthread_mutex_lock(&c->lock);
+    size_t it = 0;
+    const char *key;
+    void *v;
+    while (!found && rn_map_next(&c->txns, &it, &key, &v)) {
+        const txn_t *t = v;
+        for (int32_t i = 0; i < t->noffsets && !found; i++) {
+            const txn_offset_t *o = &t->offsets[i];
+            found = o->partition == partition && strlen(o->group) == (size_t)group_id.len &&
+                    memcmp(o->group, group_id.ptr, (size_t)group_id.len) == 0 && strlen(o->topic) == (size_t)topic.len &&
+                    memcmp(o->topic, topic.ptr, (size_t)topic.len) == 0;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return found;
+}

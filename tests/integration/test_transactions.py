@@ -204,3 +204,31 @@ def test_consume_transform_produce_with_send_offsets(broker):
     got = read_all(bs, "ctp-out", 3, "read_committed", n)
     values = sorted(v for vs in got.values() for v in vs)
     assert values == sorted("M%d" % i for i in range(n))
+
+
+def test_offsets_sent_with_a_transaction_are_unstable_until_it_commits(broker):
+    bs = broker.bootstrap
+    create_topic(bs, "txrs", partitions=1)
+    p = txn_producer(bs, "tx-rs")
+    p.init_transactions(30)
+    # a consumer of the group, only for its group metadata (no subscription, so no rebalance)
+    meta_c = Consumer({"bootstrap.servers": bs, "group.id": "rs-g", "enable.auto.commit": False})
+    p.begin_transaction()
+    p.produce("txrs", value="x", partition=0)
+    p.send_offsets_to_transaction([TopicPartition("txrs", 0, 5)], meta_c.consumer_group_metadata(), 30)
+    rc = Consumer({"bootstrap.servers": bs, "group.id": "rs-g", "enable.auto.commit": False,
+                   "isolation.level": "read_committed"})
+    ru = Consumer({"bootstrap.servers": bs, "group.id": "rs-g", "enable.auto.commit": False,
+                   "isolation.level": "read_uncommitted"})
+    try:
+        # read_uncommitted does not ask for stable offsets: the committed offset is still none
+        assert ru.committed([TopicPartition("txrs", 0)], timeout=10)[0].offset < 0
+        # read_committed asks RequireStable: the pending offset makes it retry until it times out
+        with pytest.raises(KafkaException):
+            rc.committed([TopicPartition("txrs", 0)], timeout=3)
+        p.commit_transaction(30)
+        assert rc.committed([TopicPartition("txrs", 0)], timeout=10)[0].offset == 5
+    finally:
+        rc.close()
+        ru.close()
+        meta_c.close()
