@@ -104,13 +104,15 @@ def test_static_member_restarts_without_rebalance(broker):
         wait_for(lambda: len(a.parts()) == 2 and len(b.parts()) == 2, timeout=40, what="two static members")
         time.sleep(1.5)  # let a late heartbeat-driven rejoin settle, if any
         before = rebalances(broker)
-        a_assigns, b_parts = a.assigns, b.parts()
+        a_assigns, a_revokes, b_parts = a.assigns, a.revokes, b.parts()
         b.kill()  # a crash: no LeaveGroup
         b2 = ChildConsumer(broker.bootstrap, "static-g", "static", **{"group.instance.id": "inst-b"}, **conf)
         wait_for(lambda: b2.parts() == b_parts, timeout=20, what="the restarted member's old partitions")
         time.sleep(2)
         assert rebalances(broker) == before  # the group never rebalanced
-        assert a.assigns == a_assigns and a.revokes == 0
+        # nothing moved for the other member either (its first join may have seen a revoke
+        # when b joined; that happened before the snapshot)
+        assert a.assigns == a_assigns and a.revokes == a_revokes
         g = admin(broker.bootstrap).list_groups("static-g", timeout=10)[0]
         assert g.state == "Stable" and len(g.members) == 2
     finally:
