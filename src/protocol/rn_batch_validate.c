@@ -24,79 +24,10 @@
 
 #include "rn_assert.h"
 #include "rn_batch.h"
+#include "rn_varint_raw.h"
 #include "rn_compress.h"
 
 #define MIN_RECORD_SIZE 7 /* length, attributes, timestampDelta, offsetDelta, keyLength, valueLength, headerCount */
-
-/*
- * Raw varint readers for records_valid: p is below or at end; each returns
- * false (leaving *pp alone) on a varint that is truncated or too long, as
- * rn_reader_uvarint32 / rn_reader_uvarint would fail.
- */
-static inline __attribute__((always_inline)) bool raw_uvarint32(const uint8_t **pp, const uint8_t *end,
-                                                                 uint32_t *out) {
-    const uint8_t *p = *pp;
-    if (__builtin_expect(p < end && *p < 0x80, 1)) {
-        *out = *p;
-        *pp = p + 1;
-        return true;
-    }
-    if (__builtin_expect(end - p >= 2 && p[1] < 0x80, 1)) { /* two bytes: lengths and deltas up to 8191 */
-        *out = (uint32_t)(p[0] & 0x7f) | (uint32_t)p[1] << 7;
-        *pp = p + 2;
-        return true;
-    }
-    uint32_t v = 0;
-    for (int shift = 0; shift < 35; shift += 7) {
-        if (p >= end) return false;
-        uint8_t b = *p++;
-        if (shift == 28 && (b & 0x70)) return false; /* above 32 bits */
-        v |= (uint32_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *out = v;
-            *pp = p;
-            return true;
-        }
-    }
-    return false;
-}
-
-static inline __attribute__((always_inline)) bool raw_varint(const uint8_t **pp, const uint8_t *end, int32_t *out) {
-    uint32_t u;
-    if (!raw_uvarint32(pp, end, &u)) return false;
-    *out = (int32_t)((u >> 1) ^ (~(u & 1) + 1));
-    return true;
-}
-
-static inline __attribute__((always_inline)) bool raw_skip_varlong(const uint8_t **pp, const uint8_t *end) {
-    const uint8_t *p = *pp;
-    if (__builtin_expect(end - p >= 2 && (p[0] < 0x80 || p[1] < 0x80), 1)) {
-        *pp = p + (p[0] < 0x80 ? 1 : 2);
-        return true;
-    }
-    for (int i = 0; i < 10; i++) {
-        if (p >= end) return false;
-        uint8_t b = *p++;
-        if (i == 9 && (b & 0x7e)) return false; /* above 64 bits */
-        if (!(b & 0x80)) {
-            *pp = p;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* A varint byte length (-1: null) and that many bytes; *is_null tells which. */
-static inline __attribute__((always_inline)) bool raw_skip_varbytes(const uint8_t **pp, const uint8_t *end,
-                                                                    bool *is_null) {
-    int32_t n;
-    if (!raw_varint(pp, end, &n) || n < -1) return false;
-    *is_null = n == -1;
-    if (n <= 0) return true;
-    if ((size_t)n > (size_t)(end - *pp)) return false;
-    *pp += n;
-    return true;
-}
 
 /*
  * The records of one batch, [p, end), hold exactly `count` records, each
@@ -114,19 +45,20 @@ static bool records_valid(const uint8_t *p, const uint8_t *end, int32_t count, b
         const uint8_t *rend = p + len;
         if (p == rend) return false; /* attributes */
         p++;
-        if (!raw_skip_varlong(&p, rend)) return false;
+        int64_t ts_delta;
+        if (!raw_varlong(&p, rend, &ts_delta)) return false;
         int32_t off_delta;
         if (!raw_varint(&p, rend, &off_delta) || off_delta != index) return false;
-        bool null_key, null_value;
-        if (!raw_skip_varbytes(&p, rend, &null_key) || (require_keys && null_key)) return false;
-        if (!raw_skip_varbytes(&p, rend, &null_value)) return false;
+        rn_bytes_t key, value;
+        if (!raw_varbytes(&p, rend, &key) || (require_keys && key.len < 0)) return false;
+        if (!raw_varbytes(&p, rend, &value)) return false;
         int32_t nh;
         if (!raw_varint(&p, rend, &nh) || nh < 0 || (size_t)nh > (size_t)(rend - p) / 2) return false;
         for (int32_t i = 0; i < nh; i++) {
             int32_t klen;
             if (!raw_varint(&p, rend, &klen) || klen < 0 || (size_t)klen > (size_t)(rend - p)) return false;
             p += klen;
-            if (!raw_skip_varbytes(&p, rend, &null_value)) return false;
+            if (!raw_varbytes(&p, rend, &value)) return false;
         }
         if (p != rend) return false;
     }
