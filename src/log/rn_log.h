@@ -19,7 +19,8 @@
  *
  * Visibility. The high watermark is kept apart from the log end offset. On a
  * single node the log advances it itself: to the synced end in durable mode,
- * to the log end in lazy mode. Replication will take this over.
+ * to the log end in lazy mode. A replicated log (rn_log_set_replicated) leaves
+ * it to the replication layer, which sets it from the replicas' log ends.
  *
  * Threads. All functions are thread-safe (each log has its own lock); the log
  * dir runs a flusher thread and a maintenance thread (retention, compaction,
@@ -126,6 +127,10 @@ typedef struct {
     int32_t leader_epoch;        /* stamped into each batch's partitionLeaderEpoch */
     int64_t now_ms;              /* LogAppendTime, if the topic uses it */
     bool is_internal;            /* coordinator writes: control batches allowed */
+    bool as_follower;            /* replica of the leader's log: batches keep their offsets and
+                                    leader epochs (the first must start at or after the log end,
+                                    each after the previous), no producer checks, no LogAppendTime
+                                    rewrite; the epoch cache follows the batches' epochs */
 } rn_append_opts_t;
 
 typedef struct {
@@ -197,5 +202,29 @@ rn_err_t rn_log_delete_records(rn_log_t *log, int64_t offset, int64_t *new_log_s
 /* OffsetForLeaderEpoch: end offset of `epoch` (largest epoch <= it). */
 rn_err_t rn_log_end_offset_for_epoch(rn_log_t *log, int32_t epoch, int32_t *out_epoch, int64_t *out_end_offset);
 int32_t rn_log_latest_epoch(const rn_log_t *log);
+
+/* ---- replication (rn_log_replica.c) -------------------------------------- */
+
+/* A replicated log no longer moves its own high watermark (see Visibility). */
+void rn_log_set_replicated(rn_log_t *log, bool replicated);
+/* The end of what this replica holds durably: the synced end in durable mode,
+ * the log end in lazy mode. A leader counts itself in the ISR with this. */
+int64_t rn_log_local_durable_end(rn_log_t *log);
+/* Replicated logs: the high watermark, clamped to [current, log end]; it only
+ * moves forward (truncation is the one thing that lowers it). */
+void rn_log_set_high_watermark(rn_log_t *log, int64_t hw);
+/* Removes every batch at or past `offset` (a follower's divergent tail, KIP-101).
+ * The cut falls on a batch boundary: the new log end is the base offset of the
+ * batch holding `offset`, so it may be below `offset`. Later segments, index
+ * entries, leader epochs, producer and transaction state past it go too.
+ * OFFSET_OUT_OF_RANGE below the log start (use rn_log_reset_to). */
+rn_err_t rn_log_truncate_to(rn_log_t *log, int64_t offset, int64_t *new_end);
+/* Drops the whole log and starts it empty at `offset` (a follower that fell
+ * behind the leader's log start). */
+rn_err_t rn_log_reset_to(rn_log_t *log, int64_t offset);
+/* Becoming leader at `epoch`: it starts at the log end (Kafka assigns the
+ * epoch in the cache at once, so a follower's divergence check can find it
+ * before the new leader has appended anything). */
+rn_err_t rn_log_begin_epoch(rn_log_t *log, int32_t epoch);
 
 #endif

@@ -294,6 +294,9 @@ struct rn_log {
     int64_t prev_snapshot_offset; /* the one before (kept in case recovery truncates below the newest) */
     int64_t cleaner_offset;   /* compaction: first offset not yet cleaned */
     bool deleted;
+    atomic_bool replicated;   /* the replication layer owns the high watermark */
+    uint64_t truncations;     /* bumped by rn_log_truncate_to/reset_to (write lock + flush_lock):
+                                 a flush round taken before one must not move synced_end */
 
     /* Flush bookkeeping, guarded by dir->flush_lock. */
     struct rn_log *dirty_next;

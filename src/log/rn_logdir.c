@@ -252,6 +252,7 @@ typedef struct {
     rn_fileref_t **files;
     int32_t nfiles;
     int64_t end;
+    uint64_t truncations; /* the log's count when taken: a truncation since voids `end` */
     bool dir_sync;
 } taken_t;
 
@@ -288,7 +289,7 @@ static bool flush_round(rn_logdir_t *dir, int64_t *next_deadline) {
         *pp = l->dirty_next;
         l->dirty_next = NULL;
         l->in_dirty = false;
-        taken[ntaken++] = (taken_t){l, l->dirty_files, l->ndirty_files, l->pending_end, l->needs_dir_sync};
+        taken[ntaken++] = (taken_t){l, l->dirty_files, l->ndirty_files, l->pending_end, l->truncations, l->needs_dir_sync};
         dir->pinned_files -= l->ndirty_files;
         l->dirty_files = NULL;
         l->ndirty_files = l->dirty_files_cap = 0;
@@ -357,11 +358,14 @@ static bool flush_round(rn_logdir_t *dir, int64_t *next_deadline) {
         rn_log_t *l = taken[i].log;
         if (ok) {
             pthread_rwlock_wrlock(&l->lock);
-            if (taken[i].end > l->synced_end) l->synced_end = taken[i].end;
-            if (taken[i].end > l->recovery_point) l->recovery_point = taken[i].end;
+            if (taken[i].truncations == l->truncations) {
+                if (taken[i].end > l->synced_end) l->synced_end = taken[i].end;
+                if (taken[i].end > l->recovery_point) l->recovery_point = taken[i].end;
+            }
             int64_t hw = l->synced_end, end = atomic_load(&l->log_end_offset);
             if (hw > end) hw = end;
-            if (rn__log_durable(&l->cfg) && hw > atomic_load(&l->high_watermark)) atomic_store(&l->high_watermark, hw);
+            if (rn__log_durable(&l->cfg) && !atomic_load(&l->replicated) && hw > atomic_load(&l->high_watermark))
+                atomic_store(&l->high_watermark, hw);
             pthread_rwlock_unlock(&l->lock);
         }
         for (int32_t j = 0; j < taken[i].nfiles; j++) rn_fileref_release(taken[i].files[j]);

@@ -315,8 +315,9 @@ rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, const rn_app
     if (len == 0) return RN_ERR_INVALID_ARG;
 
     /* Structure only: the caller validated CRCs and records. */
+    bool follower = opts->as_follower;
     int nbatches = 0, nidem = 0;
-    int64_t records = 0, delta_total = 0;
+    int64_t records = 0, delta_total = 0, first_base = -1, follower_end = -1;
     for (size_t pos = 0; pos < len;) {
         if (len - pos < RN_BATCH_HEADER_SIZE) return RN_ERR_CORRUPT_MESSAGE;
         rn_batch_header_t h;
@@ -324,7 +325,13 @@ rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, const rn_app
         if (h.magic != 2 || h.batch_length < RN_BATCH_HEADER_SIZE - RN_BATCH_LOG_OVERHEAD ||
             (size_t)h.batch_length > len - pos - RN_BATCH_LOG_OVERHEAD || h.last_offset_delta < 0)
             return RN_ERR_CORRUPT_MESSAGE;
-        if (rn_batch_is_control(&h) && !opts->is_internal) return RN_ERR_INVALID_RECORD;
+        if (rn_batch_is_control(&h) && !opts->is_internal && !follower) return RN_ERR_INVALID_RECORD;
+        if (follower) { /* leader-assigned offsets: increasing (compaction may leave gaps) */
+            if (h.base_offset < 0 || h.base_offset < follower_end || h.base_offset > INT64_MAX - h.last_offset_delta - 1)
+                return RN_ERR_CORRUPT_MESSAGE;
+            if (first_base < 0) first_base = h.base_offset;
+            follower_end = rn_batch_last_offset(&h) + 1;
+        }
         nbatches++;
         nidem += h.producer_id >= 0;
         records += h.record_count;
@@ -346,9 +353,20 @@ rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, const rn_app
         err = RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
         goto out;
     }
+    if (follower) {
+        if (first_base < log_end) {
+            err = RN_ERR_OFFSET_OUT_OF_RANGE;
+            goto out;
+        }
+        delta_total = follower_end - log_end; /* a gap after the log end counts as offsets used */
+        if (nidem > 0 && rn__log_load_pstate(log)) {
+            err = RN_ERR_KAFKA_STORAGE_ERROR;
+            goto out;
+        }
+    }
 
     /* Producer checks against the state as it will be after earlier batches of this request. */
-    if (nidem > 0) {
+    if (nidem > 0 && !follower) {
         err = rn__log_load_pstate(log);
         if (err) {
             err = RN_ERR_KAFKA_STORAGE_ERROR;
@@ -401,16 +419,16 @@ rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, const rn_app
                 ((int64_t)atomic_load(&seg->timeindex_entries) + nbatches + 1) * RN__TIMEINDEX_ENTRY > idx_room ||
                 last_offset - seg->base_offset > INT32_MAX;
     if (seg->size_bytes > 0 && full) {
-        err = rn__log_roll(log, log_end, now);
+        err = rn__log_roll(log, follower ? first_base : log_end, now);
         if (err) goto io_fail;
         seg = rn__log_active(log);
     }
     err = rn__logdir_check_space(dir, len);
     if (err) goto out;
 
-    /* Assign offsets (and LogAppendTime) in place. */
-    int64_t next = log_end;
-    for (size_t pos = 0; pos < len;) {
+    /* Assign offsets (and LogAppendTime) in place; a follower keeps the leader's. */
+    int64_t next = follower ? follower_end : log_end;
+    for (size_t pos = 0; pos < len && !follower;) {
         uint8_t *b = batches + pos;
         rn_batch_header_t h;
         rn_batch_header_decode(b, &h);
@@ -469,8 +487,19 @@ rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, const rn_app
     seg->size_bytes += (int64_t)len;
     atomic_store(&log->log_end_offset, next);
     atomic_fetch_add(&log->size_bytes, (int64_t)len);
-    if (opts->leader_epoch >= 0 && rn__epochs_assign(&log->epochs, opts->leader_epoch, log_end))
-        rn__log_write_epochs(log);
+    bool epochs_changed = false;
+    if (follower) {
+        for (size_t pos = 0; pos < len;) {
+            rn_batch_header_t h;
+            rn_batch_header_decode(batches + pos, &h);
+            if (h.partition_leader_epoch >= 0)
+                epochs_changed |= rn__epochs_assign(&log->epochs, h.partition_leader_epoch, h.base_offset);
+            pos += rn_batch_total_size(&h);
+        }
+    } else if (opts->leader_epoch >= 0) {
+        epochs_changed = rn__epochs_assign(&log->epochs, opts->leader_epoch, log_end);
+    }
+    if (epochs_changed) rn__log_write_epochs(log);
     if (nidem > 0) {
         for (size_t pos = 0; pos < len;) {
             rn_batch_header_t h;
@@ -494,8 +523,8 @@ rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, const rn_app
 
     bool durable = rn__log_durable(&log->cfg);
     out->sync_ticket = rn__logdir_mark_dirty(dir, log, &lf, 1, next, records, durable, durable);
-    if (!durable) atomic_store(&log->high_watermark, next);
-    out->base_offset = log_end;
+    if (!durable && !atomic_load(&log->replicated)) atomic_store(&log->high_watermark, next);
+    out->base_offset = follower ? first_base : log_end;
     out->last_offset = next - 1;
     out->log_append_time = log->cfg.log_append_time ? now : -1;
     out->log_start_offset = atomic_load(&log->log_start_offset);
