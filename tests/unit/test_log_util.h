@@ -88,6 +88,29 @@ static uint8_t *tl_read_region(const rn_log_read_t *r) {
     return p;
 }
 
+/* The whole log, every batch from the log start, as one malloc'd byte string. */
+static inline uint8_t *tl_log_bytes(rn_log_t *log, size_t *len) {
+    rn_buf_t all;
+    rn_buf_init(&all, 256 << 20);
+    for (int64_t off = rn_log_start_offset(log); off < rn_log_end_offset(log);) {
+        rn_log_read_t r;
+        if (rn_log_read(log, off, 1 << 20, true, INT64_MAX, &r) != RN_OK || r.len <= 0) abort();
+        uint8_t *d = tl_read_region(&r);
+        rn_buf_put(&all, d, (size_t)r.len);
+        for (size_t pos = 0; pos < (size_t)r.len;) {
+            rn_batch_header_t h;
+            rn_batch_header_decode(d + pos, &h);
+            off = rn_batch_last_offset(&h) + 1;
+            pos += rn_batch_total_size(&h);
+        }
+        free(d);
+        rn_fileref_release(r.file);
+    }
+    if (rn_buf_err(&all)) abort();
+    *len = all.len;
+    return all.data;
+}
+
 /* Waits (bounded) until the dir's synced ticket reaches t. */
 static inline bool tl_wait_ticket(rn_logdir_t *dir, uint64_t t) {
     for (int i = 0; i < 5000; i++) {

@@ -94,35 +94,9 @@ static int follow(rn_log_t *leader, rn_log_t *follower, int32_t max_bytes) {
     return -1;
 }
 
-/* The whole log as one byte string (every batch from the log start). */
-static uint8_t *log_bytes(rn_log_t *log, size_t *len) {
-    rn_buf_t all;
-    rn_buf_init(&all, 64 << 20);
-    int64_t off = rn_log_start_offset(log);
-    while (off < rn_log_end_offset(log)) {
-        rn_log_read_t r;
-        ASSERT_EQ(rn_log_read(log, off, 1 << 20, true, INT64_MAX, &r), RN_OK);
-        ASSERT_GT(r.len, 0);
-        uint8_t *p = tl_read_region(&r);
-        rn_buf_put(&all, p, (size_t)r.len);
-        ASSERT_EQ(rn_buf_err(&all), RN_OK);
-        size_t pos = 0;
-        while (pos < (size_t)r.len) {
-            rn_batch_header_t h;
-            rn_batch_header_decode(p + pos, &h);
-            off = rn_batch_last_offset(&h) + 1;
-            pos += rn_batch_total_size(&h);
-        }
-        free(p);
-        rn_fileref_release(r.file);
-    }
-    *len = all.len;
-    return all.data; /* the caller frees */
-}
-
 static void assert_same_logs(rn_log_t *a, rn_log_t *b) {
     size_t la, lb;
-    uint8_t *pa = log_bytes(a, &la), *pb = log_bytes(b, &lb);
+    uint8_t *pa = tl_log_bytes(a, &la), *pb = tl_log_bytes(b, &lb);
     ASSERT_EQ(rn_log_end_offset(a), rn_log_end_offset(b));
     ASSERT_EQ(la, lb);
     ASSERT_MEMEQ(pa, pb, la);
@@ -209,14 +183,14 @@ RN_TEST(truncate_mid_batch_across_segments_then_reopen) {
     ASSERT_EQ(end, 45);
     ASSERT_EQ(rn_log_truncate_to(log, -1, &end), RN_ERR_OFFSET_OUT_OF_RANGE);
     size_t len_before;
-    uint8_t *before = log_bytes(log, &len_before);
+    uint8_t *before = tl_log_bytes(log, &len_before);
     for (int i = 0; i < 2000 && rn_log_high_watermark(log) < 45; i++) usleep(1000);
     rn_logdir_close(a.dir); /* clean */
     ASSERT_EQ(rn_logdir_open(&a.dc, &a.dir), RN_OK);
     log = node_log(&a, false);
     ASSERT_EQ(rn_log_end_offset(log), 45);
     size_t len_after;
-    uint8_t *after = log_bytes(log, &len_after);
+    uint8_t *after = tl_log_bytes(log, &len_after);
     ASSERT_EQ(len_before, len_after);
     ASSERT_MEMEQ(before, after, len_before);
     free(after);
@@ -225,7 +199,7 @@ RN_TEST(truncate_mid_batch_across_segments_then_reopen) {
     log = node_log(&a, false);
     ASSERT_EQ(rn_log_end_offset(log), 45);
     ASSERT_EQ(rn_log_latest_epoch(log), 5);
-    after = log_bytes(log, &len_after);
+    after = tl_log_bytes(log, &len_after);
     ASSERT_EQ(len_before, len_after);
     ASSERT_MEMEQ(before, after, len_before);
     free(after);
