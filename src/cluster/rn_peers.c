@@ -15,6 +15,7 @@
 #include "rn_bytes.h"
 #include "rn_client.h"
 #include "rn_clock.h"
+#include "rn_cond.h"
 #include "rn_logging.h"
 
 typedef struct qmsg {
@@ -55,20 +56,12 @@ rn_err_t rn_peers_new(const rn_peers_config_t *cfg, rn_peers_t **out) {
     if (!p->cfg.batch_max_bytes) p->cfg.batch_max_bytes = (size_t)8 << 20;
     if (p->cfg.timeout_ms <= 0) p->cfg.timeout_ms = 5000;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    rn_cond_init_mono(&p->cond);
     *out = p;
     return RN_OK;
 }
 
-static void timed_wait(rn_peers_t *p, int64_t ms) {
-    int64_t deadline = rn_clock_mono_ms() + ms;
-    struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000};
-    pthread_cond_timedwait(&p->cond, &p->lock, &ts);
-}
+static void timed_wait(rn_peers_t *p, int64_t ms) { rn_cond_wait_until(&p->cond, &p->lock, rn_clock_mono_ms() + ms); }
 
 /* Takes a batch off the queue into body (lock held); returns how many messages. */
 static int32_t take_batch(rn_peers_t *p, peer_t *pe, rn_buf_t *body) {

@@ -15,6 +15,7 @@
 #include "rn_arena.h"
 #include "rn_client.h"
 #include "rn_clock.h"
+#include "rn_cond.h"
 #include "rn_logging.h"
 #include "rn_map.h"
 #include "rn_msg_gen.h"
@@ -81,11 +82,7 @@ rn_err_t rn_replica_mgr_new(const rn_replica_mgr_config_t *cfg, rn_replica_mgr_t
     if (m->cfg.fetch_backoff_ms <= 0) m->cfg.fetch_backoff_ms = 1000;
     if (m->cfg.request_timeout_ms <= 0) m->cfg.request_timeout_ms = 30000;
     pthread_mutex_init(&m->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&m->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    rn_cond_init_mono(&m->cond);
     rn_map_init(&m->parts);
     *out = m;
     return RN_OK;
@@ -116,10 +113,7 @@ void rn_replica_mgr_free(rn_replica_mgr_t *m) {
 }
 
 /* Waits on m->cond until the monotonic deadline (lock held). */
-static void wait_until(rn_replica_mgr_t *m, int64_t deadline_ms) {
-    struct timespec ts = {.tv_sec = deadline_ms / 1000, .tv_nsec = (deadline_ms % 1000) * 1000000};
-    pthread_cond_timedwait(&m->cond, &m->lock, &ts);
-}
+static void wait_until(rn_replica_mgr_t *m, int64_t deadline_ms) { rn_cond_wait_until(&m->cond, &m->lock, deadline_ms); }
 
 /* ---- the fetcher thread ------------------------------------------------------- */
 
