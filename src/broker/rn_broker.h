@@ -160,6 +160,12 @@ void rn_broker_park(rn_broker_loop_t *bl, rn_wait_t *w, int64_t timeout_ms);
 void rn_broker_unpark(rn_broker_loop_t *bl, rn_wait_t *w);
 /* Thread-safe: something changed (append, sync, topic change); wake loops with waiters. */
 void rn_broker_wake_all(rn_broker_t *b);
+/* Calls done() on the request's loop once the log dir has synced `ticket`
+ * (at once if 0 or already synced), with err: RN_OK, KAFKA_STORAGE_ERROR
+ * (dir offline), REQUEST_TIMED_OUT (timeout_ms >= 0 passed) or RN_ERR_LIMIT. */
+typedef void (*rn_durable_fn)(rn_broker_t *b, rn_req_t *req, void *ctx, rn_err_t err);
+void rn_broker_when_durable(rn_broker_t *b, rn_req_t *req, uint64_t ticket, int64_t timeout_ms, rn_durable_fn done,
+                            void *ctx);
 
 /* ---- dispatch (rn_dispatch.c) ---- */
 typedef void (*rn_handler_fn)(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
@@ -178,6 +184,12 @@ typedef void (*rn_encode_fn)(rn_buf_t *b, int16_t version, const void *msg);
 void rn_broker_respond(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_encode_fn encode, const void *msg);
 /* A request that could not be decoded: log, count, close. */
 void rn_broker_bad_request(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_err_t err);
+/* Sends `resp` once `ticket` is durable; if that fails, fail(resp, fail_code)
+ * first sets the response's error codes (rn_wait.c). */
+typedef void (*rn_fail_fn)(void *resp, int16_t err);
+void rn_broker_respond_durable(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, uint64_t ticket,
+                               int64_t timeout_ms, rn_encode_fn encode, void *resp, rn_fail_fn fail,
+                               int16_t fail_code);
 
 /* Handlers, one per API (rn_h_*.c). */
 void rn_h_api_versions(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
@@ -208,21 +220,24 @@ void rn_metrics_render(rn_broker_t *b, rn_buf_t *out);
  * stops its timer thread (call after the network has stopped). */
 rn_err_t rn_group_coordinator_start(rn_broker_t *b, char *err, size_t errlen);
 void rn_group_coordinator_free(rn_broker_t *b);
-/* The transaction coordinator's offsets of a committed transaction
- * (TxnOffsetCommit), made visible at once; *ticket: durable when synced. */
+/* For the transaction coordinator (src/txn/). TxnOffsetCommit: the offsets
+ * are appended to the group's __consumer_offsets partition as a
+ * transactional batch of producer_id/epoch, pending until the COMMIT marker;
+ * *ticket: durable when synced. */
 typedef struct {
-    const char *topic;
+    rn_str_t topic;
     int32_t partition;
     int64_t offset;
     int32_t leader_epoch;
-    const char *metadata;
-    int32_t metadata_len;
+    rn_str_t metadata;
 } rn_txn_offset_t;
-rn_err_t rn_group_commit_txn_offsets(rn_broker_t *b, const char *group_id, const rn_txn_offset_t *offs, int32_t n,
-                                     uint64_t *ticket);
-/* Transaction coordinator (src/txn/): is an offset of group/topic/partition
- * pending in an open transaction (OffsetFetch RequireStable)? */
-bool rn_txn_offset_pending(rn_broker_t *b, rn_str_t group_id, rn_str_t topic, int32_t partition);
+rn_err_t rn_group_txn_offset_commit(rn_broker_t *b, rn_str_t group_id, int64_t producer_id, int16_t producer_epoch,
+                                    const rn_txn_offset_t *offs, int32_t n, uint64_t *ticket);
+/* A COMMIT/ABORT marker of producer_id was appended to partition `partition`
+ * of __consumer_offsets: its pending offsets there become visible or vanish. */
+void rn_group_txn_complete(rn_broker_t *b, int32_t partition, int64_t producer_id, bool commit);
+/* The __consumer_offsets partition of a group. */
+int32_t rn_group_offsets_partition(rn_broker_t *b, rn_str_t group_id);
 void rn_h_find_coordinator(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 void rn_h_join_group(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 void rn_h_sync_group(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);

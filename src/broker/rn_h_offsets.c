@@ -313,6 +313,13 @@ void rn_h_delete_records(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h
  * the epoch bumped (a new id when the epoch would overflow), so it can reset
  * its sequences after an abortable error without losing its identity.
  */
+static void init_producer_id_fail(void *resp, int16_t err) {
+    rn_InitProducerIdResponse_t *r = resp;
+    r->ErrorCode = err;
+    r->ProducerId = -1;
+    r->ProducerEpoch = -1;
+}
+
 void rn_h_init_producer_id(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
     rn_InitProducerIdRequest_t rq;
     rn_InitProducerIdRequest_init(&rq);
@@ -321,26 +328,33 @@ void rn_h_init_producer_id(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
         rn_broker_bad_request(b, req, h, rc);
         return;
     }
-    rn_InitProducerIdResponse_t resp;
-    rn_InitProducerIdResponse_init(&resp);
-    resp.ProducerId = -1;
-    resp.ProducerEpoch = -1;
+    rn_InitProducerIdResponse_t *resp = rn_arena_calloc(&req->arena, 1, sizeof(*resp));
+    if (!resp) {
+        rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
+        return;
+    }
+    rn_InitProducerIdResponse_init(resp);
+    resp->ProducerId = -1;
+    resp->ProducerEpoch = -1;
+    uint64_t ticket = 0;
     if (rq.TransactionalId.len >= 0) {
-        resp.ErrorCode = rn_txn_init_producer_id(b, rq.TransactionalId, rq.TransactionTimeoutMs, rq.ProducerId,
-                                                 rq.ProducerEpoch, &resp.ProducerId, &resp.ProducerEpoch);
-        if (resp.ErrorCode == RN_ERR_PRODUCER_FENCED && h->api_version < 4)
-            resp.ErrorCode = RN_ERR_INVALID_PRODUCER_EPOCH; /* PRODUCER_FENCED is v4+ */
+        resp->ErrorCode = rn_txn_init_producer_id(b, rq.TransactionalId, rq.TransactionTimeoutMs, rq.ProducerId,
+                                                  rq.ProducerEpoch, &resp->ProducerId, &resp->ProducerEpoch, &ticket);
+        if (resp->ErrorCode == RN_ERR_PRODUCER_FENCED && h->api_version < 4)
+            resp->ErrorCode = RN_ERR_INVALID_PRODUCER_EPOCH; /* PRODUCER_FENCED is v4+ */
     } else if (rq.ProducerId >= 0 && rq.ProducerEpoch >= 0 && rq.ProducerEpoch < INT16_MAX - 1) {
-        resp.ProducerId = rq.ProducerId;
-        resp.ProducerEpoch = (int16_t)(rq.ProducerEpoch + 1);
+        resp->ProducerId = rq.ProducerId;
+        resp->ProducerEpoch = (int16_t)(rq.ProducerEpoch + 1);
     } else {
         int64_t id = rn_broker_alloc_producer_id(b);
         if (id < 0) {
-            resp.ErrorCode = RN_ERR_KAFKA_STORAGE_ERROR;
+            resp->ErrorCode = RN_ERR_KAFKA_STORAGE_ERROR;
         } else {
-            resp.ProducerId = id;
-            resp.ProducerEpoch = 0;
+            resp->ProducerId = id;
+            resp->ProducerEpoch = 0;
         }
     }
-    rn_broker_respond(b, req, h, (rn_encode_fn)rn_InitProducerIdResponse_encode, &resp);
+    /* A transactional id's new epoch is answered once its record is durable. */
+    rn_broker_respond_durable(b, req, h, ticket, 30000, (rn_encode_fn)rn_InitProducerIdResponse_encode, resp,
+                              init_producer_id_fail, RN_ERR_COORDINATOR_NOT_AVAILABLE);
 }

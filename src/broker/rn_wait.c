@@ -79,3 +79,68 @@ void rn_broker_wake_all(rn_broker_t *b) {
         rn_loop_post(bl->loop, on_wake, bl);
     }
 }
+
+/* ---- answering once appended records are durable ------------------------ */
+
+typedef struct {
+    rn_wait_t w; /* first: the wait is the context */
+    rn_req_t *req;
+    rn_durable_fn done;
+    void *ctx;
+} durable_t;
+
+static void durable_resume(rn_broker_t *b, rn_wait_t *w, bool timed_out, rn_err_t err) {
+    durable_t *d = (durable_t *)w;
+    rn_broker_unpark(w->ctx, w);
+    d->done(b, d->req, d->ctx, timed_out ? RN_ERR_REQUEST_TIMED_OUT : err);
+}
+
+void rn_broker_when_durable(rn_broker_t *b, rn_req_t *req, uint64_t ticket, int64_t timeout_ms, rn_durable_fn done,
+                            void *ctx) {
+    rn_logdir_t *dir = b->logdir;
+    if (!ticket || rn_logdir_synced_ticket(dir) >= ticket || rn_logdir_offline(dir)) {
+        done(b, req, ctx, ticket && rn_logdir_offline(dir) ? RN_ERR_KAFKA_STORAGE_ERROR : RN_OK);
+        return;
+    }
+    durable_t *d = rn_arena_calloc(&req->arena, 1, sizeof(*d));
+    if (!d) {
+        done(b, req, ctx, RN_ERR_LIMIT);
+        return;
+    }
+    d->req = req;
+    d->done = done;
+    d->ctx = ctx;
+    d->w.sync_ticket = ticket;
+    d->w.resume = durable_resume;
+    rn_broker_park(rn_broker_loop_for(b, req->loop), &d->w, timeout_ms);
+    /* The flusher may have published the ticket between the check and the park. */
+    if (rn_logdir_synced_ticket(dir) >= ticket || rn_logdir_offline(dir))
+        durable_resume(b, &d->w, false, rn_logdir_offline(dir) ? RN_ERR_KAFKA_STORAGE_ERROR : RN_OK);
+}
+
+typedef struct {
+    rn_req_header_t h;
+    rn_encode_fn encode;
+    void *resp;
+    rn_fail_fn fail;
+    int16_t fail_code;
+} respond_t;
+
+static void respond_done(rn_broker_t *b, rn_req_t *req, void *ctx, rn_err_t err) {
+    respond_t *r = ctx;
+    if (err) r->fail(r->resp, r->fail_code);
+    rn_broker_respond(b, req, &r->h, r->encode, r->resp);
+}
+
+void rn_broker_respond_durable(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, uint64_t ticket,
+                               int64_t timeout_ms, rn_encode_fn encode, void *resp, rn_fail_fn fail,
+                               int16_t fail_code) {
+    respond_t *r = rn_arena_calloc(&req->arena, 1, sizeof(*r));
+    if (!r) {
+        fail(resp, fail_code);
+        rn_broker_respond(b, req, h, encode, resp);
+        return;
+    }
+    *r = (respond_t){*h, encode, resp, fail, fail_code};
+    rn_broker_when_durable(b, req, ticket, timeout_ms, respond_done, r);
+}

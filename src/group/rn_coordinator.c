@@ -61,7 +61,6 @@
 
 #define RN_NEW_MEMBER_JOIN_TIMEOUT_MS 300000
 #define RN_OFFSETS_SEGMENT_BYTES "104857600" /* Kafka's offsets.topic.segment.bytes */
-#define RN_REPLAY_READ_BYTES (1 << 20)
 
 /* ---- environment ------------------------------------------------------- */
 
@@ -162,7 +161,7 @@ rn_group_t *rn__coord_find(rn_group_coordinator_t *c, rn_str_t group_id) {
 rn_group_t *rn__coord_create(rn_group_coordinator_t *c, rn_str_t group_id) {
     const char *id = group_id.ptr ? group_id.ptr : "";
     size_t len = group_id.len > 0 ? (size_t)group_id.len : 0;
-    rn_group_t *g = rn_group_new(id, len, rn_group_partition_for(id, len, c->partitions));
+    rn_group_t *g = rn_group_new(id, len, rn_group_partition_for(id, len, c->otopic.partitions));
     if (!g) return NULL;
     if (!rn_map_put(&c->groups, g->group_id, len, g)) {
         rn_group_free(g);
@@ -193,125 +192,38 @@ void rn__coord_touch(rn_group_coordinator_t *c, rn_group_t *g) { heap_schedule(c
 
 /* ---- __consumer_offsets ------------------------------------------------- */
 
-rn_err_t rn__coord_ensure_topic(rn_group_coordinator_t *c) {
-    if (atomic_load(&c->topic_ready)) return RN_OK;
-    rn_broker_t *b = c->b;
-    pthread_rwlock_rdlock(&b->topics_lock);
-    bool exists = rn_broker_topic_locked(b, RN_OFFSETS_TOPIC, strlen(RN_OFFSETS_TOPIC)) != NULL;
-    pthread_rwlock_unlock(&b->topics_lock);
-    if (!exists) {
-        rn_config_set_t cfg;
-        rn_config_set_init(&cfg);
-        rn_config_set_put(&cfg, "cleanup.policy", "compact");
-        rn_config_set_put(&cfg, "segment.bytes", RN_OFFSETS_SEGMENT_BYTES);
-        rn_topic_create_t spec = {
-            .num_partitions = c->partitions,
-            .replication_factor = c->replication_factor,
-            .configs = &cfg,
-            .internal = true,
-        };
-        char msg[256] = "";
-        rn_err_t rc = rn_broker_create_topic(b, RN_OFFSETS_TOPIC, strlen(RN_OFFSETS_TOPIC), &spec, msg, sizeof(msg));
-        rn_config_set_free(&cfg);
-        if (rc && rc != RN_ERR_TOPIC_ALREADY_EXISTS) {
-            RN_WARN("group", "cannot create %s: %s (%s)", RN_OFFSETS_TOPIC, rn_err_name(rc), msg);
-            return RN_ERR_COORDINATOR_NOT_AVAILABLE;
-        }
-        if (!rc) RN_INFO("group", "created %s with %d partitions", RN_OFFSETS_TOPIC, c->partitions);
-    }
-    atomic_store(&c->topic_ready, true);
-    return RN_OK;
-}
+rn_err_t rn__coord_ensure_topic(rn_group_coordinator_t *c) { return rn_itopic_ensure(&c->otopic); }
 
-void rn__orecords_init(rn_orecords_t *r) {
-    rn_buf_init(&r->scratch, (size_t)64 << 20);
-    rn_buf_init(&r->batch, (size_t)256 << 20);
-    rn_batch_builder_init(&r->builder, &r->batch, 0, RN_COMPRESSION_NONE, (size_t)128 << 20);
-    r->timestamp_ms = rn_clock_wall_ms();
-    r->count = 0;
-}
-
-void rn__orecords_free(rn_orecords_t *r) {
-    rn_batch_builder_abort(&r->builder);
-    rn_buf_free(&r->scratch);
-    rn_buf_free(&r->batch);
-}
-
-static void orecords_add(rn_orecords_t *r, size_t key_len, bool tombstone) {
-    rn_bytes_t key = {r->scratch.data, (int32_t)key_len};
-    rn_bytes_t value = tombstone ? (rn_bytes_t){NULL, -1}
-                                 : (rn_bytes_t){r->scratch.data + key_len, (int32_t)(r->scratch.len - key_len)};
-    rn_batch_builder_add(&r->builder, r->timestamp_ms, key, value, 0, NULL, NULL);
-    r->count++;
-}
-
-void rn__orecords_offset(rn_orecords_t *r, rn_str_t group, rn_str_t topic, int32_t partition, const rn_offset_t *o) {
+void rn__orecords_offset(rn_irecords_t *r, rn_str_t group, rn_str_t topic, int32_t partition, const rn_offset_t *o) {
     rn_buf_reset(&r->scratch);
     rn_offsets_key_offset(&r->scratch, group, topic, partition);
     size_t kl = r->scratch.len;
     if (o) rn_offsets_value_offset(&r->scratch, o);
-    orecords_add(r, kl, o == NULL);
+    rn_irecords_add(r, kl, o == NULL);
 }
 
-void rn__orecords_group(rn_orecords_t *r, const rn_group_t *g, bool tombstone) {
+void rn__orecords_group(rn_irecords_t *r, const rn_group_t *g, bool tombstone) {
     rn_buf_reset(&r->scratch);
     rn_offsets_key_group(&r->scratch, (rn_str_t){g->group_id, (int32_t)g->group_id_len});
     size_t kl = r->scratch.len;
     if (!tombstone) rn_offsets_value_group(&r->scratch, g);
-    orecords_add(r, kl, tombstone);
+    rn_irecords_add(r, kl, tombstone);
 }
 
-static rn_err_t orecords_append_batch(rn_group_coordinator_t *c, int32_t partition, rn_orecords_t *r,
-                                      uint64_t *ticket) {
-    if (rn_buf_err(&r->scratch)) return RN_ERR_INVALID_COMMIT_OFFSET_SIZE;
-    rn_err_t rc = rn_batch_builder_finish(&r->builder);
-    if (rc) return rc == RN_ERR_LIMIT ? RN_ERR_INVALID_COMMIT_OFFSET_SIZE : RN_ERR_UNKNOWN_SERVER_ERROR;
-    rn_broker_t *b = c->b;
-    if (rn__coord_ensure_topic(c)) return RN_ERR_COORDINATOR_NOT_AVAILABLE;
-    pthread_rwlock_rdlock(&b->topics_lock);
-    rn_partition_t *p = rn_broker_partition_locked(b, RN_OFFSETS_TOPIC, strlen(RN_OFFSETS_TOPIC), partition);
-    rn_log_t *log = p ? p->log : NULL;
-    int32_t epoch = p ? p->leader_epoch : 0;
-    if (log) rn_log_retain(log);
-    pthread_rwlock_unlock(&b->topics_lock);
-    if (!log) {
-        atomic_store(&c->topic_ready, false); /* deleted under us: create it again next time */
-        return RN_ERR_COORDINATOR_NOT_AVAILABLE;
-    }
-    rn_append_opts_t ao = {.leader_epoch = epoch, .now_ms = r->timestamp_ms, .is_internal = true};
-    rn_append_result_t ar;
-    rc = rn_log_append(log, r->batch.data, r->batch.len, &ao, &ar);
-    rn_log_release(log);
-    if (rc) {
-        RN_WARN("group", "append to %s-%d failed: %s", RN_OFFSETS_TOPIC, partition, rn_err_name(rc));
-        return RN_ERR_COORDINATOR_NOT_AVAILABLE;
-    }
-    *ticket = ar.sync_ticket;
-    if (!ar.sync_ticket) rn_broker_wake_all(b); /* lazy mode: visible now */
-    return RN_OK;
-}
-
-rn_err_t rn__orecords_append(rn_group_coordinator_t *c, int32_t partition, rn_orecords_t *r, uint64_t *ticket) {
-    *ticket = 0;
-    if (r->count == 0) return RN_OK;
-    rn_err_t rc = orecords_append_batch(c, partition, r, ticket);
-    /* Ready for the next batch either way (finish released the builder; abort is a no-op then). */
-    rn_batch_builder_abort(&r->builder);
-    rn_buf_reset(&r->batch);
-    rn_batch_builder_init(&r->builder, &r->batch, 0, RN_COMPRESSION_NONE, (size_t)128 << 20);
-    r->count = 0;
-    return rc;
+rn_err_t rn__orecords_append(rn_group_coordinator_t *c, int32_t partition, rn_irecords_t *r, uint64_t *ticket) {
+    rn_err_t rc = rn_irecords_append(&c->otopic, partition, r, ticket);
+    return rc == RN_ERR_LIMIT ? RN_ERR_INVALID_COMMIT_OFFSET_SIZE : rc;
 }
 
 /* rn_group_ops_t.store_group: Kafka's storeGroup, without waiting for the sync. */
 static rn_err_t store_group(void *ctx, rn_group_t *g) {
     rn_group_coordinator_t *c = ctx;
-    rn_orecords_t r;
-    rn__orecords_init(&r);
+    rn_irecords_t r;
+    rn_irecords_init(&r, -1, -1);
     rn__orecords_group(&r, g, false);
     uint64_t ticket;
     rn_err_t rc = rn__orecords_append(c, g->partition, &r, &ticket);
-    rn__orecords_free(&r);
+    rn_irecords_free(&r);
     return rc;
 }
 
@@ -319,7 +231,7 @@ static rn_err_t store_group(void *ctx, rn_group_t *g) {
 
 typedef struct {
     rn_group_t *g;
-    rn_orecords_t *r;
+    rn_irecords_t *r;
     char **topics;
     int32_t *partitions;
     size_t n, cap;
@@ -358,15 +270,15 @@ static void expire_offsets(rn_group_coordinator_t *c) {
         rn_group_expired_offsets(g, e.wall_ms, c->retention_ms, expiry_collect, &x);
         bool dead = g->state == RN_GS_EMPTY && g->npending == 0 && rn_group_offset_count(g) == x.n;
         if (x.n || dead) {
-            rn_orecords_t r;
-            rn__orecords_init(&r);
+            rn_irecords_t r;
+            rn_irecords_init(&r, -1, -1);
             rn_str_t gid = {g->group_id, (int32_t)g->group_id_len};
             for (size_t j = 0; j < x.n; j++)
                 rn__orecords_offset(&r, gid, rn_str_from_cstr(x.topics[j]), x.partitions[j], NULL);
             if (dead) rn__orecords_group(&r, g, true);
             uint64_t ticket;
             rn_err_t rc = rn__orecords_append(c, g->partition, &r, &ticket);
-            rn__orecords_free(&r);
+            rn_irecords_free(&r);
             if (!rc) {
                 for (size_t j = 0; j < x.n; j++) rn_group_offset_del(g, x.topics[j], strlen(x.topics[j]), x.partitions[j]);
                 expired_total += (int64_t)x.n;
@@ -469,96 +381,44 @@ static void apply_record(rn_group_coordinator_t *c, const rn_group_env_t *e, con
     free(s.members);
 }
 
-static void replay_partition(rn_group_coordinator_t *c, rn_log_t *log, int32_t partition, int64_t *records) {
-    rn_group_env_t e = rn__coord_env(c);
-    int64_t off = rn_log_start_offset(log), end = rn_log_end_offset(log), bad = 0;
-    size_t cap = 0;
-    uint8_t *buf = NULL;
-    rn_arena_t a;
-    rn_arena_init(&a, (size_t)256 << 20);
-    while (off < end) {
-        rn_log_read_t rd;
-        rn_err_t rc = rn_log_read(log, off, RN_REPLAY_READ_BYTES, true, end, &rd);
-        if (rc || rd.len <= 0) {
-            if (rc) RN_WARN("group", "replay of %s-%d stopped at offset %lld: %s", RN_OFFSETS_TOPIC, partition,
-                            (long long)off, rn_err_name(rc));
-            if (rd.file && !rc) rn_fileref_release(rd.file);
-            break;
-        }
-        if ((size_t)rd.len > cap) {
-            uint8_t *nb = realloc(buf, (size_t)rd.len);
-            if (!nb) {
-                rn_fileref_release(rd.file);
-                break;
-            }
-            buf = nb;
-            cap = (size_t)rd.len;
-        }
-        size_t got = 0;
-        while (got < (size_t)rd.len) {
-            ssize_t n = pread(rd.file->fd, buf + got, (size_t)rd.len - got, rd.file_pos + (off_t)got);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) break;
-            got += (size_t)n;
-        }
-        rn_fileref_release(rd.file);
-        if (got < (size_t)rd.len) {
-            RN_ERROR("group", "replay of %s-%d: read failed at offset %lld", RN_OFFSETS_TOPIC, partition, (long long)off);
-            break;
-        }
-        int64_t next = off;
-        size_t pos = 0;
-        while (pos + RN_BATCH_HEADER_SIZE <= got) {
-            rn_batch_header_t h;
-            rn_batch_header_decode(buf + pos, &h);
-            size_t total = rn_batch_total_size(&h);
-            if (h.batch_length < RN_BATCH_HEADER_SIZE - RN_BATCH_LOG_OVERHEAD || pos + total > got) break;
-            if (!rn_batch_is_control(&h)) {
-                rn_record_iter_t it;
-                if (!rn_record_iter_init(&it, buf + pos, total, 0, &a)) {
-                    rn_record_t rec;
-                    while (rn_record_iter_next(&it, &rec)) {
-                        if (rec.offset < off) continue;
-                        apply_record(c, &e, &rec, &bad);
-                        (*records)++;
-                    }
-                    if (it.err) bad++;
-                } else {
-                    bad++;
-                }
-                rn_arena_reset(&a);
-            }
-            next = rn_batch_last_offset(&h) + 1;
-            pos += total;
-        }
-        if (next <= off) break; /* no progress: a batch larger than the read, or damage */
-        off = next;
+typedef struct {
+    rn_group_coordinator_t *c;
+    rn_group_env_t e;
+    int64_t bad;
+} replay_ctx_t;
+
+/* A transactional offset commit waits for its producer's marker (see
+ * rn_txn_pending_t): a COMMIT applies it, an ABORT drops it. */
+static void replay_record(void *ctx, int32_t partition, const rn_batch_header_t *h, const rn_record_t *rec) {
+    replay_ctx_t *x = ctx;
+    if (rn_batch_is_control(h)) {
+        int16_t type = rec->key.len >= 4 ? (int16_t)rn_load_be16(rec->key.ptr + 2) : -1;
+        if (type == RN_CONTROL_COMMIT || type == RN_CONTROL_ABORT)
+            rn__pending_finish(x->c, partition, h->producer_id, type == RN_CONTROL_COMMIT);
+        return;
     }
-    rn_arena_reset(&a);
-    free(buf);
-    if (bad) RN_WARN("group", "replay of %s-%d skipped %lld unreadable record(s)", RN_OFFSETS_TOPIC, partition, (long long)bad);
+    if (rn_batch_is_transactional(h) && h->producer_id >= 0) {
+        rn_okey_t k;
+        rn_offset_t o;
+        if (rec->key.len <= 0 || rn_offsets_parse_key(rec->key, &k) || k.kind != RN_OKEY_OFFSET || rec->value.len < 0 ||
+            rn_offsets_parse_offset_value(rec->value, &o) ||
+            !rn__pending_add(x->c, h->producer_id, k.group, k.topic, k.partition, &o))
+            x->bad++;
+        return;
+    }
+    apply_record(x->c, &x->e, rec, &x->bad);
 }
 
 static void replay(rn_group_coordinator_t *c) {
-    rn_broker_t *b = c->b;
     int64_t t0 = rn_clock_mono_ns();
-    pthread_rwlock_rdlock(&b->topics_lock);
-    rn_topic_t *t = rn_broker_topic_locked(b, RN_OFFSETS_TOPIC, strlen(RN_OFFSETS_TOPIC));
-    if (t) rn_topic_retain(t);
-    pthread_rwlock_unlock(&b->topics_lock);
-    if (!t) return;
-    if (t->partition_count != c->partitions) {
-        RN_WARN("group", "%s has %d partitions, offsets.topic.num.partitions is %d: using the topic's count",
-                RN_OFFSETS_TOPIC, t->partition_count, c->partitions);
-        c->partitions = t->partition_count;
-    }
-    atomic_store(&c->topic_ready, true);
     int64_t records = 0;
     pthread_mutex_lock(&c->lock);
-    for (int32_t i = 0; i < t->partition_count; i++) {
-        rn_partition_t *p = t->partitions[i];
-        if (p && p->log) replay_partition(c, p->log, i, &records);
+    replay_ctx_t x = {.c = c, .e = rn__coord_env(c)};
+    if (!rn_itopic_replay(&c->otopic, replay_record, &x, &records)) {
+        pthread_mutex_unlock(&c->lock);
+        return;
     }
+    if (x.bad) RN_WARN("group", "replay of %s skipped %lld unreadable record(s)", RN_OFFSETS_TOPIC, (long long)x.bad);
     /* Offset tombstones may have left empty shells; schedule the rest. */
     size_t n = c->groups.count, k = 0;
     rn_group_t **all = calloc(n + 1, sizeof(*all));
@@ -578,7 +438,6 @@ static void replay(rn_group_coordinator_t *c) {
     c->loaded_records = records;
     c->loaded_groups = (int64_t)c->groups.count;
     pthread_mutex_unlock(&c->lock);
-    rn_topic_release(t);
     c->load_ms = (rn_clock_mono_ns() - t0) / 1000000;
     RN_INFO("group", "loaded %lld group(s) from %lld record(s) of %s in %lld ms", (long long)c->loaded_groups,
             (long long)records, RN_OFFSETS_TOPIC, (long long)c->load_ms);
@@ -609,13 +468,14 @@ rn_err_t rn_group_coordinator_start(rn_broker_t *b, char *err, size_t errlen) {
     c->cfg.new_member_join_timeout_ms = RN_NEW_MEMBER_JOIN_TIMEOUT_MS;
     c->ops = (rn_group_ops_t){.ctx = c, .join_done = rn__group_join_done, .sync_done = rn__group_sync_done,
                               .store_group = store_group};
-    c->partitions = cfg_int(b, "offsets.topic.num.partitions");
-    c->replication_factor = (int16_t)cfg_int(b, "offsets.topic.replication.factor");
+    c->otopic = (rn_itopic_t){.b = b, .name = RN_OFFSETS_TOPIC, .subsystem = "group",
+                              .segment_bytes = RN_OFFSETS_SEGMENT_BYTES,
+                              .partitions = cfg_int(b, "offsets.topic.num.partitions"),
+                              .replication_factor = (int16_t)cfg_int(b, "offsets.topic.replication.factor")};
     c->retention_ms = rn_broker_config_long(&b->cfg, "offsets.retention.minutes") * 60000;
     c->retention_check_ms = rn_broker_config_long(&b->cfg, "offsets.retention.check.interval.ms");
     c->next_expiry_ms = rn_clock_mono_ms() + c->retention_check_ms;
     c->wake_at_ms = INT64_MAX;
-    atomic_init(&c->topic_ready, false);
     b->group_coordinator = c;
     replay(c);
     int rc = pthread_create(&c->thread, NULL, timer_thread, c);
@@ -646,6 +506,7 @@ void rn_group_coordinator_free(rn_broker_t *b) {
         rn_group_free(g);
     }
     rn_map_free(&c->groups);
+    rn__pending_free(c);
     free(c->heap);
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->lock);

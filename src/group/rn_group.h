@@ -32,6 +32,7 @@
 #include "rn_batch.h"
 #include "rn_bytes.h"
 #include "rn_err.h"
+#include "rn_itopic.h"
 #include "rn_map.h"
 
 /* ---- one group ---------------------------------------------------------- */
@@ -297,6 +298,17 @@ rn_err_t rn_offsets_parse_group_value(rn_bytes_t value, rn_stored_group_t *out);
 struct rn_broker;
 typedef struct rn_group_coordinator rn_group_coordinator_t;
 
+/* A transactional offset commit (TxnOffsetCommit) written to
+ * __consumer_offsets in its producer's transactional batch, invisible until
+ * that producer's COMMIT marker lands there (dropped by ABORT). */
+typedef struct {
+    int64_t producer_id;
+    char *group;
+    char *topic;
+    int32_t partition;
+    rn_offset_t o; /* metadata owned */
+} rn_txn_pending_t;
+
 struct rn_group_coordinator {
     struct rn_broker *b;
     /* One lock for every group: operations are short (a join is O(members),
@@ -313,12 +325,12 @@ struct rn_group_coordinator {
     int64_t wake_at_ms;  /* when the timer thread will look next */
     rn_group_config_t cfg;
     rn_group_ops_t ops;
-    int32_t partitions;  /* of __consumer_offsets */
-    int16_t replication_factor;
+    rn_itopic_t otopic;  /* __consumer_offsets */
+    rn_txn_pending_t *pending; /* transactional offsets awaiting their marker */
+    size_t npending, pending_cap;
     int64_t retention_ms;
     int64_t retention_check_ms;
     int64_t next_expiry_ms;
-    atomic_bool topic_ready;
     /* Start-up replay figures, for the log line and tests. */
     int64_t loaded_records, loaded_groups, load_ms;
 };
@@ -335,23 +347,22 @@ void rn__coord_after(rn_group_coordinator_t *c, rn_group_t *g);
 void rn__coord_touch(rn_group_coordinator_t *c, rn_group_t *g);
 /* Removes and frees a group (it must hold no waiters). */
 void rn__coord_remove(rn_group_coordinator_t *c, rn_group_t *g);
+/* Transactional offsets (rn_h_group.c), under c->lock: one more pending
+ * offset (false: out of memory or over the limit), and a producer's COMMIT
+ * (applied to their groups) or ABORT (dropped) for the groups of one
+ * partition of __consumer_offsets (-1: every partition). */
+bool rn__pending_add(rn_group_coordinator_t *c, int64_t producer_id, rn_str_t group, rn_str_t topic, int32_t partition,
+                     const rn_offset_t *o);
+void rn__pending_finish(rn_group_coordinator_t *c, int32_t partition, int64_t producer_id, bool commit);
+void rn__pending_free(rn_group_coordinator_t *c);
 /* Creates __consumer_offsets if it does not exist yet (not under c->lock). */
 rn_err_t rn__coord_ensure_topic(rn_group_coordinator_t *c);
 
-/* Records for __consumer_offsets: collect, then append as one batch. */
-typedef struct {
-    rn_buf_t scratch;
-    rn_buf_t batch;
-    rn_batch_builder_t builder;
-    int64_t timestamp_ms;
-    int32_t count;
-} rn_orecords_t;
-void rn__orecords_init(rn_orecords_t *r);
-void rn__orecords_free(rn_orecords_t *r);
-void rn__orecords_offset(rn_orecords_t *r, rn_str_t group, rn_str_t topic, int32_t partition, const rn_offset_t *o);
-void rn__orecords_group(rn_orecords_t *r, const rn_group_t *g, bool tombstone);
+/* Records for __consumer_offsets (rn_irecords_t, rn_itopic.h): collect, then append as one batch. */
+void rn__orecords_offset(rn_irecords_t *r, rn_str_t group, rn_str_t topic, int32_t partition, const rn_offset_t *o);
+void rn__orecords_group(rn_irecords_t *r, const rn_group_t *g, bool tombstone);
 /* Appends to the group's partition; *ticket: wait for it to be durable (0: no wait). */
-rn_err_t rn__orecords_append(rn_group_coordinator_t *c, int32_t partition, rn_orecords_t *r, uint64_t *ticket);
+rn_err_t rn__orecords_append(rn_group_coordinator_t *c, int32_t partition, rn_irecords_t *r, uint64_t *ticket);
 
 /* Answers to parked requests (rn_h_group.c). */
 void rn__group_join_done(void *ctx, rn_group_t *g, void *waiter, const rn_join_result_t *r);

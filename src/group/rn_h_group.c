@@ -204,47 +204,12 @@ void rn__group_sync_done(void *ctx, rn_group_t *g, void *waiter, const rn_sync_r
 
 /* ---- answers after the records are durable ------------------------------ */
 
-typedef void (*fail_fn)(void *resp, int16_t err);
-
-typedef struct {
-    rn_wait_t w; /* first */
-    rn_req_t *req;
-    rn_req_header_t h;
-    rn_encode_fn encode;
-    void *resp;
-    fail_fn fail;
-} durable_t;
-
-static void durable_resume(rn_broker_t *b, rn_wait_t *w, bool timed_out, rn_err_t err) {
-    durable_t *d = (durable_t *)w;
-    rn_broker_unpark(w->ctx, w);
-    if (timed_out || err) d->fail(d->resp, RN_ERR_COORDINATOR_NOT_AVAILABLE);
-    rn_broker_respond(b, d->req, &d->h, d->encode, d->resp);
-}
+typedef rn_fail_fn fail_fn;
 
 static void respond_when_durable(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, uint64_t ticket,
                                  rn_encode_fn encode, void *resp, fail_fn fail) {
-    if (ticket && rn_logdir_synced_ticket(b->logdir) < ticket && !rn_logdir_offline(b->logdir)) {
-        durable_t *d = rn_arena_alloc(&req->arena, sizeof(*d));
-        if (d) {
-            d->req = req;
-            d->h = *h;
-            d->encode = encode;
-            d->resp = resp;
-            d->fail = fail;
-            d->w.sync_ticket = ticket;
-            d->w.resume = durable_resume;
-            rn_broker_park(rn_broker_loop_for(b, req->loop), &d->w, RN_COMMIT_SYNC_TIMEOUT_MS);
-            /* The flusher may have published the ticket between the check and the park. */
-            if (rn_logdir_synced_ticket(b->logdir) >= ticket || rn_logdir_offline(b->logdir))
-                durable_resume(b, &d->w, false, rn_logdir_offline(b->logdir) ? RN_ERR_KAFKA_STORAGE_ERROR : RN_OK);
-            return;
-        }
-        fail(resp, RN_ERR_COORDINATOR_NOT_AVAILABLE);
-    } else if (ticket && rn_logdir_offline(b->logdir)) {
-        fail(resp, RN_ERR_COORDINATOR_NOT_AVAILABLE);
-    }
-    rn_broker_respond(b, req, h, encode, resp);
+    rn_broker_respond_durable(b, req, h, ticket, RN_COMMIT_SYNC_TIMEOUT_MS, encode, resp, fail,
+                              RN_ERR_COORDINATOR_NOT_AVAILABLE);
 }
 
 /* ---- FindCoordinator ---------------------------------------------------- */
@@ -642,8 +607,8 @@ void rn_h_offset_commit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
         if (g && !group_err) group_err = (int16_t)rn_group_validate_commit(&e, g, member, instance, generation);
         if (g && !group_err) {
             int64_t retention = h->api_version >= 2 && h->api_version <= 4 ? rq.RetentionTimeMs : -1;
-            rn_orecords_t recs;
-            rn__orecords_init(&recs);
+            rn_irecords_t recs;
+            rn_irecords_init(&recs, -1, -1);
             for (int32_t i = 0; i < nt; i++) {
                 for (int32_t j = 0; j < resp->Topics[i].Partitions_count; j++) {
                     if (resp->Topics[i].Partitions[j].ErrorCode) continue;
@@ -667,7 +632,7 @@ void rn_h_offset_commit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
                     }
                 }
             }
-            rn__orecords_free(&recs);
+            rn_irecords_free(&recs);
         }
         if (g) rn__coord_after(c, g);
         pthread_mutex_unlock(&c->lock);
@@ -679,37 +644,136 @@ void rn_h_offset_commit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
     respond_when_durable(b, req, h, ticket, (rn_encode_fn)rn_OffsetCommitResponse_encode, resp, commit_fail);
 }
 
-rn_err_t rn_group_commit_txn_offsets(rn_broker_t *b, const char *group_id, const rn_txn_offset_t *offs, int32_t n,
-                                     uint64_t *ticket) {
+/* ---- transactional offsets ---------------------------------------------- */
+
+#define RN_TXN_PENDING_MAX 1000000 /* offsets pending in open transactions, all groups */
+
+static bool str_eq(const char *a, rn_str_t b) {
+    return b.len >= 0 && strlen(a) == (size_t)b.len && memcmp(a, b.ptr, (size_t)b.len) == 0;
+}
+
+static void pending_clear(rn_txn_pending_t *p) {
+    free(p->group);
+    free(p->topic);
+    free(p->o.metadata);
+}
+
+bool rn__pending_add(rn_group_coordinator_t *c, int64_t producer_id, rn_str_t group, rn_str_t topic, int32_t partition,
+                     const rn_offset_t *o) {
+    rn_txn_pending_t *p = NULL;
+    for (size_t i = 0; i < c->npending && !p; i++) {
+        rn_txn_pending_t *x = &c->pending[i];
+        if (x->producer_id == producer_id && x->partition == partition && str_eq(x->group, group) &&
+            str_eq(x->topic, topic))
+            p = x;
+    }
+    int32_t mdl = o->metadata_len > 0 ? o->metadata_len : 0;
+    char *md = malloc((size_t)mdl + 1);
+    if (!md) return false;
+    if (mdl) memcpy(md, o->metadata, (size_t)mdl);
+    md[mdl] = 0;
+    if (!p) {
+        if (c->npending >= RN_TXN_PENDING_MAX) {
+            free(md);
+            return false;
+        }
+        if (c->npending == c->pending_cap) {
+            size_t cap = c->pending_cap ? c->pending_cap * 2 : 16;
+            rn_txn_pending_t *n = realloc(c->pending, cap * sizeof(*n));
+            if (!n) {
+                free(md);
+                return false;
+            }
+            c->pending = n;
+            c->pending_cap = cap;
+        }
+        char *g = strndup(group.ptr, (size_t)group.len), *t = strndup(topic.ptr, (size_t)topic.len);
+        if (!g || !t) {
+            free(g);
+            free(t);
+            free(md);
+            return false;
+        }
+        p = &c->pending[c->npending++];
+        *p = (rn_txn_pending_t){.producer_id = producer_id, .group = g, .topic = t, .partition = partition};
+    } else {
+        free(p->o.metadata);
+    }
+    p->o = *o;
+    p->o.metadata = md;
+    p->o.metadata_len = mdl;
+    return true;
+}
+
+void rn__pending_finish(rn_group_coordinator_t *c, int32_t partition, int64_t producer_id, bool commit) {
+    size_t k = 0;
+    for (size_t i = 0; i < c->npending; i++) {
+        rn_txn_pending_t *p = &c->pending[i];
+        rn_str_t gid = rn_str_from_cstr(p->group);
+        if (p->producer_id != producer_id ||
+            (partition >= 0 && rn_group_partition_for(gid.ptr, (size_t)gid.len, c->otopic.partitions) != partition)) {
+            c->pending[k++] = *p;
+            continue;
+        }
+        if (commit) {
+            rn_group_t *g = rn__coord_find(c, gid);
+            if (!g) g = rn__coord_create(c, gid);
+            if (!g || rn_group_offset_put(g, p->topic, strlen(p->topic), p->partition, &p->o))
+                RN_WARN("group", "group %s: cannot apply a committed transactional offset", p->group);
+            if (g) rn__coord_after(c, g);
+        }
+        pending_clear(p);
+    }
+    c->npending = k;
+}
+
+void rn__pending_free(rn_group_coordinator_t *c) {
+    for (size_t i = 0; i < c->npending; i++) pending_clear(&c->pending[i]);
+    free(c->pending);
+    c->pending = NULL;
+    c->npending = c->pending_cap = 0;
+}
+
+rn_err_t rn_group_txn_offset_commit(rn_broker_t *b, rn_str_t group_id, int64_t producer_id, int16_t producer_epoch,
+                                    const rn_txn_offset_t *offs, int32_t n, uint64_t *ticket) {
     rn_group_coordinator_t *c = b->group_coordinator;
     *ticket = 0;
     if (n <= 0) return RN_OK;
+    if (group_id.len <= 0) return RN_ERR_INVALID_GROUP_ID;
     if (rn__coord_ensure_topic(c)) return RN_ERR_COORDINATOR_NOT_AVAILABLE;
-    rn_str_t gid = rn_str_from_cstr(group_id);
     pthread_mutex_lock(&c->lock);
     rn_group_env_t e = rn__coord_env(c);
-    rn_group_t *g = rn__coord_find(c, gid);
-    if (!g) g = rn__coord_create(c, gid);
-    rn_err_t rc = g ? RN_OK : RN_ERR_COORDINATOR_NOT_AVAILABLE;
-    if (g) {
-        rn_orecords_t recs;
-        rn__orecords_init(&recs);
-        for (int32_t i = 0; i < n; i++) {
-            rn_offset_t o = {offs[i].offset, offs[i].leader_epoch, (char *)(offs[i].metadata ? offs[i].metadata : ""),
-                             offs[i].metadata_len > 0 ? offs[i].metadata_len : 0, e.wall_ms, -1};
-            rn__orecords_offset(&recs, gid, rn_str_from_cstr(offs[i].topic), offs[i].partition, &o);
-        }
-        rc = rn__orecords_append(c, g->partition, &recs, ticket);
-        for (int32_t i = 0; i < n && !rc; i++) {
-            rn_offset_t o = {offs[i].offset, offs[i].leader_epoch, (char *)(offs[i].metadata ? offs[i].metadata : ""),
-                             offs[i].metadata_len > 0 ? offs[i].metadata_len : 0, e.wall_ms, -1};
-            rn_group_offset_put(g, offs[i].topic, strlen(offs[i].topic), offs[i].partition, &o);
-        }
-        rn__orecords_free(&recs);
-        rn__coord_after(c, g);
+    int32_t partition = rn_group_partition_for(group_id.ptr, (size_t)group_id.len, c->otopic.partitions);
+    rn_irecords_t recs;
+    rn_irecords_init(&recs, producer_id, producer_epoch);
+    for (int32_t i = 0; i < n; i++) {
+        rn_offset_t o = {offs[i].offset, offs[i].leader_epoch, (char *)(offs[i].metadata.ptr ? offs[i].metadata.ptr : ""),
+                         offs[i].metadata.len > 0 ? offs[i].metadata.len : 0, e.wall_ms, -1};
+        rn__orecords_offset(&recs, group_id, offs[i].topic, offs[i].partition, &o);
     }
+    rn_err_t rc = rn__orecords_append(c, partition, &recs, ticket);
+    for (int32_t i = 0; i < n && !rc; i++) {
+        rn_offset_t o = {offs[i].offset, offs[i].leader_epoch, (char *)offs[i].metadata.ptr,
+                         offs[i].metadata.len > 0 ? offs[i].metadata.len : 0, e.wall_ms, -1};
+        if (!rn__pending_add(c, producer_id, group_id, offs[i].topic, offs[i].partition, &o))
+            rc = RN_ERR_UNKNOWN_SERVER_ERROR;
+    }
+    rn_irecords_free(&recs);
     pthread_mutex_unlock(&c->lock);
     return rc;
+}
+
+void rn_group_txn_complete(rn_broker_t *b, int32_t partition, int64_t producer_id, bool commit) {
+    rn_group_coordinator_t *c = b->group_coordinator;
+    pthread_mutex_lock(&c->lock);
+    rn__pending_finish(c, partition, producer_id, commit);
+    pthread_mutex_unlock(&c->lock);
+}
+
+int32_t rn_group_offsets_partition(rn_broker_t *b, rn_str_t group_id) {
+    rn_group_coordinator_t *c = b->group_coordinator;
+    size_t len = group_id.len > 0 ? (size_t)group_id.len : 0;
+    return rn_group_partition_for(group_id.ptr ? group_id.ptr : "", len, c->otopic.partitions);
 }
 
 /* ---- OffsetFetch -------------------------------------------------------- */
@@ -747,13 +811,19 @@ static void fill_fetched(rn_arena_t *a, rn_OffsetFetchResponse_OffsetFetchRespon
 }
 
 /* RequireStable: a partition with an offset pending in an open transaction
- * answers UNSTABLE_OFFSET_COMMIT (the client retries). Called without the
- * group lock: the transaction coordinator calls into groups under its own. */
+ * answers UNSTABLE_OFFSET_COMMIT (the client retries). */
 static void mark_unstable(rn_broker_t *b, rn_str_t group_id, rn_OffsetFetchResponse_OffsetFetchResponseGroup_t *out) {
-    for (int32_t i = 0; i < out->Topics_count; i++)
-        for (int32_t j = 0; j < out->Topics[i].Partitions_count; j++)
-            if (rn_txn_offset_pending(b, group_id, out->Topics[i].Name, out->Topics[i].Partitions[j].PartitionIndex))
-                out->Topics[i].Partitions[j].ErrorCode = RN_ERR_UNSTABLE_OFFSET_COMMIT;
+    rn_group_coordinator_t *c = b->group_coordinator;
+    pthread_mutex_lock(&c->lock);
+    for (size_t k = 0; k < c->npending; k++) {
+        const rn_txn_pending_t *p = &c->pending[k];
+        if (!str_eq(p->group, group_id)) continue;
+        for (int32_t i = 0; i < out->Topics_count; i++)
+            for (int32_t j = 0; j < out->Topics[i].Partitions_count; j++)
+                if (out->Topics[i].Partitions[j].PartitionIndex == p->partition && str_eq(p->topic, out->Topics[i].Name))
+                    out->Topics[i].Partitions[j].ErrorCode = RN_ERR_UNSTABLE_OFFSET_COMMIT;
+    }
+    pthread_mutex_unlock(&c->lock);
 }
 
 /* One group's answer, in the v8 shape; NULL topics means every committed offset. */
@@ -1082,8 +1152,8 @@ void rn_h_delete_groups(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
             x->ErrorCode = RN_ERR_NON_EMPTY_GROUP;
         } else {
             /* Tombstones for every offset and for the group, in one batch. */
-            rn_orecords_t recs;
-            rn__orecords_init(&recs);
+            rn_irecords_t recs;
+            rn_irecords_init(&recs, -1, -1);
             rn_str_t gid = {g->group_id, (int32_t)g->group_id_len};
             size_t it = 0;
             const char *t;
@@ -1095,7 +1165,7 @@ void rn_h_delete_groups(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
             rn__orecords_group(&recs, g, true);
             uint64_t tk = 0;
             rc = rn__orecords_append(c, g->partition, &recs, &tk);
-            rn__orecords_free(&recs);
+            rn_irecords_free(&recs);
             if (rc) {
                 x->ErrorCode = (int16_t)(rc > 0 ? rc : RN_ERR_UNKNOWN_SERVER_ERROR);
             } else {
@@ -1147,8 +1217,8 @@ void rn_h_offset_delete(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
     } else if (live && !consumer) {
         resp->ErrorCode = RN_ERR_NON_EMPTY_GROUP;
     } else {
-        rn_orecords_t recs;
-        rn__orecords_init(&recs);
+        rn_irecords_t recs;
+        rn_irecords_init(&recs, -1, -1);
         rn_str_t gid = {g->group_id, (int32_t)g->group_id_len};
         resp->Topics_count = nt;
         for (int32_t i = 0; i < nt; i++) {
@@ -1174,7 +1244,7 @@ void rn_h_offset_delete(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
             }
         }
         rc = rn__orecords_append(c, g->partition, &recs, &ticket);
-        rn__orecords_free(&recs);
+        rn_irecords_free(&recs);
         if (rc) {
             offset_delete_fail(resp, (int16_t)(rc > 0 ? rc : RN_ERR_UNKNOWN_SERVER_ERROR));
         } else {

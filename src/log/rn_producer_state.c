@@ -100,7 +100,9 @@ static int32_t seq_add(int32_t seq, int32_t n) {
 rn_err_t rn__pstate_check(const rn__producer_t *known, const rn_batch_header_t *h, bool *dup, int64_t *dup_first,
                           int64_t *dup_last) {
     *dup = false;
-    if (!known || rn_batch_is_control(h)) return known && h->producer_epoch < known->epoch
+    /* Markers, and coordinator-written batches without sequences (transactional
+     * offset commits), are checked for their epoch only. */
+    if (!known || rn_batch_is_control(h) || h->base_sequence < 0) return known && h->producer_epoch < known->epoch
                                                       ? RN_ERR_INVALID_PRODUCER_EPOCH
                                                       : RN_OK;
     if (h->producer_epoch < known->epoch) return RN_ERR_INVALID_PRODUCER_EPOCH;

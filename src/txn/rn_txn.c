@@ -8,37 +8,55 @@
  * with PRODUCER_FENCED and partitions refuse its batches (INVALID_PRODUCER_EPOCH)
  * once a marker with the newer epoch is written.
  *
- * State machine (Kafka's TransactionState):
+ * State machine (Kafka's TransactionState; every arrow is a record written to
+ * __transaction_state before the client hears of it):
  *
- *            InitProducerId                AddPartitionsToTxn
+ *            InitProducerId                AddPartitionsToTxn / AddOffsetsToTxn
  *   (none) ──────────────────▶ EMPTY ─────────────────────────▶ ONGOING ◀──┐
  *                                ▲                                │  │      │ AddPartitionsToTxn
  *                                │                 EndTxn(commit) │  │      │
- *                                │                ┌───────────────┘  └──────┤ EndTxn(abort), or
+ *                                │                ┌───────────────┘  └──────┤ EndTxn(abort), timeout,
  *                                │                ▼                         ▼ InitProducerId (fencing)
  *                                │         PREPARE_COMMIT             PREPARE_ABORT
- *                                │                │ markers written         │ markers written
+ *                                │                │ synced, then              │ markers written
+ *                                │                │ markers written           │
  *                                │                ▼                         ▼
  *                                │         COMPLETE_COMMIT            COMPLETE_ABORT
  *                                │                │                         │
- *                                └────────────────┴─ AddPartitionsToTxn ────┴──▶ ONGOING
+ *                                └─InitProducerId─┴─ AddPartitionsToTxn ────┴──▶ ONGOING
  *
- *   EMPTY / COMPLETE_* ──(idle past transactional.id.expiration.ms)──▶ DEAD (forgotten)
- *   ONGOING past transaction.timeout.ms: aborted by the coordinator with the
- *   epoch bumped (the producer is fenced), as Kafka does.
+ *   EMPTY / COMPLETE_* ──(idle past transactional.id.expiration.ms)──▶ DEAD
+ *   (a tombstone; the entry is forgotten). transition_ok() lists the arrows;
+ *   set_state() asserts them and assert_txn_state() the invariants.
  *
- * PREPARE_* lasts while the markers are appended (under the coordinator lock),
- * so other threads never see it; it is kept for the persistent log to come,
- * where a prepare record written before the markers lets a restart finish the
- * transaction.
+ * Why PREPARE_COMMIT is synced before any COMMIT marker: once one partition
+ * holds a COMMIT marker, the transaction must commit everywhere. If the
+ * prepare record could be lost while a marker survived, a restart would find
+ * the transaction ONGOING and abort it — half committed, half aborted. Aborts
+ * need no such wait: any state that survives a crash ends in an abort.
  *
- * Markers: EndTxn appends a control batch (producer id, the epoch, attributes
+ * Durability and restart. Records go to partition abs(javaHash(id)) % n of
+ * __transaction_state (transaction.state.log.num.partitions), in Kafka's
+ * layouts (rn_txn_log.c), through the internal-topic helper the group
+ * coordinator uses too (rn_itopic.c). At start-up every record is replayed,
+ * the newest per id winning, tombstones deleting; then:
+ *
+ *   state found at start-up     what is done
+ *   -------------------------   ---------------------------------------------
+ *   EMPTY, COMPLETE_*           restored as is
+ *   ONGOING                     restored with its start time: the reaper aborts
+ *                               it once transaction.timeout.ms has passed
+ *   PREPARE_COMMIT / _ABORT     finished: markers written to every partition,
+ *                               then COMPLETE_COMMIT / _ABORT written
+ *   unparsable record           skipped, counted, warned
+ *
+ * Markers: a control batch (producer id, the epoch, attributes
  * transactional|control, one record with key {version 0, type 0 ABORT | 1
- * COMMIT} and value {version 0, coordinatorEpoch 0}) to every partition of
- * the transaction and answers once they are durable (their sync ticket).
+ * COMMIT} and value {version 0, coordinatorEpoch 0}) in every partition of
+ * the transaction; EndTxn answers once they and COMPLETE_x are durable.
  *
- * Locking: one mutex for the table; marker appends take the topics lock
- * (shared) and each log's lock below it.
+ * Locking: one mutex for the table; appends take the topics lock (shared)
+ * and each log's lock below it. Waits for fsync happen outside the lock.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,53 +66,40 @@
 #include "rn_assert.h"
 #include "rn_batch.h"
 #include "rn_clock.h"
+#include "rn_group.h"
+#include "rn_itopic.h"
 #include "rn_logging.h"
 #include "rn_msg_gen.h"
 #include "rn_txn.h"
+#include "rn_txn_log.h"
 
 #define TXN_PARTITIONS_MAX 100000 /* partitions in one transaction */
 #define RN_TXN_REAP_INTERVAL_MS 1000 /* how often timed-out transactions and idle ids are looked for */
+#define RN_TXN_SEGMENT_BYTES "104857600" /* Kafka's transaction.state.log.segment.bytes */
+#define RN_TXN_SYNC_TIMEOUT_MS 30000 /* a state record not durable by then: the request fails */
 
-typedef enum {
-    TXN_EMPTY = 0,
-    TXN_ONGOING,
-    TXN_PREPARE_COMMIT,
-    TXN_PREPARE_ABORT,
-    TXN_COMPLETE_COMMIT,
-    TXN_COMPLETE_ABORT,
-    TXN_DEAD,
-} txn_state_t;
+typedef rn_txn_state_t txn_state_t;
+#define TXN_EMPTY RN_TXN_EMPTY
+#define TXN_ONGOING RN_TXN_ONGOING
+#define TXN_PREPARE_COMMIT RN_TXN_PREPARE_COMMIT
+#define TXN_PREPARE_ABORT RN_TXN_PREPARE_ABORT
+#define TXN_COMPLETE_COMMIT RN_TXN_COMPLETE_COMMIT
+#define TXN_COMPLETE_ABORT RN_TXN_COMPLETE_ABORT
+#define TXN_DEAD RN_TXN_DEAD
 
-typedef struct {
-    char *topic;
-    int32_t partition;
-} txn_partition_t;
-
-/* An offset sent with the transaction (TxnOffsetCommit), committed with it. */
-typedef struct {
-    char *group;
-    char *topic;
-    int32_t partition;
-    int64_t offset;
-    int32_t leader_epoch;
-    char *metadata;
-    int32_t metadata_len;
-} txn_offset_t;
+typedef rn_txn_tp_t txn_partition_t;
 
 typedef struct {
     char *id;
+    int32_t log_partition; /* of __transaction_state */
     int64_t producer_id;
     int16_t epoch;
     int32_t timeout_ms;
     txn_state_t state;
     int64_t start_ms;       /* wall clock at the first partition of the current transaction */
     int64_t last_update_ms;
-    txn_partition_t *parts;
+    txn_partition_t *parts; /* AddOffsetsToTxn adds the group's __consumer_offsets partition */
     int32_t nparts, parts_cap;
-    char **groups; /* AddOffsetsToTxn: groups whose offsets this transaction commits */
-    int32_t ngroups, groups_cap;
-    txn_offset_t *offsets; /* TxnOffsetCommit: pending until EndTxn */
-    int32_t noffsets, offsets_cap;
 } txn_t;
 
 struct rn_txn_coordinator {
@@ -103,6 +108,7 @@ struct rn_txn_coordinator {
     int64_t max_timeout_ms;
     int64_t id_expiration_ms;
     rn_broker_t *broker;
+    rn_itopic_t stopic; /* __transaction_state */
     /* The reaper thread: aborts transactions past their timeout, expires idle ids. */
     pthread_t reaper;
     bool reaper_started, stopping;
@@ -127,24 +133,16 @@ static bool transition_ok(txn_state_t from, txn_state_t to) {
 static void assert_txn_state(const txn_t *t) {
     RN_ASSERT(t->producer_id >= 0 && t->epoch >= 0);
     RN_ASSERT(t->state >= TXN_EMPTY && t->state <= TXN_DEAD);
-    /* Only an open transaction (or one finishing) has partitions, groups and offsets. */
+    /* Only an open transaction (or one finishing) has partitions; an ONGOING one has some. */
     bool open = t->state == TXN_ONGOING || t->state == TXN_PREPARE_COMMIT || t->state == TXN_PREPARE_ABORT;
-    RN_ASSERT(open || (t->nparts == 0 && t->ngroups == 0 && t->noffsets == 0));
-    RN_ASSERT(t->state != TXN_ONGOING || t->nparts > 0 || t->ngroups > 0);
-    RN_ASSERT(t->noffsets == 0 || t->ngroups > 0);
+    RN_ASSERT(open || t->nparts == 0);
+    RN_ASSERT(t->state != TXN_ONGOING || t->nparts > 0);
+    RN_ASSERT(t->nparts <= t->parts_cap);
 }
 
 static void clear_txn_contents(txn_t *t) {
     for (int32_t i = 0; i < t->nparts; i++) free(t->parts[i].topic);
     t->nparts = 0;
-    for (int32_t i = 0; i < t->ngroups; i++) free(t->groups[i]);
-    t->ngroups = 0;
-    for (int32_t i = 0; i < t->noffsets; i++) {
-        free(t->offsets[i].group);
-        free(t->offsets[i].topic);
-        free(t->offsets[i].metadata);
-    }
-    t->noffsets = 0;
 }
 
 static void set_state(txn_t *t, txn_state_t to) {
@@ -155,15 +153,57 @@ static void set_state(txn_t *t, txn_state_t to) {
     assert_txn_state(t);
 }
 
-static uint64_t end_txn_locked(rn_broker_t *b, txn_t *t, bool commit);
+/* Writes t's current state (a tombstone for DEAD) to __transaction_state
+ * (lock held); *ticket rises to the record's sync ticket. */
+static rn_err_t persist_locked(rn_txn_coordinator_t *c, const txn_t *t, uint64_t *ticket) {
+    rn_irecords_t r;
+    rn_irecords_init(&r, -1, -1);
+    rn_txn_log_key(&r.scratch, rn_str_from_cstr(t->id));
+    size_t kl = r.scratch.len;
+    bool tombstone = t->state == TXN_DEAD;
+    rn_err_t rc = RN_OK;
+    if (!tombstone) {
+        rn_txn_record_t v = {t->producer_id, t->epoch,     t->timeout_ms, t->state, t->last_update_ms,
+                             t->start_ms,    t->parts,     t->nparts};
+        rc = rn_txn_log_value(&r.scratch, &v);
+    }
+    uint64_t tk = 0;
+    if (!rc) {
+        rn_irecords_add(&r, kl, tombstone);
+        rc = rn_irecords_append(&c->stopic, t->log_partition, &r, &tk);
+    }
+    rn_irecords_free(&r);
+    if (rc) {
+        RN_WARN("txn", "%s: writing state %s to %s failed: %s", t->id, rn_txn_state_name(t->state), RN_TXN_STATE_TOPIC,
+                rn_err_name(rc));
+        return rc;
+    }
+    if (tk > *ticket) *ticket = tk;
+    return RN_OK;
+}
+
+/* set_state, then the record. */
+static rn_err_t transition_locked(rn_txn_coordinator_t *c, txn_t *t, txn_state_t to, uint64_t *ticket) {
+    set_state(t, to);
+    return persist_locked(c, t, ticket);
+}
 
 static void free_txn(txn_t *t) {
     clear_txn_contents(t);
     free(t->parts);
-    free(t->groups);
-    free(t->offsets);
     free(t->id);
     free(t);
+}
+
+static uint64_t complete_txn_locked(rn_txn_coordinator_t *c, txn_t *t);
+
+/* ONGOING → PREPARE_ABORT → markers → COMPLETE_ABORT, with no wait between
+ * (see the top: an abort needs none). Returns the highest sync ticket. */
+static uint64_t abort_txn_locked(rn_txn_coordinator_t *c, txn_t *t) {
+    uint64_t ticket = 0;
+    (void)transition_locked(c, t, TXN_PREPARE_ABORT, &ticket);
+    uint64_t tk = complete_txn_locked(c, t);
+    return tk > ticket ? tk : ticket;
 }
 
 /* One pass of the reaper (lock held): a transaction open longer than its
@@ -178,7 +218,7 @@ static void reap_locked(rn_txn_coordinator_t *c, int64_t now) {
         if (t->state == TXN_ONGOING && now - t->start_ms > t->timeout_ms) {
             RN_INFO("txn", "%s: open for more than transaction.timeout.ms (%d ms); aborting it", t->id, t->timeout_ms);
             if (t->epoch < INT16_MAX - 1) t->epoch++;
-            (void)end_txn_locked(c->broker, t, false);
+            (void)abort_txn_locked(c, t);
         }
     }
     for (;;) { /* deleting while iterating is not allowed: one at a time */
@@ -191,7 +231,8 @@ static void reap_locked(rn_txn_coordinator_t *c, int64_t now) {
                 dead = t;
         }
         if (!dead) break;
-        set_state(dead, TXN_DEAD);
+        uint64_t ticket = 0;
+        if (transition_locked(c, dead, TXN_DEAD, &ticket)) break; /* try again next pass */
         RN_INFO("txn", "%s: idle for more than transactional.id.expiration.ms; expired", dead->id);
         rn_map_del(&c->txns, dead->id, strlen(dead->id));
         free_txn(dead);
@@ -214,6 +255,100 @@ static void *reaper_main(void *arg) {
     return NULL;
 }
 
+/* ---- replay ------------------------------------------------------------- */
+
+typedef struct {
+    rn_txn_coordinator_t *c;
+    int64_t bad;
+} replay_ctx_t;
+
+static void replay_record(void *ctx, int32_t partition, const rn_batch_header_t *h, const rn_record_t *rec) {
+    replay_ctx_t *x = ctx;
+    rn_txn_coordinator_t *c = x->c;
+    if (rn_batch_is_control(h)) return;
+    rn_str_t id;
+    if (rn_txn_log_parse_key(rec->key, &id)) {
+        x->bad++;
+        return;
+    }
+    txn_t *t = rn_map_get(&c->txns, id.ptr, (size_t)id.len);
+    rn_txn_record_t v = {0};
+    bool forget = rec->value.len < 0;
+    if (!forget) {
+        if (rn_txn_log_parse_value(rec->value, TXN_PARTITIONS_MAX, &v) || v.producer_id < 0 || v.producer_epoch < 0) {
+            rn_txn_record_free(&v);
+            x->bad++;
+            return;
+        }
+        forget = v.state == TXN_DEAD;
+    }
+    if (forget) {
+        if (t) {
+            rn_map_del(&c->txns, t->id, strlen(t->id));
+            free_txn(t);
+        }
+        rn_txn_record_free(&v);
+        return;
+    }
+    if (!t) {
+        t = calloc(1, sizeof(*t));
+        char *name = t ? strndup(id.ptr, (size_t)id.len) : NULL;
+        if (!t || !name || !rn_map_put(&c->txns, name, strlen(name), t)) {
+            free(t);
+            free(name);
+            rn_txn_record_free(&v);
+            x->bad++;
+            return;
+        }
+        t->id = name;
+    }
+    clear_txn_contents(t);
+    free(t->parts);
+    t->log_partition = partition;
+    t->producer_id = v.producer_id;
+    t->epoch = v.producer_epoch;
+    t->timeout_ms = v.timeout_ms;
+    t->state = v.state;
+    t->last_update_ms = v.last_update_ms;
+    t->start_ms = v.start_ms;
+    t->parts = v.parts; /* taken over */
+    t->nparts = t->parts_cap = v.nparts;
+    bool open = t->state == TXN_ONGOING || t->state == TXN_PREPARE_COMMIT || t->state == TXN_PREPARE_ABORT;
+    if (!open) clear_txn_contents(t);
+    if (t->state == TXN_ONGOING && t->nparts == 0) t->state = TXN_EMPTY; /* nothing was written in it */
+}
+
+/* After replay (lock held): finish what a crash interrupted in prepare state. */
+static void finish_prepared_locked(rn_txn_coordinator_t *c, int64_t *finished) {
+    size_t it = 0;
+    const char *key;
+    void *v;
+    while (rn_map_next(&c->txns, &it, &key, &v)) {
+        txn_t *t = v;
+        assert_txn_state(t);
+        if (t->state != TXN_PREPARE_COMMIT && t->state != TXN_PREPARE_ABORT) continue;
+        RN_INFO("txn", "%s: was in %s at shutdown; writing its markers", t->id, rn_txn_state_name(t->state));
+        (void)complete_txn_locked(c, t);
+        (*finished)++;
+    }
+}
+
+static void replay(rn_txn_coordinator_t *c) {
+    int64_t t0 = rn_clock_mono_ns(), records = 0, finished = 0;
+    replay_ctx_t x = {.c = c};
+    pthread_mutex_lock(&c->lock);
+    if (rn_itopic_replay(&c->stopic, replay_record, &x, &records)) {
+        if (x.bad) RN_WARN("txn", "replay of %s skipped %lld unreadable record(s)", RN_TXN_STATE_TOPIC, (long long)x.bad);
+        finish_prepared_locked(c, &finished);
+        RN_INFO("txn", "loaded %zu transactional id(s) from %lld record(s) of %s in %lld ms; finished %lld prepared",
+                c->txns.count, (long long)records, RN_TXN_STATE_TOPIC, (long long)((rn_clock_mono_ns() - t0) / 1000000),
+                (long long)finished);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
 rn_err_t rn_txn_coordinator_start(rn_broker_t *b, char *err, size_t errlen) {
     rn_txn_coordinator_t *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -226,7 +361,16 @@ rn_err_t rn_txn_coordinator_start(rn_broker_t *b, char *err, size_t errlen) {
     c->max_timeout_ms = rn_broker_config_long(&b->cfg, "transaction.max.timeout.ms");
     c->id_expiration_ms = rn_broker_config_long(&b->cfg, "transactional.id.expiration.ms");
     c->broker = b;
+    c->stopic = (rn_itopic_t){
+        .b = b,
+        .name = RN_TXN_STATE_TOPIC,
+        .subsystem = "txn",
+        .segment_bytes = RN_TXN_SEGMENT_BYTES,
+        .partitions = (int32_t)rn_broker_config_long(&b->cfg, "transaction.state.log.num.partitions"),
+        .replication_factor = (int16_t)rn_broker_config_long(&b->cfg, "transaction.state.log.replication.factor"),
+    };
     b->txn_coordinator = c;
+    replay(c);
     if (pthread_create(&c->reaper, NULL, reaper_main, c) != 0) {
         snprintf(err, errlen, "transaction coordinator: cannot start its thread");
         return RN_ERR_NOMEM;
@@ -296,45 +440,38 @@ static uint64_t write_marker(rn_broker_t *b, const txn_t *t, const txn_partition
     return ticket;
 }
 
-/* ONGOING → PREPARE_x → markers → COMPLETE_x (lock held). Returns the highest sync ticket. */
-static uint64_t end_txn_locked(rn_broker_t *b, txn_t *t, bool commit) {
-    set_state(t, commit ? TXN_PREPARE_COMMIT : TXN_PREPARE_ABORT);
+/* PREPARE_x → markers in every partition → COMPLETE_x (lock held). For a
+ * commit the PREPARE_COMMIT record must already be durable. Returns the
+ * highest sync ticket. */
+static uint64_t complete_txn_locked(rn_txn_coordinator_t *c, txn_t *t) {
+    RN_ASSERT(t->state == TXN_PREPARE_COMMIT || t->state == TXN_PREPARE_ABORT);
+    rn_broker_t *b = c->broker;
+    bool commit = t->state == TXN_PREPARE_COMMIT;
     uint64_t ticket = 0;
     for (int32_t i = 0; i < t->nparts; i++) {
-        uint64_t tk = write_marker(b, t, &t->parts[i], commit ? RN_CONTROL_COMMIT : RN_CONTROL_ABORT);
+        const txn_partition_t *p = &t->parts[i];
+        uint64_t tk = write_marker(b, t, p, commit ? RN_CONTROL_COMMIT : RN_CONTROL_ABORT);
         if (tk > ticket) ticket = tk;
-    }
-    if (commit && t->noffsets > 0) {
-        /* The offsets sent with the transaction become visible now, group by group. */
-        for (int32_t g = 0; g < t->ngroups; g++) {
-            rn_txn_offset_t *offs = calloc((size_t)t->noffsets, sizeof(*offs));
-            int32_t n = 0;
-            for (int32_t i = 0; offs && i < t->noffsets; i++) {
-                const txn_offset_t *o = &t->offsets[i];
-                if (strcmp(o->group, t->groups[g]) != 0) continue;
-                offs[n++] = (rn_txn_offset_t){o->topic, o->partition, o->offset, o->leader_epoch, o->metadata,
-                                              o->metadata_len};
-            }
-            uint64_t tk = 0;
-            rn_err_t rc = offs ? rn_group_commit_txn_offsets(b, t->groups[g], offs, n, &tk) : RN_ERR_NOMEM;
-            if (rc) RN_ERROR("txn", "%s: committing offsets of group %s failed: %s", t->id, t->groups[g], rn_err_name(rc));
-            if (tk > ticket) ticket = tk;
-            free(offs);
-        }
+        /* The offsets sent with the transaction become visible (or vanish) with the marker. */
+        if (!strcmp(p->topic, RN_OFFSETS_TOPIC)) rn_group_txn_complete(b, p->partition, t->producer_id, commit);
     }
     RN_DEBUG("txn", "%s: %s, %d partition(s), epoch %d", t->id, commit ? "committed" : "aborted", t->nparts, t->epoch);
-    set_state(t, commit ? TXN_COMPLETE_COMMIT : TXN_COMPLETE_ABORT);
+    (void)transition_locked(c, t, commit ? TXN_COMPLETE_COMMIT : TXN_COMPLETE_ABORT, &ticket);
     rn_broker_wake_all(b); /* lazy mode: the last stable offset moved */
     return ticket;
 }
 
+/* ---- InitProducerId ------------------------------------------------------ */
+
 int16_t rn_txn_init_producer_id(rn_broker_t *b, rn_str_t txn_id, int32_t timeout_ms, int64_t producer_id,
-                                int16_t producer_epoch, int64_t *out_id, int16_t *out_epoch) {
+                                int16_t producer_epoch, int64_t *out_id, int16_t *out_epoch, uint64_t *ticket) {
     rn_txn_coordinator_t *c = b->txn_coordinator;
     *out_id = -1;
     *out_epoch = -1;
+    *ticket = 0;
     if (txn_id.len <= 0) return RN_ERR_INVALID_REQUEST;
     if (timeout_ms <= 0 || timeout_ms > c->max_timeout_ms) return RN_ERR_INVALID_TRANSACTION_TIMEOUT;
+    if (rn_itopic_ensure(&c->stopic)) return RN_ERR_COORDINATOR_NOT_AVAILABLE;
     pthread_mutex_lock(&c->lock);
     txn_t *t = txn_get(c, txn_id);
     int16_t err = RN_OK;
@@ -353,6 +490,7 @@ int16_t rn_txn_init_producer_id(rn_broker_t *b, rn_str_t txn_id, int32_t timeout
             goto out;
         }
         t->id = name;
+        t->log_partition = rn_group_partition_for(txn_id.ptr, (size_t)txn_id.len, c->stopic.partitions);
         t->producer_id = id;
         t->epoch = 0;
         t->state = TXN_EMPTY;
@@ -373,27 +511,27 @@ int16_t rn_txn_init_producer_id(rn_broker_t *b, rn_str_t txn_id, int32_t timeout
             err = RN_ERR_CONCURRENT_TRANSACTIONS;
             goto out;
         }
-        /* Fence whoever holds the current epoch. */
+        /* Fence whoever holds the current epoch: an open transaction is aborted
+         * with markers carrying an epoch above the zombie's. */
+        if (t->state == TXN_ONGOING) {
+            if (t->epoch < INT16_MAX - 1) t->epoch++;
+            *ticket = abort_txn_locked(c, t);
+        }
         if (t->epoch >= INT16_MAX - 1) {
             int64_t id = rn_broker_alloc_producer_id(b);
             if (id < 0) {
                 err = RN_ERR_KAFKA_STORAGE_ERROR;
                 goto out;
             }
-            if (t->state == TXN_ONGOING) {
-                t->epoch++; /* the abort markers carry an epoch above the zombie's */
-                (void)end_txn_locked(b, t, false);
-            }
             t->producer_id = id;
             t->epoch = 0;
         } else {
             t->epoch++;
-            if (t->state == TXN_ONGOING) (void)end_txn_locked(b, t, false);
         }
-        if (t->state != TXN_EMPTY) set_state(t, TXN_EMPTY);
     }
     t->timeout_ms = timeout_ms;
-    t->last_update_ms = rn_clock_wall_ms();
+    set_state(t, TXN_EMPTY);
+    if (persist_locked(c, t, ticket)) err = RN_ERR_COORDINATOR_NOT_AVAILABLE;
     *out_id = t->producer_id;
     *out_epoch = t->epoch;
     assert_txn_state(t);
@@ -430,22 +568,6 @@ int16_t rn_txn_check_produce(rn_broker_t *b, rn_str_t txn_id, int64_t producer_i
     return err;
 }
 
-static bool has_group(const txn_t *t, const char *group, size_t len) {
-    for (int32_t i = 0; i < t->ngroups; i++)
-        if (strlen(t->groups[i]) == len && memcmp(t->groups[i], group, len) == 0) return true;
-    return false;
-}
-
-static bool grow_array(void **arr, int32_t *cap, int32_t n, size_t elem) {
-    if (n < *cap) return true;
-    int32_t ncap = *cap ? *cap * 2 : 8;
-    void *p = realloc(*arr, (size_t)ncap * elem);
-    if (!p) return false;
-    *arr = p;
-    *cap = ncap;
-    return true;
-}
-
 static int16_t add_partition_locked(txn_t *t, const char *topic, size_t len, int32_t partition) {
     if (has_partition(t, topic, len, partition)) return RN_OK;
     if (t->nparts >= TXN_PARTITIONS_MAX) return RN_ERR_INVALID_REQUEST;
@@ -462,13 +584,21 @@ static int16_t add_partition_locked(txn_t *t, const char *topic, size_t len, int
     return RN_OK;
 }
 
+/* After partitions were added (lock held): ONGOING, written down. */
+static int16_t begin_or_extend_locked(rn_txn_coordinator_t *c, txn_t *t, uint64_t *ticket) {
+    if (t->state != TXN_ONGOING) t->start_ms = rn_clock_wall_ms();
+    set_state(t, TXN_ONGOING);
+    return persist_locked(c, t, ticket) ? RN_ERR_COORDINATOR_NOT_AVAILABLE : RN_OK;
+}
+
 /* ---- AddPartitionsToTxn -------------------------------------------------- */
 
 /* One transaction's topics: per-partition results; returns the error for all of them, if any. */
 static void add_partitions(rn_broker_t *b, rn_arena_t *a, int16_t version, rn_str_t txn_id, int64_t pid,
                            int16_t epoch, int32_t ntopics,
                            const rn_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_t *topics,
-                           rn_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_t **out, int32_t *nout) {
+                           rn_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_t **out, int32_t *nout,
+                           uint64_t *ticket) {
     rn_txn_coordinator_t *c = b->txn_coordinator;
     ntopics = ntopics > 0 ? ntopics : 0;
     rn_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_t *res = rn_arena_calloc(a, (size_t)ntopics + 1, sizeof(*res));
@@ -502,15 +632,14 @@ static void add_partitions(rn_broker_t *b, rn_arena_t *a, int16_t version, rn_st
     if (!err && (t->state == TXN_PREPARE_COMMIT || t->state == TXN_PREPARE_ABORT)) err = RN_ERR_CONCURRENT_TRANSACTIONS;
     if (!err && any_unknown) err = RN_ERR_OPERATION_NOT_ATTEMPTED;
     if (!err) {
+        int32_t before = t->nparts;
         for (int32_t i = 0; i < *nout && !err; i++)
             for (int32_t j = 0; j < res[i].ResultsByPartition_count && !err; j++)
                 err = add_partition_locked(t, res[i].Name.ptr, (size_t)res[i].Name.len,
                                            res[i].ResultsByPartition[j].PartitionIndex);
-        if (t->nparts > 0 && t->state != TXN_ONGOING) {
-            t->start_ms = rn_clock_wall_ms();
-            set_state(t, TXN_ONGOING);
-        }
-        t->last_update_ms = rn_clock_wall_ms();
+        /* A retry that adds nothing new needs no record. */
+        if (!err && t->nparts > 0 && (t->nparts != before || t->state != TXN_ONGOING))
+            err = begin_or_extend_locked(c, t, ticket);
     }
     pthread_mutex_unlock(&c->lock);
     if (err)
@@ -518,6 +647,18 @@ static void add_partitions(rn_broker_t *b, rn_arena_t *a, int16_t version, rn_st
             for (int32_t j = 0; j < res[i].ResultsByPartition_count; j++)
                 if (!(err == RN_ERR_OPERATION_NOT_ATTEMPTED && res[i].ResultsByPartition[j].PartitionErrorCode))
                     res[i].ResultsByPartition[j].PartitionErrorCode = err;
+}
+
+static void add_partitions_fail(void *resp, int16_t err) {
+    rn_AddPartitionsToTxnResponse_t *r = resp;
+    if (r->ErrorCode == 0) r->ErrorCode = err; /* v4 top level */
+    for (int32_t i = 0; i < r->ResultsByTopicV3AndBelow_count; i++)
+        for (int32_t j = 0; j < r->ResultsByTopicV3AndBelow[i].ResultsByPartition_count; j++)
+            r->ResultsByTopicV3AndBelow[i].ResultsByPartition[j].PartitionErrorCode = err;
+    for (int32_t k = 0; k < r->ResultsByTransaction_count; k++)
+        for (int32_t i = 0; i < r->ResultsByTransaction[k].TopicResults_count; i++)
+            for (int32_t j = 0; j < r->ResultsByTransaction[k].TopicResults[i].ResultsByPartition_count; j++)
+                r->ResultsByTransaction[k].TopicResults[i].ResultsByPartition[j].PartitionErrorCode = err;
 }
 
 void rn_h_add_partitions_to_txn(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
@@ -529,42 +670,70 @@ void rn_h_add_partitions_to_txn(rn_broker_t *b, rn_req_t *req, const rn_req_head
         rn_broker_bad_request(b, req, h, rc);
         return;
     }
-    rn_AddPartitionsToTxnResponse_t resp;
-    rn_AddPartitionsToTxnResponse_init(&resp);
+    rn_AddPartitionsToTxnResponse_t *resp = rn_arena_calloc(a, 1, sizeof(*resp));
+    if (!resp) {
+        rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
+        return;
+    }
+    rn_AddPartitionsToTxnResponse_init(resp);
+    uint64_t ticket = 0;
     if (h->api_version <= 3) {
         add_partitions(b, a, h->api_version, rq.V3AndBelowTransactionalId, rq.V3AndBelowProducerId,
                        rq.V3AndBelowProducerEpoch, rq.V3AndBelowTopics_count, rq.V3AndBelowTopics,
-                       &resp.ResultsByTopicV3AndBelow, &resp.ResultsByTopicV3AndBelow_count);
+                       &resp->ResultsByTopicV3AndBelow, &resp->ResultsByTopicV3AndBelow_count, &ticket);
     } else {
         int32_t n = rq.Transactions_count > 0 ? rq.Transactions_count : 0;
-        resp.ResultsByTransaction = rn_arena_calloc(a, (size_t)n + 1, sizeof(*resp.ResultsByTransaction));
-        resp.ResultsByTransaction_count = resp.ResultsByTransaction ? n : 0;
-        for (int32_t i = 0; i < resp.ResultsByTransaction_count; i++) {
+        resp->ResultsByTransaction = rn_arena_calloc(a, (size_t)n + 1, sizeof(*resp->ResultsByTransaction));
+        resp->ResultsByTransaction_count = resp->ResultsByTransaction ? n : 0;
+        for (int32_t i = 0; i < resp->ResultsByTransaction_count; i++) {
             const rn_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction_t *tx = &rq.Transactions[i];
-            rn_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_init(&resp.ResultsByTransaction[i]);
-            resp.ResultsByTransaction[i].TransactionalId = tx->TransactionalId;
+            rn_AddPartitionsToTxnResponse_AddPartitionsToTxnResult_init(&resp->ResultsByTransaction[i]);
+            resp->ResultsByTransaction[i].TransactionalId = tx->TransactionalId;
             add_partitions(b, a, h->api_version, tx->TransactionalId, tx->ProducerId, tx->ProducerEpoch,
-                           tx->Topics_count, tx->Topics, &resp.ResultsByTransaction[i].TopicResults,
-                           &resp.ResultsByTransaction[i].TopicResults_count);
+                           tx->Topics_count, tx->Topics, &resp->ResultsByTransaction[i].TopicResults,
+                           &resp->ResultsByTransaction[i].TopicResults_count, &ticket);
         }
     }
-    rn_broker_respond(b, req, h, (rn_encode_fn)rn_AddPartitionsToTxnResponse_encode, &resp);
+    rn_broker_respond_durable(b, req, h, ticket, RN_TXN_SYNC_TIMEOUT_MS, (rn_encode_fn)rn_AddPartitionsToTxnResponse_encode,
+                              resp, add_partitions_fail, RN_ERR_COORDINATOR_NOT_AVAILABLE);
 }
 
 /* ---- EndTxn -------------------------------------------------------------- */
 
+/* EndTxn(commit) runs in two steps on the request's loop: PREPARE_COMMIT is
+ * written and synced, then the markers and COMPLETE_COMMIT are written and
+ * synced, then the answer goes out. */
 typedef struct {
-    rn_wait_t w; /* first: the wait is the context */
-    rn_req_t *req;
     rn_req_header_t h;
     rn_EndTxnResponse_t resp;
+    rn_str_t txn_id;
 } end_ctx_t;
 
-static void end_resume(rn_broker_t *b, rn_wait_t *w, bool timed_out, rn_err_t err) {
-    end_ctx_t *ec = (end_ctx_t *)w;
-    rn_broker_unpark(w->ctx, w);
-    if (timed_out || err) ec->resp.ErrorCode = RN_ERR_KAFKA_STORAGE_ERROR;
-    rn_broker_respond(b, ec->req, &ec->h, (rn_encode_fn)rn_EndTxnResponse_encode, &ec->resp);
+static void end_fail(void *resp, int16_t err) { ((rn_EndTxnResponse_t *)resp)->ErrorCode = err; }
+
+static void end_respond(rn_broker_t *b, rn_req_t *req, end_ctx_t *ec, uint64_t ticket) {
+    if (ec->resp.ErrorCode && ec->h.api_key >= 0) atomic_fetch_add(&b->stats.errors[ec->h.api_key], 1);
+    rn_broker_respond_durable(b, req, &ec->h, ticket, RN_TXN_SYNC_TIMEOUT_MS, (rn_encode_fn)rn_EndTxnResponse_encode,
+                              &ec->resp, end_fail, RN_ERR_COORDINATOR_NOT_AVAILABLE);
+}
+
+/* PREPARE_COMMIT is durable: the markers may go out. */
+static void end_prepared(rn_broker_t *b, rn_req_t *req, void *ctx, rn_err_t err) {
+    end_ctx_t *ec = ctx;
+    rn_txn_coordinator_t *c = b->txn_coordinator;
+    if (err) { /* the state stays PREPARE_COMMIT: a restart finishes it */
+        ec->resp.ErrorCode = RN_ERR_COORDINATOR_NOT_AVAILABLE;
+        end_respond(b, req, ec, 0);
+        return;
+    }
+    uint64_t ticket = 0;
+    pthread_mutex_lock(&c->lock);
+    txn_t *t = txn_get(c, ec->txn_id);
+    /* Nobody else moves a transaction out of PREPARE_COMMIT. */
+    RN_ASSERT(t && t->state == TXN_PREPARE_COMMIT);
+    ticket = complete_txn_locked(c, t);
+    pthread_mutex_unlock(&c->lock);
+    end_respond(b, req, ec, ticket);
 }
 
 void rn_h_end_txn(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
@@ -581,20 +750,28 @@ void rn_h_end_txn(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_re
         rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
         return;
     }
-    ec->req = req;
     ec->h = *h;
+    ec->txn_id = rq.TransactionalId;
     rn_EndTxnResponse_init(&ec->resp);
     ec->resp.ProducerId = -1;
     ec->resp.ProducerEpoch = -1;
     rn_txn_coordinator_t *c = b->txn_coordinator;
     uint64_t ticket = 0;
+    bool prepared = false;
     pthread_mutex_lock(&c->lock);
     txn_t *t = txn_get(c, rq.TransactionalId);
     int16_t err = check_producer(t, rq.ProducerId, rq.ProducerEpoch,
                                  h->api_version >= 2 ? RN_ERR_PRODUCER_FENCED : RN_ERR_INVALID_PRODUCER_EPOCH);
     if (!err) {
         switch (t->state) {
-        case TXN_ONGOING: ticket = end_txn_locked(b, t, rq.Committed); break;
+        case TXN_ONGOING:
+            if (rq.Committed) {
+                if (transition_locked(c, t, TXN_PREPARE_COMMIT, &ticket)) err = RN_ERR_COORDINATOR_NOT_AVAILABLE;
+                prepared = true; /* even if the record failed: the state is PREPARE_COMMIT now */
+            } else {
+                ticket = abort_txn_locked(c, t);
+            }
+            break;
         case TXN_COMPLETE_COMMIT: /* a retry of what was done answers OK */
         case TXN_COMPLETE_ABORT:
             if ((t->state == TXN_COMPLETE_COMMIT) != rq.Committed) err = RN_ERR_INVALID_TXN_STATE;
@@ -611,23 +788,19 @@ void rn_h_end_txn(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_re
     }
     pthread_mutex_unlock(&c->lock);
     ec->resp.ErrorCode = err;
-    if (err && h->api_key >= 0) atomic_fetch_add(&b->stats.errors[h->api_key], 1);
-    if (ticket && rn_logdir_synced_ticket(b->logdir) < ticket && !rn_logdir_offline(b->logdir)) {
-        rn_broker_loop_t *bl = rn_broker_loop_for(b, req->loop);
-        ec->w.sync_ticket = ticket;
-        ec->w.resume = end_resume;
-        rn_broker_park(bl, &ec->w, -1);
-        /* The flusher may have published the ticket between the check and the park. */
-        if (rn_logdir_synced_ticket(b->logdir) >= ticket || rn_logdir_offline(b->logdir))
-            end_resume(b, &ec->w, false, rn_logdir_offline(b->logdir) ? RN_ERR_KAFKA_STORAGE_ERROR : RN_OK);
+    if (prepared && !err) {
+        rn_broker_when_durable(b, req, ticket, -1, end_prepared, ec);
         return;
     }
-    if (ticket && rn_logdir_offline(b->logdir)) ec->resp.ErrorCode = RN_ERR_KAFKA_STORAGE_ERROR;
-    rn_broker_respond(b, req, h, (rn_encode_fn)rn_EndTxnResponse_encode, &ec->resp);
+    end_respond(b, req, ec, ticket);
 }
 
 /* ---- AddOffsetsToTxn ----------------------------------------------------- */
 
+static void add_offsets_fail(void *resp, int16_t err) { ((rn_AddOffsetsToTxnResponse_t *)resp)->ErrorCode = err; }
+
+/* The group's __consumer_offsets partition joins the transaction (Kafka does
+ * the same): its COMMIT marker makes the transaction's offsets visible. */
 void rn_h_add_offsets_to_txn(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
     rn_AddOffsetsToTxnRequest_t rq;
     rn_AddOffsetsToTxnRequest_init(&rq);
@@ -636,80 +809,46 @@ void rn_h_add_offsets_to_txn(rn_broker_t *b, rn_req_t *req, const rn_req_header_
         rn_broker_bad_request(b, req, h, rc);
         return;
     }
-    rn_AddOffsetsToTxnResponse_t resp;
-    rn_AddOffsetsToTxnResponse_init(&resp);
+    rn_AddOffsetsToTxnResponse_t *resp = rn_arena_calloc(&req->arena, 1, sizeof(*resp));
+    if (!resp) {
+        rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
+        return;
+    }
+    rn_AddOffsetsToTxnResponse_init(resp);
     rn_txn_coordinator_t *c = b->txn_coordinator;
+    uint64_t ticket = 0;
+    int16_t err = RN_OK;
+    if (rq.GroupId.len <= 0) err = RN_ERR_INVALID_GROUP_ID;
+    int32_t opart = err ? -1 : rn_group_offsets_partition(b, rq.GroupId);
     pthread_mutex_lock(&c->lock);
     txn_t *t = txn_get(c, rq.TransactionalId);
-    int16_t err = check_producer(t, rq.ProducerId, rq.ProducerEpoch,
-                                 h->api_version >= 2 ? RN_ERR_PRODUCER_FENCED : RN_ERR_INVALID_PRODUCER_EPOCH);
-    if (!err && rq.GroupId.len <= 0) err = RN_ERR_INVALID_GROUP_ID;
+    if (!err)
+        err = check_producer(t, rq.ProducerId, rq.ProducerEpoch,
+                             h->api_version >= 2 ? RN_ERR_PRODUCER_FENCED : RN_ERR_INVALID_PRODUCER_EPOCH);
     if (!err && (t->state == TXN_PREPARE_COMMIT || t->state == TXN_PREPARE_ABORT)) err = RN_ERR_CONCURRENT_TRANSACTIONS;
-    if (!err && !has_group(t, rq.GroupId.ptr, (size_t)rq.GroupId.len)) {
-        char *g = strndup(rq.GroupId.ptr, (size_t)rq.GroupId.len);
-        if (!g || t->ngroups >= TXN_PARTITIONS_MAX ||
-            !grow_array((void **)&t->groups, &t->groups_cap, t->ngroups, sizeof(*t->groups))) {
-            free(g);
-            err = RN_ERR_UNKNOWN_SERVER_ERROR;
-        } else {
-            t->groups[t->ngroups++] = g;
-        }
-    }
-    if (!err && t->state != TXN_ONGOING) {
-        t->start_ms = rn_clock_wall_ms();
-        set_state(t, TXN_ONGOING);
+    if (!err && (t->state != TXN_ONGOING || !has_partition(t, RN_OFFSETS_TOPIC, strlen(RN_OFFSETS_TOPIC), opart))) {
+        err = add_partition_locked(t, RN_OFFSETS_TOPIC, strlen(RN_OFFSETS_TOPIC), opart);
+        if (!err) err = begin_or_extend_locked(c, t, &ticket);
     }
     if (t) assert_txn_state(t);
     pthread_mutex_unlock(&c->lock);
-    resp.ErrorCode = err;
+    resp->ErrorCode = err;
     if (err && h->api_key >= 0) atomic_fetch_add(&b->stats.errors[h->api_key], 1);
-    rn_broker_respond(b, req, h, (rn_encode_fn)rn_AddOffsetsToTxnResponse_encode, &resp);
+    rn_broker_respond_durable(b, req, h, ticket, RN_TXN_SYNC_TIMEOUT_MS, (rn_encode_fn)rn_AddOffsetsToTxnResponse_encode,
+                              resp, add_offsets_fail, RN_ERR_COORDINATOR_NOT_AVAILABLE);
 }
 
 /* ---- TxnOffsetCommit ----------------------------------------------------- */
 
-/* Stores (or replaces) one pending offset (lock held). */
-static int16_t put_offset_locked(txn_t *t, rn_str_t group, rn_str_t topic,
-                                 const rn_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition_t *pp,
-                                 int16_t version) {
-    txn_offset_t *o = NULL;
-    for (int32_t i = 0; i < t->noffsets && !o; i++) {
-        txn_offset_t *x = &t->offsets[i];
-        if (x->partition == pp->PartitionIndex && strlen(x->group) == (size_t)group.len &&
-            memcmp(x->group, group.ptr, (size_t)group.len) == 0 && strlen(x->topic) == (size_t)topic.len &&
-            memcmp(x->topic, topic.ptr, (size_t)topic.len) == 0)
-            o = x;
-    }
-    int32_t mdl = pp->CommittedMetadata.len > 0 ? pp->CommittedMetadata.len : 0;
-    char *md = malloc((size_t)mdl + 1);
-    if (!md) return RN_ERR_UNKNOWN_SERVER_ERROR;
-    if (mdl) memcpy(md, pp->CommittedMetadata.ptr, (size_t)mdl);
-    md[mdl] = 0;
-    if (!o) {
-        if (t->noffsets >= TXN_PARTITIONS_MAX ||
-            !grow_array((void **)&t->offsets, &t->offsets_cap, t->noffsets, sizeof(*t->offsets))) {
-            free(md);
-            return RN_ERR_UNKNOWN_SERVER_ERROR;
-        }
-        char *g = strndup(group.ptr, (size_t)group.len), *tp = strndup(topic.ptr, (size_t)topic.len);
-        if (!g || !tp) {
-            free(g);
-            free(tp);
-            free(md);
-            return RN_ERR_UNKNOWN_SERVER_ERROR;
-        }
-        o = &t->offsets[t->noffsets++];
-        *o = (txn_offset_t){.group = g, .topic = tp, .partition = pp->PartitionIndex};
-    } else {
-        free(o->metadata);
-    }
-    o->offset = pp->CommittedOffset;
-    o->leader_epoch = version >= 2 ? pp->CommittedLeaderEpoch : -1;
-    o->metadata = md;
-    o->metadata_len = mdl;
-    return RN_OK;
+static void txn_offset_commit_fail(void *resp, int16_t err) {
+    rn_TxnOffsetCommitResponse_t *r = resp;
+    for (int32_t i = 0; i < r->Topics_count; i++)
+        for (int32_t j = 0; j < r->Topics[i].Partitions_count; j++)
+            if (!r->Topics[i].Partitions[j].ErrorCode) r->Topics[i].Partitions[j].ErrorCode = err;
 }
 
+/* The offsets go to __consumer_offsets as a transactional batch of the
+ * producer (rn_group_txn_offset_commit); the COMMIT marker makes them visible. */
 void rn_h_txn_offset_commit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
     rn_arena_t *a = &req->arena;
     rn_TxnOffsetCommitRequest_t rq;
@@ -719,25 +858,33 @@ void rn_h_txn_offset_commit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t
         rn_broker_bad_request(b, req, h, rc);
         return;
     }
-    rn_TxnOffsetCommitResponse_t resp;
-    rn_TxnOffsetCommitResponse_init(&resp);
+    rn_TxnOffsetCommitResponse_t *resp = rn_arena_calloc(a, 1, sizeof(*resp));
     int32_t nt = rq.Topics_count > 0 ? rq.Topics_count : 0;
-    resp.Topics = rn_arena_calloc(a, (size_t)nt + 1, sizeof(*resp.Topics));
-    if (!resp.Topics) {
+    int32_t total = 0;
+    for (int32_t i = 0; i < nt; i++) total += rq.Topics[i].Partitions_count > 0 ? rq.Topics[i].Partitions_count : 0;
+    rn_txn_offset_t *offs = rn_arena_calloc(a, (size_t)total + 1, sizeof(*offs));
+    if (resp) {
+        rn_TxnOffsetCommitResponse_init(resp);
+        resp->Topics = rn_arena_calloc(a, (size_t)nt + 1, sizeof(*resp->Topics));
+    }
+    if (!resp || !resp->Topics || !offs) {
         rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
         return;
     }
-    resp.Topics_count = nt;
+    resp->Topics_count = nt;
     rn_txn_coordinator_t *c = b->txn_coordinator;
+    int32_t opart = rq.GroupId.len > 0 ? rn_group_offsets_partition(b, rq.GroupId) : -1;
     pthread_mutex_lock(&c->lock);
     txn_t *t = txn_get(c, rq.TransactionalId);
     int16_t err = check_producer(t, rq.ProducerId, rq.ProducerEpoch,
                                  h->api_version >= 2 ? RN_ERR_PRODUCER_FENCED : RN_ERR_INVALID_PRODUCER_EPOCH);
-    if (!err && (t->state != TXN_ONGOING || !has_group(t, rq.GroupId.ptr, (size_t)(rq.GroupId.len > 0 ? rq.GroupId.len : 0))))
+    if (!err && rq.GroupId.len <= 0) err = RN_ERR_INVALID_GROUP_ID;
+    if (!err && (t->state != TXN_ONGOING || !has_partition(t, RN_OFFSETS_TOPIC, strlen(RN_OFFSETS_TOPIC), opart)))
         err = RN_ERR_INVALID_TXN_STATE; /* AddOffsetsToTxn first */
+    int32_t n = 0;
     for (int32_t i = 0; i < nt; i++) {
         const rn_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_t *tp = &rq.Topics[i];
-        rn_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_t *rt = &resp.Topics[i];
+        rn_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_t *rt = &resp->Topics[i];
         rn_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic_init(rt);
         rt->Name = tp->Name;
         int32_t np = tp->Partitions_count > 0 ? tp->Partitions_count : 0;
@@ -749,34 +896,24 @@ void rn_h_txn_offset_commit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t
             rt->Partitions[j].PartitionIndex = pp->PartitionIndex;
             int16_t e = err;
             if (!e && tp->Name.len <= 0) e = RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-            if (!e && pp->CommittedMetadata.len > 4096) e = RN_ERR_OFFSET_METADATA_TOO_LARGE;
-            if (!e) e = put_offset_locked(t, rq.GroupId, tp->Name, pp, h->api_version);
+            if (!e && pp->CommittedMetadata.len > RN_OFFSET_METADATA_MAX_BYTES) e = RN_ERR_OFFSET_METADATA_TOO_LARGE;
+            if (!e)
+                offs[n++] = (rn_txn_offset_t){tp->Name, pp->PartitionIndex, pp->CommittedOffset,
+                                              h->api_version >= 2 ? pp->CommittedLeaderEpoch : -1,
+                                              pp->CommittedMetadata};
             rt->Partitions[j].ErrorCode = e;
-            if (e && h->api_key >= 0) atomic_fetch_add(&b->stats.errors[h->api_key], 1);
         }
     }
-    if (t) assert_txn_state(t);
+    /* Under the transaction lock (then the group's): an EndTxn cannot slip
+     * between the check above and the append. */
+    uint64_t ticket = 0;
+    int16_t werr = n ? (int16_t)rn_group_txn_offset_commit(b, rq.GroupId, rq.ProducerId, rq.ProducerEpoch, offs, n, &ticket)
+                     : RN_OK;
     pthread_mutex_unlock(&c->lock);
-    rn_broker_respond(b, req, h, (rn_encode_fn)rn_TxnOffsetCommitResponse_encode, &resp);
-}
-
-bool rn_txn_offset_pending(rn_broker_t *b, rn_str_t group_id, rn_str_t topic, int32_t partition) {
-    rn_txn_coordinator_t *c = b->txn_coordinator;
-    if (!c || group_id.len <= 0 || topic.len <= 0) return false;
-    bool found = false;
-    pthread_mutex_lock(&c->lock);
-    size_t it = 0;
-    const char *key;
-    void *v;
-    while (!found && rn_map_next(&c->txns, &it, &key, &v)) {
-        const txn_t *t = v;
-        for (int32_t i = 0; i < t->noffsets && !found; i++) {
-            const txn_offset_t *o = &t->offsets[i];
-            found = o->partition == partition && strlen(o->group) == (size_t)group_id.len &&
-                    memcmp(o->group, group_id.ptr, (size_t)group_id.len) == 0 && strlen(o->topic) == (size_t)topic.len &&
-                    memcmp(o->topic, topic.ptr, (size_t)topic.len) == 0;
-        }
-    }
-    pthread_mutex_unlock(&c->lock);
-    return found;
+    if (werr) txn_offset_commit_fail(resp, werr > 0 ? werr : RN_ERR_UNKNOWN_SERVER_ERROR);
+    for (int32_t i = 0; i < resp->Topics_count && h->api_key >= 0; i++)
+        for (int32_t j = 0; j < resp->Topics[i].Partitions_count; j++)
+            if (resp->Topics[i].Partitions[j].ErrorCode) atomic_fetch_add(&b->stats.errors[h->api_key], 1);
+    rn_broker_respond_durable(b, req, h, ticket, RN_TXN_SYNC_TIMEOUT_MS, (rn_encode_fn)rn_TxnOffsetCommitResponse_encode,
+                              resp, txn_offset_commit_fail, RN_ERR_COORDINATOR_NOT_AVAILABLE);
 }

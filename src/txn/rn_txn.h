@@ -3,9 +3,8 @@
  * id and epoch, the partitions of each open transaction, and the COMMIT/ABORT
  * markers that end it (see rn_txn.c for the state machine).
  *
- * This node coordinates every transactional id. State is kept in memory
- * (not yet in __transaction_state): after a restart producers re-initialise,
- * and transactions left open at the crash stay open in their partitions.
+ * This node coordinates every transactional id. Its state is kept in
+ * __transaction_state and replayed at start-up.
  */
 #ifndef RN_TXN_H
 #define RN_TXN_H
@@ -19,9 +18,10 @@ typedef struct rn_txn_coordinator rn_txn_coordinator_t;
 rn_err_t rn_txn_coordinator_start(rn_broker_t *b, char *err, size_t errlen);
 void rn_txn_coordinator_free(rn_broker_t *b);
 
-/* InitProducerId with a TransactionalId: the error code, and the id/epoch to answer. */
+/* InitProducerId with a TransactionalId: the error code, and the id/epoch to
+ * answer once *ticket is durable. */
 int16_t rn_txn_init_producer_id(rn_broker_t *b, rn_str_t txn_id, int32_t timeout_ms, int64_t producer_id,
-                                int16_t producer_epoch, int64_t *out_id, int16_t *out_epoch);
+                                int16_t producer_epoch, int64_t *out_id, int16_t *out_epoch, uint64_t *ticket);
 
 /* Produce with a TransactionalId: may this producer write to the partition now?
  * RN_OK, INVALID_PRODUCER_EPOCH (fenced), INVALID_PRODUCER_ID_MAPPING or

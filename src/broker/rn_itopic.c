@@ -1,0 +1,242 @@
+/*
+ * rn_itopic.c — internal compacted topics: __consumer_offsets (the group
+ * coordinator) and __transaction_state (the transaction coordinator).
+ *
+ * Both coordinators keep their state as keyed records in a compacted topic
+ * and need the same three things, which live here:
+ *
+ *   rn_itopic_ensure      create the topic on first use (cleanup.policy=compact,
+ *                         the coordinator's partition count and segment size)
+ *   rn_irecords_*         collect records (key, value or tombstone) and append
+ *                         them to one partition as one batch, optionally as a
+ *                         transactional batch of a producer; the caller waits
+ *                         for the returned sync ticket before answering
+ *   rn_itopic_replay      read every partition from its log start at start-up
+ *                         and hand each record (control records included, with
+ *                         their batch header) to the coordinator in offset order
+ *
+ * The caller serialises appends to a key (its own lock), so the log order of a
+ * key is its memory order.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rn_broker.h"
+#include "rn_clock.h"
+#include "rn_itopic.h"
+#include "rn_logging.h"
+
+#define RN_REPLAY_READ_BYTES (1 << 20)
+#define RN_IRECORDS_SCRATCH_MAX ((size_t)64 << 20)
+#define RN_IRECORDS_BATCH_MAX ((size_t)128 << 20)
+
+rn_err_t rn_itopic_ensure(rn_itopic_t *t) {
+    if (atomic_load(&t->ready)) return RN_OK;
+    rn_broker_t *b = t->b;
+    pthread_rwlock_rdlock(&b->topics_lock);
+    bool exists = rn_broker_topic_locked(b, t->name, strlen(t->name)) != NULL;
+    pthread_rwlock_unlock(&b->topics_lock);
+    if (!exists) {
+        rn_config_set_t cfg;
+        rn_config_set_init(&cfg);
+        rn_config_set_put(&cfg, "cleanup.policy", "compact");
+        rn_config_set_put(&cfg, "segment.bytes", t->segment_bytes);
+        rn_topic_create_t spec = {
+            .num_partitions = t->partitions,
+            .replication_factor = t->replication_factor,
+            .configs = &cfg,
+            .internal = true,
+        };
+        char msg[256] = "";
+        rn_err_t rc = rn_broker_create_topic(b, t->name, strlen(t->name), &spec, msg, sizeof(msg));
+        rn_config_set_free(&cfg);
+        if (rc && rc != RN_ERR_TOPIC_ALREADY_EXISTS) {
+            RN_WARN(t->subsystem, "cannot create %s: %s (%s)", t->name, rn_err_name(rc), msg);
+            return RN_ERR_COORDINATOR_NOT_AVAILABLE;
+        }
+        if (!rc) RN_INFO(t->subsystem, "created %s with %d partitions", t->name, t->partitions);
+    }
+    atomic_store(&t->ready, true);
+    return RN_OK;
+}
+
+/* ---- appending ---------------------------------------------------------- */
+
+static void builder_start(rn_irecords_t *r) {
+    rn_batch_builder_init(&r->builder, &r->batch, 0, RN_COMPRESSION_NONE, RN_IRECORDS_BATCH_MAX);
+    if (r->producer_id >= 0) {
+        r->builder.producer_id = r->producer_id;
+        r->builder.producer_epoch = r->producer_epoch;
+        r->builder.attributes |= RN_BATCH_ATTR_TRANSACTIONAL;
+    }
+}
+
+void rn_irecords_init(rn_irecords_t *r, int64_t producer_id, int16_t producer_epoch) {
+    rn_buf_init(&r->scratch, RN_IRECORDS_SCRATCH_MAX);
+    rn_buf_init(&r->batch, RN_IRECORDS_BATCH_MAX * 2);
+    r->producer_id = producer_id;
+    r->producer_epoch = producer_epoch;
+    builder_start(r);
+    r->timestamp_ms = rn_clock_wall_ms();
+    r->count = 0;
+}
+
+void rn_irecords_free(rn_irecords_t *r) {
+    rn_batch_builder_abort(&r->builder);
+    rn_buf_free(&r->scratch);
+    rn_buf_free(&r->batch);
+}
+
+void rn_irecords_add(rn_irecords_t *r, size_t key_len, bool tombstone) {
+    rn_bytes_t key = {r->scratch.data, (int32_t)key_len};
+    rn_bytes_t value = tombstone ? (rn_bytes_t){NULL, -1}
+                                 : (rn_bytes_t){r->scratch.data + key_len, (int32_t)(r->scratch.len - key_len)};
+    rn_batch_builder_add(&r->builder, r->timestamp_ms, key, value, 0, NULL, NULL);
+    r->count++;
+}
+
+/* The log of partition `partition`, retained (NULL: no such partition). */
+static rn_log_t *itopic_log(rn_itopic_t *t, int32_t partition, int32_t *leader_epoch) {
+    rn_broker_t *b = t->b;
+    pthread_rwlock_rdlock(&b->topics_lock);
+    rn_partition_t *p = rn_broker_partition_locked(b, t->name, strlen(t->name), partition);
+    rn_log_t *log = p ? p->log : NULL;
+    *leader_epoch = p ? p->leader_epoch : 0;
+    if (log) rn_log_retain(log);
+    pthread_rwlock_unlock(&b->topics_lock);
+    return log;
+}
+
+static rn_err_t append_batch(rn_itopic_t *t, int32_t partition, rn_irecords_t *r, uint64_t *ticket) {
+    if (rn_buf_err(&r->scratch)) return RN_ERR_LIMIT;
+    rn_err_t rc = rn_batch_builder_finish(&r->builder);
+    if (rc) return rc == RN_ERR_LIMIT ? RN_ERR_LIMIT : RN_ERR_UNKNOWN_SERVER_ERROR;
+    if (rn_itopic_ensure(t)) return RN_ERR_COORDINATOR_NOT_AVAILABLE;
+    int32_t epoch;
+    rn_log_t *log = itopic_log(t, partition, &epoch);
+    if (!log) {
+        atomic_store(&t->ready, false); /* deleted under us: create it again next time */
+        return RN_ERR_COORDINATOR_NOT_AVAILABLE;
+    }
+    rn_append_opts_t ao = {.leader_epoch = epoch, .now_ms = r->timestamp_ms, .is_internal = true};
+    rn_append_result_t ar;
+    rc = rn_log_append(log, r->batch.data, r->batch.len, &ao, &ar);
+    rn_log_release(log);
+    if (rc) {
+        RN_WARN(t->subsystem, "append to %s-%d failed: %s", t->name, partition, rn_err_name(rc));
+        return RN_ERR_COORDINATOR_NOT_AVAILABLE;
+    }
+    *ticket = ar.sync_ticket;
+    if (!ar.sync_ticket) rn_broker_wake_all(t->b); /* lazy mode: visible now */
+    return RN_OK;
+}
+
+rn_err_t rn_irecords_append(rn_itopic_t *t, int32_t partition, rn_irecords_t *r, uint64_t *ticket) {
+    *ticket = 0;
+    if (r->count == 0) return RN_OK;
+    rn_err_t rc = append_batch(t, partition, r, ticket);
+    /* Ready for the next batch either way (finish released the builder; abort is a no-op then). */
+    rn_batch_builder_abort(&r->builder);
+    rn_buf_reset(&r->batch);
+    builder_start(r);
+    r->count = 0;
+    return rc;
+}
+
+/* ---- replay ------------------------------------------------------------- */
+
+/* Reads [off, off + len) of the log into *buf (grown as needed); false on failure. */
+static bool read_span(rn_log_read_t *rd, uint8_t **buf, size_t *cap) {
+    if ((size_t)rd->len > *cap) {
+        uint8_t *nb = realloc(*buf, (size_t)rd->len);
+        if (!nb) return false;
+        *buf = nb;
+        *cap = (size_t)rd->len;
+    }
+    size_t got = 0;
+    while (got < (size_t)rd->len) {
+        ssize_t n = pread(rd->file->fd, *buf + got, (size_t)rd->len - got, rd->file_pos + (off_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    return got == (size_t)rd->len;
+}
+
+static void replay_partition(rn_itopic_t *t, rn_log_t *log, int32_t partition, rn_itopic_record_fn fn, void *ctx,
+                             int64_t *records) {
+    int64_t off = rn_log_start_offset(log), end = rn_log_end_offset(log), bad = 0;
+    size_t cap = 0;
+    uint8_t *buf = NULL;
+    rn_arena_t a;
+    rn_arena_init(&a, (size_t)256 << 20);
+    while (off < end) {
+        rn_log_read_t rd;
+        rn_err_t rc = rn_log_read(log, off, RN_REPLAY_READ_BYTES, true, end, &rd);
+        if (rc || rd.len <= 0) {
+            if (rc) RN_WARN(t->subsystem, "replay of %s-%d stopped at offset %lld: %s", t->name, partition,
+                            (long long)off, rn_err_name(rc));
+            if (rd.file && !rc) rn_fileref_release(rd.file);
+            break;
+        }
+        bool ok = read_span(&rd, &buf, &cap);
+        size_t got = ok ? (size_t)rd.len : 0;
+        rn_fileref_release(rd.file);
+        if (!ok) {
+            RN_ERROR(t->subsystem, "replay of %s-%d: read failed at offset %lld", t->name, partition, (long long)off);
+            break;
+        }
+        int64_t next = off;
+        size_t pos = 0;
+        while (pos + RN_BATCH_HEADER_SIZE <= got) {
+            rn_batch_header_t h;
+            rn_batch_header_decode(buf + pos, &h);
+            size_t total = rn_batch_total_size(&h);
+            if (h.batch_length < RN_BATCH_HEADER_SIZE - RN_BATCH_LOG_OVERHEAD || pos + total > got) break;
+            rn_record_iter_t it;
+            if (!rn_record_iter_init(&it, buf + pos, total, 0, &a)) {
+                rn_record_t rec;
+                while (rn_record_iter_next(&it, &rec)) {
+                    if (rec.offset < off) continue;
+                    fn(ctx, partition, &h, &rec);
+                    (*records)++;
+                }
+                if (it.err) bad++;
+            } else {
+                bad++;
+            }
+            rn_arena_reset(&a);
+            next = rn_batch_last_offset(&h) + 1;
+            pos += total;
+        }
+        if (next <= off) break; /* no progress: a batch larger than the read, or damage */
+        off = next;
+    }
+    rn_arena_reset(&a);
+    free(buf);
+    if (bad) RN_WARN(t->subsystem, "replay of %s-%d skipped %lld unreadable batch(es)", t->name, partition, (long long)bad);
+}
+
+bool rn_itopic_replay(rn_itopic_t *t, rn_itopic_record_fn fn, void *ctx, int64_t *records) {
+    rn_broker_t *b = t->b;
+    *records = 0;
+    pthread_rwlock_rdlock(&b->topics_lock);
+    rn_topic_t *topic = rn_broker_topic_locked(b, t->name, strlen(t->name));
+    if (topic) rn_topic_retain(topic);
+    pthread_rwlock_unlock(&b->topics_lock);
+    if (!topic) return false;
+    if (topic->partition_count != t->partitions) {
+        RN_WARN(t->subsystem, "%s has %d partitions, the configuration says %d: using the topic's count", t->name,
+                topic->partition_count, t->partitions);
+        t->partitions = topic->partition_count;
+    }
+    atomic_store(&t->ready, true);
+    for (int32_t i = 0; i < topic->partition_count; i++) {
+        rn_partition_t *p = topic->partitions[i];
+        if (p && p->log) replay_partition(t, p->log, i, fn, ctx, records);
+    }
+    rn_topic_release(topic);
+    return true;
+}

@@ -1,0 +1,57 @@
+/*
+ * rn_itopic.h — internal compacted topics (__consumer_offsets,
+ * __transaction_state): creation on first use, batched appends, start-up
+ * replay (rn_itopic.c).
+ */
+#ifndef RN_ITOPIC_H
+#define RN_ITOPIC_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rn_batch.h"
+#include "rn_bytes.h"
+#include "rn_err.h"
+
+struct rn_broker;
+
+typedef struct {
+    struct rn_broker *b;
+    const char *name;          /* static string */
+    const char *subsystem;     /* log lines: "group", "txn" */
+    const char *segment_bytes; /* segment.bytes of the topic when created */
+    int32_t partitions;        /* replay corrects it to the topic's count */
+    int16_t replication_factor;
+    atomic_bool ready;         /* the topic exists */
+} rn_itopic_t;
+
+/* Creates the topic if it does not exist; COORDINATOR_NOT_AVAILABLE if it cannot. */
+rn_err_t rn_itopic_ensure(rn_itopic_t *t);
+
+/* Records collected in one batch: write a key then its value into `scratch`,
+ * then rn_irecords_add(key length). A producer id >= 0 makes the batch
+ * transactional (that producer's, made visible by its COMMIT marker). */
+typedef struct {
+    rn_buf_t scratch;
+    rn_buf_t batch;
+    rn_batch_builder_t builder;
+    int64_t timestamp_ms;
+    int32_t count;
+    int64_t producer_id;
+    int16_t producer_epoch;
+} rn_irecords_t;
+void rn_irecords_init(rn_irecords_t *r, int64_t producer_id, int16_t producer_epoch);
+void rn_irecords_free(rn_irecords_t *r);
+void rn_irecords_add(rn_irecords_t *r, size_t key_len, bool tombstone);
+/* Appends what was added as one batch to `partition` (nothing if empty);
+ * *ticket: durable once the log dir's synced ticket reaches it (0: no wait).
+ * RN_ERR_LIMIT: the records are too large; COORDINATOR_NOT_AVAILABLE otherwise. */
+rn_err_t rn_irecords_append(rn_itopic_t *t, int32_t partition, rn_irecords_t *r, uint64_t *ticket);
+
+/* Every record of every partition from its log start, in offset order per
+ * partition, control records included (h says which). False: no topic yet. */
+typedef void (*rn_itopic_record_fn)(void *ctx, int32_t partition, const rn_batch_header_t *h, const rn_record_t *rec);
+bool rn_itopic_replay(rn_itopic_t *t, rn_itopic_record_fn fn, void *ctx, int64_t *records);
+
+#endif
