@@ -232,3 +232,38 @@ def test_offsets_sent_with_a_transaction_are_unstable_until_it_commits(broker):
         rc.close()
         ru.close()
         meta_c.close()
+
+
+def committed_values(bs, topic, partitions, expect, isolation="read_committed"):
+    got = read_all(bs, topic, partitions, isolation, expect)
+    return sorted(v for vs in got.values() for v in vs)
+
+
+@pytest.mark.parametrize("how", ["clean", "kill9"])
+def test_coordinator_state_survives_restart(broker, how):
+    """The transactional id's producer id and epoch come back from __transaction_state: the
+    producer goes on committing after the restart, and a newer instance still fences it."""
+    bs = broker.bootstrap
+    create_topic(bs, "txsurv", partitions=2)
+    p = txn_producer(bs, "tx-surv")
+    p.init_transactions(30)
+    p.begin_transaction()
+    p.produce("txsurv", value="before", partition=0)
+    p.commit_transaction(30)
+    if how == "clean":
+        broker.restart()
+    else:
+        broker.kill9()
+        broker.start()
+    p.begin_transaction()
+    p.produce("txsurv", value="after", partition=1)
+    p.commit_transaction(60)
+    assert "loaded 1 transactional id(s)" in broker.log_text()
+    assert committed_values(bs, "txsurv", 2, 2) == ["after", "before"]
+    p2 = txn_producer(bs, "tx-surv")
+    p2.init_transactions(30)
+    p.begin_transaction()
+    p.produce("txsurv", value="zombie", partition=0)
+    with pytest.raises(KafkaException) as ei:
+        p.commit_transaction(30)
+    assert ei.value.args[0].code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
