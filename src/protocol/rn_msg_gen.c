@@ -7582,6 +7582,609 @@ void rn_ListTransactionsResponse_encode(rn_buf_t *b, int16_t version, const rn_L
     enc_ListTransactionsResponse(b, version, m);
 }
 
+/* ---- BrokerRegistrationRequest ---- */
+
+static void dec_BrokerRegistrationRequest_Listener(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_BrokerRegistrationRequest_Listener_t *m);
+static void enc_BrokerRegistrationRequest_Listener(rn_buf_t *b, int16_t version, const rn_BrokerRegistrationRequest_Listener_t *m);
+static void dec_BrokerRegistrationRequest_Feature(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_BrokerRegistrationRequest_Feature_t *m);
+static void enc_BrokerRegistrationRequest_Feature(rn_buf_t *b, int16_t version, const rn_BrokerRegistrationRequest_Feature_t *m);
+static void dec_BrokerRegistrationRequest(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_BrokerRegistrationRequest_t *m);
+static void enc_BrokerRegistrationRequest(rn_buf_t *b, int16_t version, const rn_BrokerRegistrationRequest_t *m);
+
+void rn_BrokerRegistrationRequest_Listener_init(rn_BrokerRegistrationRequest_Listener_t *m) {
+    memset(m, 0, sizeof(*m));
+}
+
+void rn_BrokerRegistrationRequest_Feature_init(rn_BrokerRegistrationRequest_Feature_t *m) {
+    memset(m, 0, sizeof(*m));
+}
+
+void rn_BrokerRegistrationRequest_init(rn_BrokerRegistrationRequest_t *m) {
+    memset(m, 0, sizeof(*m));
+    m->PreviousBrokerEpoch = INT64_C(-1);
+}
+
+static void dec_BrokerRegistrationRequest_Listener(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_BrokerRegistrationRequest_Listener_t *m) {
+    (void)version;
+    (void)arena;
+    m->Name = get_str(r, true, false);
+    m->Host = get_str(r, true, false);
+    m->Port = rn_reader_u16(r);
+    m->SecurityProtocol = rn_reader_i16(r);
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_BrokerRegistrationRequest_Listener(rn_buf_t *b, int16_t version, const rn_BrokerRegistrationRequest_Listener_t *m) {
+    (void)version;
+    put_str(b, m->Name, true, false);
+    put_str(b, m->Host, true, false);
+    rn_buf_put_u16(b, m->Port);
+    rn_buf_put_i16(b, m->SecurityProtocol);
+    rn_buf_put_uvarint(b, 0);
+}
+
+static void dec_BrokerRegistrationRequest_Feature(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_BrokerRegistrationRequest_Feature_t *m) {
+    (void)version;
+    (void)arena;
+    m->Name = get_str(r, true, false);
+    m->MinSupportedVersion = rn_reader_i16(r);
+    m->MaxSupportedVersion = rn_reader_i16(r);
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_BrokerRegistrationRequest_Feature(rn_buf_t *b, int16_t version, const rn_BrokerRegistrationRequest_Feature_t *m) {
+    (void)version;
+    put_str(b, m->Name, true, false);
+    rn_buf_put_i16(b, m->MinSupportedVersion);
+    rn_buf_put_i16(b, m->MaxSupportedVersion);
+    rn_buf_put_uvarint(b, 0);
+}
+
+static void dec_BrokerRegistrationRequest(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_BrokerRegistrationRequest_t *m) {
+    m->BrokerId = rn_reader_i32(r);
+    m->ClusterId = get_str(r, true, false);
+    rn_reader_uuid(r, m->IncarnationId);
+    m->Listeners_count = get_count(r, true, 7, false);
+    m->Listeners = get_array(r, arena, &m->Listeners_count, sizeof(*m->Listeners));
+    for (int32_t i = 0; i < m->Listeners_count && !rn_reader_err(r); i++) {
+        rn_BrokerRegistrationRequest_Listener_init(&m->Listeners[i]);
+        dec_BrokerRegistrationRequest_Listener(r, version, arena, &m->Listeners[i]);
+    }
+    m->Features_count = get_count(r, true, 6, false);
+    m->Features = get_array(r, arena, &m->Features_count, sizeof(*m->Features));
+    for (int32_t i = 0; i < m->Features_count && !rn_reader_err(r); i++) {
+        rn_BrokerRegistrationRequest_Feature_init(&m->Features[i]);
+        dec_BrokerRegistrationRequest_Feature(r, version, arena, &m->Features[i]);
+    }
+    m->Rack = get_str(r, true, true);
+    if (version >= 1) m->IsMigratingZkBroker = (rn_reader_i8(r) != 0);
+    if (version >= 2) {
+        m->LogDirs_count = get_count(r, true, 16, false);
+        m->LogDirs = get_array(r, arena, &m->LogDirs_count, sizeof(*m->LogDirs));
+        for (int32_t i = 0; i < m->LogDirs_count && !rn_reader_err(r); i++) {
+            rn_reader_uuid(r, m->LogDirs[i]);
+        }
+    }
+    if (version >= 3) m->PreviousBrokerEpoch = rn_reader_i64(r);
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_BrokerRegistrationRequest(rn_buf_t *b, int16_t version, const rn_BrokerRegistrationRequest_t *m) {
+    rn_buf_put_i32(b, m->BrokerId);
+    put_str(b, m->ClusterId, true, false);
+    rn_buf_put_uuid(b, m->IncarnationId);
+    put_count(b, m->Listeners_count, m->Listeners != NULL, true, false);
+    for (int32_t i = 0; i < m->Listeners_count; i++) enc_BrokerRegistrationRequest_Listener(b, version, &m->Listeners[i]);
+    put_count(b, m->Features_count, m->Features != NULL, true, false);
+    for (int32_t i = 0; i < m->Features_count; i++) enc_BrokerRegistrationRequest_Feature(b, version, &m->Features[i]);
+    put_str(b, m->Rack, true, true);
+    if (version >= 1) rn_buf_put_i8(b, m->IsMigratingZkBroker ? 1 : 0);
+    if (version >= 2) {
+        put_count(b, m->LogDirs_count, m->LogDirs != NULL, true, false);
+        for (int32_t i = 0; i < m->LogDirs_count; i++) rn_buf_put_uuid(b, m->LogDirs[i]);
+    }
+    if (version >= 3) rn_buf_put_i64(b, m->PreviousBrokerEpoch);
+    rn_buf_put_uvarint(b, 0);
+}
+
+rn_err_t rn_BrokerRegistrationRequest_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_BrokerRegistrationRequest_t *m) {
+    rn_BrokerRegistrationRequest_init(m);
+    if (version < 0 || version > 4) return RN_ERR_UNSUPPORTED_VERSION;
+    dec_BrokerRegistrationRequest(r, version, arena, m);
+    return rn_reader_err(r);
+}
+
+void rn_BrokerRegistrationRequest_encode(rn_buf_t *b, int16_t version, const rn_BrokerRegistrationRequest_t *m) {
+    if (version < 0 || version > 4) {
+        if (b->err == RN_OK) b->err = RN_ERR_UNSUPPORTED_VERSION;
+        return;
+    }
+    enc_BrokerRegistrationRequest(b, version, m);
+}
+
+/* ---- BrokerRegistrationResponse ---- */
+
+static void dec_BrokerRegistrationResponse(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_BrokerRegistrationResponse_t *m);
+static void enc_BrokerRegistrationResponse(rn_buf_t *b, int16_t version, const rn_BrokerRegistrationResponse_t *m);
+
+void rn_BrokerRegistrationResponse_init(rn_BrokerRegistrationResponse_t *m) {
+    memset(m, 0, sizeof(*m));
+    m->BrokerEpoch = INT64_C(-1);
+}
+
+static void dec_BrokerRegistrationResponse(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_BrokerRegistrationResponse_t *m) {
+    (void)version;
+    (void)arena;
+    m->ThrottleTimeMs = rn_reader_i32(r);
+    m->ErrorCode = rn_reader_i16(r);
+    m->BrokerEpoch = rn_reader_i64(r);
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_BrokerRegistrationResponse(rn_buf_t *b, int16_t version, const rn_BrokerRegistrationResponse_t *m) {
+    (void)version;
+    rn_buf_put_i32(b, m->ThrottleTimeMs);
+    rn_buf_put_i16(b, m->ErrorCode);
+    rn_buf_put_i64(b, m->BrokerEpoch);
+    rn_buf_put_uvarint(b, 0);
+}
+
+rn_err_t rn_BrokerRegistrationResponse_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_BrokerRegistrationResponse_t *m) {
+    rn_BrokerRegistrationResponse_init(m);
+    if (version < 0 || version > 4) return RN_ERR_UNSUPPORTED_VERSION;
+    dec_BrokerRegistrationResponse(r, version, arena, m);
+    return rn_reader_err(r);
+}
+
+void rn_BrokerRegistrationResponse_encode(rn_buf_t *b, int16_t version, const rn_BrokerRegistrationResponse_t *m) {
+    if (version < 0 || version > 4) {
+        if (b->err == RN_OK) b->err = RN_ERR_UNSUPPORTED_VERSION;
+        return;
+    }
+    enc_BrokerRegistrationResponse(b, version, m);
+}
+
+/* ---- BrokerHeartbeatRequest ---- */
+
+static void dec_BrokerHeartbeatRequest(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_BrokerHeartbeatRequest_t *m);
+static void enc_BrokerHeartbeatRequest(rn_buf_t *b, int16_t version, const rn_BrokerHeartbeatRequest_t *m);
+
+void rn_BrokerHeartbeatRequest_init(rn_BrokerHeartbeatRequest_t *m) {
+    memset(m, 0, sizeof(*m));
+    m->BrokerEpoch = INT64_C(-1);
+}
+
+static void dec_BrokerHeartbeatRequest(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_BrokerHeartbeatRequest_t *m) {
+    m->BrokerId = rn_reader_i32(r);
+    m->BrokerEpoch = rn_reader_i64(r);
+    m->CurrentMetadataOffset = rn_reader_i64(r);
+    m->WantFence = (rn_reader_i8(r) != 0);
+    m->WantShutDown = (rn_reader_i8(r) != 0);
+    uint32_t ntags = rn_reader_uvarint32(r);
+    for (uint32_t t = 0; t < ntags && !r->err; t++) {
+        uint32_t tag = rn_reader_uvarint32(r);
+        rn_reader_t sub;
+        if (!get_tag(r, &sub)) break;
+        switch (tag) {
+        case 0:
+            if (version >= 1) {
+                m->OfflineLogDirs_count = get_count(&sub, true, 16, false);
+                m->OfflineLogDirs = get_array(&sub, arena, &m->OfflineLogDirs_count, sizeof(*m->OfflineLogDirs));
+                for (int32_t i = 0; i < m->OfflineLogDirs_count && !rn_reader_err(&sub); i++) {
+                    rn_reader_uuid(&sub, m->OfflineLogDirs[i]);
+                }
+            }
+            break;
+        default:
+            break;
+        }
+        if (sub.err) rn_reader_fail(r, RN_ERR_MALFORMED);
+    }
+}
+
+static void enc_BrokerHeartbeatRequest(rn_buf_t *b, int16_t version, const rn_BrokerHeartbeatRequest_t *m) {
+    rn_buf_put_i32(b, m->BrokerId);
+    rn_buf_put_i64(b, m->BrokerEpoch);
+    rn_buf_put_i64(b, m->CurrentMetadataOffset);
+    rn_buf_put_i8(b, m->WantFence ? 1 : 0);
+    rn_buf_put_i8(b, m->WantShutDown ? 1 : 0);
+    uint32_t ntags = 0;
+    const bool has_OfflineLogDirs = (version >= 1) && !(m->OfflineLogDirs_count == 0);
+    ntags += has_OfflineLogDirs;
+    rn_buf_put_uvarint(b, ntags);
+    if (has_OfflineLogDirs) {
+        size_t at = tag_begin(b, 0);
+        put_count(b, m->OfflineLogDirs_count, m->OfflineLogDirs != NULL, true, false);
+        for (int32_t i = 0; i < m->OfflineLogDirs_count; i++) rn_buf_put_uuid(b, m->OfflineLogDirs[i]);
+        tag_end(b, at);
+    }
+}
+
+rn_err_t rn_BrokerHeartbeatRequest_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_BrokerHeartbeatRequest_t *m) {
+    rn_BrokerHeartbeatRequest_init(m);
+    if (version < 0 || version > 1) return RN_ERR_UNSUPPORTED_VERSION;
+    dec_BrokerHeartbeatRequest(r, version, arena, m);
+    return rn_reader_err(r);
+}
+
+void rn_BrokerHeartbeatRequest_encode(rn_buf_t *b, int16_t version, const rn_BrokerHeartbeatRequest_t *m) {
+    if (version < 0 || version > 1) {
+        if (b->err == RN_OK) b->err = RN_ERR_UNSUPPORTED_VERSION;
+        return;
+    }
+    enc_BrokerHeartbeatRequest(b, version, m);
+}
+
+/* ---- BrokerHeartbeatResponse ---- */
+
+static void dec_BrokerHeartbeatResponse(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_BrokerHeartbeatResponse_t *m);
+static void enc_BrokerHeartbeatResponse(rn_buf_t *b, int16_t version, const rn_BrokerHeartbeatResponse_t *m);
+
+void rn_BrokerHeartbeatResponse_init(rn_BrokerHeartbeatResponse_t *m) {
+    memset(m, 0, sizeof(*m));
+    m->IsFenced = true;
+}
+
+static void dec_BrokerHeartbeatResponse(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_BrokerHeartbeatResponse_t *m) {
+    (void)version;
+    (void)arena;
+    m->ThrottleTimeMs = rn_reader_i32(r);
+    m->ErrorCode = rn_reader_i16(r);
+    m->IsCaughtUp = (rn_reader_i8(r) != 0);
+    m->IsFenced = (rn_reader_i8(r) != 0);
+    m->ShouldShutDown = (rn_reader_i8(r) != 0);
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_BrokerHeartbeatResponse(rn_buf_t *b, int16_t version, const rn_BrokerHeartbeatResponse_t *m) {
+    (void)version;
+    rn_buf_put_i32(b, m->ThrottleTimeMs);
+    rn_buf_put_i16(b, m->ErrorCode);
+    rn_buf_put_i8(b, m->IsCaughtUp ? 1 : 0);
+    rn_buf_put_i8(b, m->IsFenced ? 1 : 0);
+    rn_buf_put_i8(b, m->ShouldShutDown ? 1 : 0);
+    rn_buf_put_uvarint(b, 0);
+}
+
+rn_err_t rn_BrokerHeartbeatResponse_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_BrokerHeartbeatResponse_t *m) {
+    rn_BrokerHeartbeatResponse_init(m);
+    if (version < 0 || version > 1) return RN_ERR_UNSUPPORTED_VERSION;
+    dec_BrokerHeartbeatResponse(r, version, arena, m);
+    return rn_reader_err(r);
+}
+
+void rn_BrokerHeartbeatResponse_encode(rn_buf_t *b, int16_t version, const rn_BrokerHeartbeatResponse_t *m) {
+    if (version < 0 || version > 1) {
+        if (b->err == RN_OK) b->err = RN_ERR_UNSUPPORTED_VERSION;
+        return;
+    }
+    enc_BrokerHeartbeatResponse(b, version, m);
+}
+
+/* ---- AlterPartitionRequest ---- */
+
+static void dec_AlterPartitionRequest_BrokerState(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AlterPartitionRequest_BrokerState_t *m);
+static void enc_AlterPartitionRequest_BrokerState(rn_buf_t *b, int16_t version, const rn_AlterPartitionRequest_BrokerState_t *m);
+static void dec_AlterPartitionRequest_PartitionData(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AlterPartitionRequest_PartitionData_t *m);
+static void enc_AlterPartitionRequest_PartitionData(rn_buf_t *b, int16_t version, const rn_AlterPartitionRequest_PartitionData_t *m);
+static void dec_AlterPartitionRequest_TopicData(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AlterPartitionRequest_TopicData_t *m);
+static void enc_AlterPartitionRequest_TopicData(rn_buf_t *b, int16_t version, const rn_AlterPartitionRequest_TopicData_t *m);
+static void dec_AlterPartitionRequest(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AlterPartitionRequest_t *m);
+static void enc_AlterPartitionRequest(rn_buf_t *b, int16_t version, const rn_AlterPartitionRequest_t *m);
+
+void rn_AlterPartitionRequest_BrokerState_init(rn_AlterPartitionRequest_BrokerState_t *m) {
+    memset(m, 0, sizeof(*m));
+    m->BrokerEpoch = INT64_C(-1);
+}
+
+void rn_AlterPartitionRequest_PartitionData_init(rn_AlterPartitionRequest_PartitionData_t *m) {
+    memset(m, 0, sizeof(*m));
+}
+
+void rn_AlterPartitionRequest_TopicData_init(rn_AlterPartitionRequest_TopicData_t *m) {
+    memset(m, 0, sizeof(*m));
+}
+
+void rn_AlterPartitionRequest_init(rn_AlterPartitionRequest_t *m) {
+    memset(m, 0, sizeof(*m));
+    m->BrokerEpoch = INT64_C(-1);
+}
+
+static void dec_AlterPartitionRequest_BrokerState(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AlterPartitionRequest_BrokerState_t *m) {
+    (void)version;
+    (void)arena;
+    m->BrokerId = rn_reader_i32(r);
+    m->BrokerEpoch = rn_reader_i64(r);
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_AlterPartitionRequest_BrokerState(rn_buf_t *b, int16_t version, const rn_AlterPartitionRequest_BrokerState_t *m) {
+    (void)version;
+    rn_buf_put_i32(b, m->BrokerId);
+    rn_buf_put_i64(b, m->BrokerEpoch);
+    rn_buf_put_uvarint(b, 0);
+}
+
+static void dec_AlterPartitionRequest_PartitionData(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AlterPartitionRequest_PartitionData_t *m) {
+    m->PartitionIndex = rn_reader_i32(r);
+    m->LeaderEpoch = rn_reader_i32(r);
+    if (version <= 2) {
+        m->NewIsr_count = get_count(r, true, 4, false);
+        m->NewIsr = get_array(r, arena, &m->NewIsr_count, sizeof(*m->NewIsr));
+        for (int32_t i = 0; i < m->NewIsr_count && !rn_reader_err(r); i++) {
+            m->NewIsr[i] = rn_reader_i32(r);
+        }
+    }
+    if (version >= 3) {
+        m->NewIsrWithEpochs_count = get_count(r, true, 13, false);
+        m->NewIsrWithEpochs = get_array(r, arena, &m->NewIsrWithEpochs_count, sizeof(*m->NewIsrWithEpochs));
+        for (int32_t i = 0; i < m->NewIsrWithEpochs_count && !rn_reader_err(r); i++) {
+            rn_AlterPartitionRequest_BrokerState_init(&m->NewIsrWithEpochs[i]);
+            dec_AlterPartitionRequest_BrokerState(r, version, arena, &m->NewIsrWithEpochs[i]);
+        }
+    }
+    if (version >= 1) m->LeaderRecoveryState = rn_reader_i8(r);
+    m->PartitionEpoch = rn_reader_i32(r);
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_AlterPartitionRequest_PartitionData(rn_buf_t *b, int16_t version, const rn_AlterPartitionRequest_PartitionData_t *m) {
+    rn_buf_put_i32(b, m->PartitionIndex);
+    rn_buf_put_i32(b, m->LeaderEpoch);
+    if (version <= 2) {
+        put_count(b, m->NewIsr_count, m->NewIsr != NULL, true, false);
+        for (int32_t i = 0; i < m->NewIsr_count; i++) rn_buf_put_i32(b, m->NewIsr[i]);
+    }
+    if (version >= 3) {
+        put_count(b, m->NewIsrWithEpochs_count, m->NewIsrWithEpochs != NULL, true, false);
+        for (int32_t i = 0; i < m->NewIsrWithEpochs_count; i++) enc_AlterPartitionRequest_BrokerState(b, version, &m->NewIsrWithEpochs[i]);
+    }
+    if (version >= 1) rn_buf_put_i8(b, m->LeaderRecoveryState);
+    rn_buf_put_i32(b, m->PartitionEpoch);
+    rn_buf_put_uvarint(b, 0);
+}
+
+static void dec_AlterPartitionRequest_TopicData(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AlterPartitionRequest_TopicData_t *m) {
+    if (version <= 1) m->TopicName = get_str(r, true, false);
+    if (version >= 2) rn_reader_uuid(r, m->TopicId);
+    m->Partitions_count = get_count(r, true, 14, false);
+    m->Partitions = get_array(r, arena, &m->Partitions_count, sizeof(*m->Partitions));
+    for (int32_t i = 0; i < m->Partitions_count && !rn_reader_err(r); i++) {
+        rn_AlterPartitionRequest_PartitionData_init(&m->Partitions[i]);
+        dec_AlterPartitionRequest_PartitionData(r, version, arena, &m->Partitions[i]);
+    }
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_AlterPartitionRequest_TopicData(rn_buf_t *b, int16_t version, const rn_AlterPartitionRequest_TopicData_t *m) {
+    if (version <= 1) put_str(b, m->TopicName, true, false);
+    if (version >= 2) rn_buf_put_uuid(b, m->TopicId);
+    put_count(b, m->Partitions_count, m->Partitions != NULL, true, false);
+    for (int32_t i = 0; i < m->Partitions_count; i++) enc_AlterPartitionRequest_PartitionData(b, version, &m->Partitions[i]);
+    rn_buf_put_uvarint(b, 0);
+}
+
+static void dec_AlterPartitionRequest(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AlterPartitionRequest_t *m) {
+    m->BrokerId = rn_reader_i32(r);
+    m->BrokerEpoch = rn_reader_i64(r);
+    m->Topics_count = get_count(r, true, 3, false);
+    m->Topics = get_array(r, arena, &m->Topics_count, sizeof(*m->Topics));
+    for (int32_t i = 0; i < m->Topics_count && !rn_reader_err(r); i++) {
+        rn_AlterPartitionRequest_TopicData_init(&m->Topics[i]);
+        dec_AlterPartitionRequest_TopicData(r, version, arena, &m->Topics[i]);
+    }
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_AlterPartitionRequest(rn_buf_t *b, int16_t version, const rn_AlterPartitionRequest_t *m) {
+    rn_buf_put_i32(b, m->BrokerId);
+    rn_buf_put_i64(b, m->BrokerEpoch);
+    put_count(b, m->Topics_count, m->Topics != NULL, true, false);
+    for (int32_t i = 0; i < m->Topics_count; i++) enc_AlterPartitionRequest_TopicData(b, version, &m->Topics[i]);
+    rn_buf_put_uvarint(b, 0);
+}
+
+rn_err_t rn_AlterPartitionRequest_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AlterPartitionRequest_t *m) {
+    rn_AlterPartitionRequest_init(m);
+    if (version < 0 || version > 3) return RN_ERR_UNSUPPORTED_VERSION;
+    dec_AlterPartitionRequest(r, version, arena, m);
+    return rn_reader_err(r);
+}
+
+void rn_AlterPartitionRequest_encode(rn_buf_t *b, int16_t version, const rn_AlterPartitionRequest_t *m) {
+    if (version < 0 || version > 3) {
+        if (b->err == RN_OK) b->err = RN_ERR_UNSUPPORTED_VERSION;
+        return;
+    }
+    enc_AlterPartitionRequest(b, version, m);
+}
+
+/* ---- AlterPartitionResponse ---- */
+
+static void dec_AlterPartitionResponse_PartitionData(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AlterPartitionResponse_PartitionData_t *m);
+static void enc_AlterPartitionResponse_PartitionData(rn_buf_t *b, int16_t version, const rn_AlterPartitionResponse_PartitionData_t *m);
+static void dec_AlterPartitionResponse_TopicData(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AlterPartitionResponse_TopicData_t *m);
+static void enc_AlterPartitionResponse_TopicData(rn_buf_t *b, int16_t version, const rn_AlterPartitionResponse_TopicData_t *m);
+static void dec_AlterPartitionResponse(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AlterPartitionResponse_t *m);
+static void enc_AlterPartitionResponse(rn_buf_t *b, int16_t version, const rn_AlterPartitionResponse_t *m);
+
+void rn_AlterPartitionResponse_PartitionData_init(rn_AlterPartitionResponse_PartitionData_t *m) {
+    memset(m, 0, sizeof(*m));
+}
+
+void rn_AlterPartitionResponse_TopicData_init(rn_AlterPartitionResponse_TopicData_t *m) {
+    memset(m, 0, sizeof(*m));
+}
+
+void rn_AlterPartitionResponse_init(rn_AlterPartitionResponse_t *m) {
+    memset(m, 0, sizeof(*m));
+}
+
+static void dec_AlterPartitionResponse_PartitionData(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AlterPartitionResponse_PartitionData_t *m) {
+    m->PartitionIndex = rn_reader_i32(r);
+    m->ErrorCode = rn_reader_i16(r);
+    m->LeaderId = rn_reader_i32(r);
+    m->LeaderEpoch = rn_reader_i32(r);
+    m->Isr_count = get_count(r, true, 4, false);
+    m->Isr = get_array(r, arena, &m->Isr_count, sizeof(*m->Isr));
+    for (int32_t i = 0; i < m->Isr_count && !rn_reader_err(r); i++) {
+        m->Isr[i] = rn_reader_i32(r);
+    }
+    if (version >= 1) m->LeaderRecoveryState = rn_reader_i8(r);
+    m->PartitionEpoch = rn_reader_i32(r);
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_AlterPartitionResponse_PartitionData(rn_buf_t *b, int16_t version, const rn_AlterPartitionResponse_PartitionData_t *m) {
+    rn_buf_put_i32(b, m->PartitionIndex);
+    rn_buf_put_i16(b, m->ErrorCode);
+    rn_buf_put_i32(b, m->LeaderId);
+    rn_buf_put_i32(b, m->LeaderEpoch);
+    put_count(b, m->Isr_count, m->Isr != NULL, true, false);
+    for (int32_t i = 0; i < m->Isr_count; i++) rn_buf_put_i32(b, m->Isr[i]);
+    if (version >= 1) rn_buf_put_i8(b, m->LeaderRecoveryState);
+    rn_buf_put_i32(b, m->PartitionEpoch);
+    rn_buf_put_uvarint(b, 0);
+}
+
+static void dec_AlterPartitionResponse_TopicData(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AlterPartitionResponse_TopicData_t *m) {
+    if (version <= 1) m->TopicName = get_str(r, true, false);
+    if (version >= 2) rn_reader_uuid(r, m->TopicId);
+    m->Partitions_count = get_count(r, true, 20, false);
+    m->Partitions = get_array(r, arena, &m->Partitions_count, sizeof(*m->Partitions));
+    for (int32_t i = 0; i < m->Partitions_count && !rn_reader_err(r); i++) {
+        rn_AlterPartitionResponse_PartitionData_init(&m->Partitions[i]);
+        dec_AlterPartitionResponse_PartitionData(r, version, arena, &m->Partitions[i]);
+    }
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_AlterPartitionResponse_TopicData(rn_buf_t *b, int16_t version, const rn_AlterPartitionResponse_TopicData_t *m) {
+    if (version <= 1) put_str(b, m->TopicName, true, false);
+    if (version >= 2) rn_buf_put_uuid(b, m->TopicId);
+    put_count(b, m->Partitions_count, m->Partitions != NULL, true, false);
+    for (int32_t i = 0; i < m->Partitions_count; i++) enc_AlterPartitionResponse_PartitionData(b, version, &m->Partitions[i]);
+    rn_buf_put_uvarint(b, 0);
+}
+
+static void dec_AlterPartitionResponse(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AlterPartitionResponse_t *m) {
+    m->ThrottleTimeMs = rn_reader_i32(r);
+    m->ErrorCode = rn_reader_i16(r);
+    m->Topics_count = get_count(r, true, 3, false);
+    m->Topics = get_array(r, arena, &m->Topics_count, sizeof(*m->Topics));
+    for (int32_t i = 0; i < m->Topics_count && !rn_reader_err(r); i++) {
+        rn_AlterPartitionResponse_TopicData_init(&m->Topics[i]);
+        dec_AlterPartitionResponse_TopicData(r, version, arena, &m->Topics[i]);
+    }
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_AlterPartitionResponse(rn_buf_t *b, int16_t version, const rn_AlterPartitionResponse_t *m) {
+    rn_buf_put_i32(b, m->ThrottleTimeMs);
+    rn_buf_put_i16(b, m->ErrorCode);
+    put_count(b, m->Topics_count, m->Topics != NULL, true, false);
+    for (int32_t i = 0; i < m->Topics_count; i++) enc_AlterPartitionResponse_TopicData(b, version, &m->Topics[i]);
+    rn_buf_put_uvarint(b, 0);
+}
+
+rn_err_t rn_AlterPartitionResponse_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AlterPartitionResponse_t *m) {
+    rn_AlterPartitionResponse_init(m);
+    if (version < 0 || version > 3) return RN_ERR_UNSUPPORTED_VERSION;
+    dec_AlterPartitionResponse(r, version, arena, m);
+    return rn_reader_err(r);
+}
+
+void rn_AlterPartitionResponse_encode(rn_buf_t *b, int16_t version, const rn_AlterPartitionResponse_t *m) {
+    if (version < 0 || version > 3) {
+        if (b->err == RN_OK) b->err = RN_ERR_UNSUPPORTED_VERSION;
+        return;
+    }
+    enc_AlterPartitionResponse(b, version, m);
+}
+
+/* ---- AllocateProducerIdsRequest ---- */
+
+static void dec_AllocateProducerIdsRequest(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AllocateProducerIdsRequest_t *m);
+static void enc_AllocateProducerIdsRequest(rn_buf_t *b, int16_t version, const rn_AllocateProducerIdsRequest_t *m);
+
+void rn_AllocateProducerIdsRequest_init(rn_AllocateProducerIdsRequest_t *m) {
+    memset(m, 0, sizeof(*m));
+    m->BrokerEpoch = INT64_C(-1);
+}
+
+static void dec_AllocateProducerIdsRequest(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AllocateProducerIdsRequest_t *m) {
+    (void)version;
+    (void)arena;
+    m->BrokerId = rn_reader_i32(r);
+    m->BrokerEpoch = rn_reader_i64(r);
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_AllocateProducerIdsRequest(rn_buf_t *b, int16_t version, const rn_AllocateProducerIdsRequest_t *m) {
+    (void)version;
+    rn_buf_put_i32(b, m->BrokerId);
+    rn_buf_put_i64(b, m->BrokerEpoch);
+    rn_buf_put_uvarint(b, 0);
+}
+
+rn_err_t rn_AllocateProducerIdsRequest_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AllocateProducerIdsRequest_t *m) {
+    rn_AllocateProducerIdsRequest_init(m);
+    if (version < 0 || version > 0) return RN_ERR_UNSUPPORTED_VERSION;
+    dec_AllocateProducerIdsRequest(r, version, arena, m);
+    return rn_reader_err(r);
+}
+
+void rn_AllocateProducerIdsRequest_encode(rn_buf_t *b, int16_t version, const rn_AllocateProducerIdsRequest_t *m) {
+    if (version < 0 || version > 0) {
+        if (b->err == RN_OK) b->err = RN_ERR_UNSUPPORTED_VERSION;
+        return;
+    }
+    enc_AllocateProducerIdsRequest(b, version, m);
+}
+
+/* ---- AllocateProducerIdsResponse ---- */
+
+static void dec_AllocateProducerIdsResponse(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AllocateProducerIdsResponse_t *m);
+static void enc_AllocateProducerIdsResponse(rn_buf_t *b, int16_t version, const rn_AllocateProducerIdsResponse_t *m);
+
+void rn_AllocateProducerIdsResponse_init(rn_AllocateProducerIdsResponse_t *m) {
+    memset(m, 0, sizeof(*m));
+}
+
+static void dec_AllocateProducerIdsResponse(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AllocateProducerIdsResponse_t *m) {
+    (void)version;
+    (void)arena;
+    m->ThrottleTimeMs = rn_reader_i32(r);
+    m->ErrorCode = rn_reader_i16(r);
+    m->ProducerIdStart = rn_reader_i64(r);
+    m->ProducerIdLen = rn_reader_i32(r);
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_AllocateProducerIdsResponse(rn_buf_t *b, int16_t version, const rn_AllocateProducerIdsResponse_t *m) {
+    (void)version;
+    rn_buf_put_i32(b, m->ThrottleTimeMs);
+    rn_buf_put_i16(b, m->ErrorCode);
+    rn_buf_put_i64(b, m->ProducerIdStart);
+    rn_buf_put_i32(b, m->ProducerIdLen);
+    rn_buf_put_uvarint(b, 0);
+}
+
+rn_err_t rn_AllocateProducerIdsResponse_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AllocateProducerIdsResponse_t *m) {
+    rn_AllocateProducerIdsResponse_init(m);
+    if (version < 0 || version > 0) return RN_ERR_UNSUPPORTED_VERSION;
+    dec_AllocateProducerIdsResponse(r, version, arena, m);
+    return rn_reader_err(r);
+}
+
+void rn_AllocateProducerIdsResponse_encode(rn_buf_t *b, int16_t version, const rn_AllocateProducerIdsResponse_t *m) {
+    if (version < 0 || version > 0) {
+        if (b->err == RN_OK) b->err = RN_ERR_UNSUPPORTED_VERSION;
+        return;
+    }
+    enc_AllocateProducerIdsResponse(b, version, m);
+}
+
 /* ---- API tables ---- */
 
 const rn_api_info_t rn_api_table[] = {
@@ -7621,10 +8224,14 @@ const rn_api_info_t rn_api_table[] = {
     {45, "AlterPartitionReassignments", 0, 0, 0},
     {46, "ListPartitionReassignments", 0, 0, 0},
     {47, "OffsetDelete", 0, 0, -1},
+    {56, "AlterPartition", 0, 3, 0},
     {60, "DescribeCluster", 0, 1, 0},
     {61, "DescribeProducers", 0, 0, 0},
+    {62, "BrokerRegistration", 0, 4, 0},
+    {63, "BrokerHeartbeat", 0, 1, 0},
     {65, "DescribeTransactions", 0, 0, 0},
     {66, "ListTransactions", 0, 1, 0},
+    {67, "AllocateProducerIds", 0, 0, 0},
 };
 const int rn_api_table_count = (int)(sizeof(rn_api_table) / sizeof(rn_api_table[0]));
 
@@ -8208,6 +8815,19 @@ rn_err_t rn_msg_decode_any(int16_t api_key, bool response, int16_t version, rn_r
             *out = m;
             return rn_OffsetDeleteRequest_decode(r, version, arena, m);
         }
+    case 56:
+        if (response) {
+            rn_AlterPartitionResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (!m) return RN_ERR_LIMIT;
+            *out = m;
+            return rn_AlterPartitionResponse_decode(r, version, arena, m);
+        }
+        {
+            rn_AlterPartitionRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (!m) return RN_ERR_LIMIT;
+            *out = m;
+            return rn_AlterPartitionRequest_decode(r, version, arena, m);
+        }
     case 60:
         if (response) {
             rn_DescribeClusterResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
@@ -8234,6 +8854,32 @@ rn_err_t rn_msg_decode_any(int16_t api_key, bool response, int16_t version, rn_r
             *out = m;
             return rn_DescribeProducersRequest_decode(r, version, arena, m);
         }
+    case 62:
+        if (response) {
+            rn_BrokerRegistrationResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (!m) return RN_ERR_LIMIT;
+            *out = m;
+            return rn_BrokerRegistrationResponse_decode(r, version, arena, m);
+        }
+        {
+            rn_BrokerRegistrationRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (!m) return RN_ERR_LIMIT;
+            *out = m;
+            return rn_BrokerRegistrationRequest_decode(r, version, arena, m);
+        }
+    case 63:
+        if (response) {
+            rn_BrokerHeartbeatResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (!m) return RN_ERR_LIMIT;
+            *out = m;
+            return rn_BrokerHeartbeatResponse_decode(r, version, arena, m);
+        }
+        {
+            rn_BrokerHeartbeatRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (!m) return RN_ERR_LIMIT;
+            *out = m;
+            return rn_BrokerHeartbeatRequest_decode(r, version, arena, m);
+        }
     case 65:
         if (response) {
             rn_DescribeTransactionsResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
@@ -8259,6 +8905,19 @@ rn_err_t rn_msg_decode_any(int16_t api_key, bool response, int16_t version, rn_r
             if (!m) return RN_ERR_LIMIT;
             *out = m;
             return rn_ListTransactionsRequest_decode(r, version, arena, m);
+        }
+    case 67:
+        if (response) {
+            rn_AllocateProducerIdsResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (!m) return RN_ERR_LIMIT;
+            *out = m;
+            return rn_AllocateProducerIdsResponse_decode(r, version, arena, m);
+        }
+        {
+            rn_AllocateProducerIdsRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (!m) return RN_ERR_LIMIT;
+            *out = m;
+            return rn_AllocateProducerIdsRequest_decode(r, version, arena, m);
         }
     default:
         return RN_ERR_UNSUPPORTED_VERSION;
@@ -8668,6 +9327,17 @@ void *rn_msg_new_any(int16_t api_key, bool response, rn_arena_t *arena) {
             if (m) rn_OffsetDeleteRequest_init(m);
             return m;
         }
+    case 56:
+        if (response) {
+            rn_AlterPartitionResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_AlterPartitionResponse_init(m);
+            return m;
+        }
+        {
+            rn_AlterPartitionRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_AlterPartitionRequest_init(m);
+            return m;
+        }
     case 60:
         if (response) {
             rn_DescribeClusterResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
@@ -8690,6 +9360,28 @@ void *rn_msg_new_any(int16_t api_key, bool response, rn_arena_t *arena) {
             if (m) rn_DescribeProducersRequest_init(m);
             return m;
         }
+    case 62:
+        if (response) {
+            rn_BrokerRegistrationResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_BrokerRegistrationResponse_init(m);
+            return m;
+        }
+        {
+            rn_BrokerRegistrationRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_BrokerRegistrationRequest_init(m);
+            return m;
+        }
+    case 63:
+        if (response) {
+            rn_BrokerHeartbeatResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_BrokerHeartbeatResponse_init(m);
+            return m;
+        }
+        {
+            rn_BrokerHeartbeatRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_BrokerHeartbeatRequest_init(m);
+            return m;
+        }
     case 65:
         if (response) {
             rn_DescribeTransactionsResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
@@ -8710,6 +9402,17 @@ void *rn_msg_new_any(int16_t api_key, bool response, rn_arena_t *arena) {
         {
             rn_ListTransactionsRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
             if (m) rn_ListTransactionsRequest_init(m);
+            return m;
+        }
+    case 67:
+        if (response) {
+            rn_AllocateProducerIdsResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_AllocateProducerIdsResponse_init(m);
+            return m;
+        }
+        {
+            rn_AllocateProducerIdsRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_AllocateProducerIdsRequest_init(m);
             return m;
         }
     default:
@@ -8935,6 +9638,12 @@ void rn_msg_encode_any(int16_t api_key, bool response, int16_t version, rn_buf_t
         else
             rn_OffsetDeleteRequest_encode(b, version, m);
         return;
+    case 56:
+        if (response)
+            rn_AlterPartitionResponse_encode(b, version, m);
+        else
+            rn_AlterPartitionRequest_encode(b, version, m);
+        return;
     case 60:
         if (response)
             rn_DescribeClusterResponse_encode(b, version, m);
@@ -8947,6 +9656,18 @@ void rn_msg_encode_any(int16_t api_key, bool response, int16_t version, rn_buf_t
         else
             rn_DescribeProducersRequest_encode(b, version, m);
         return;
+    case 62:
+        if (response)
+            rn_BrokerRegistrationResponse_encode(b, version, m);
+        else
+            rn_BrokerRegistrationRequest_encode(b, version, m);
+        return;
+    case 63:
+        if (response)
+            rn_BrokerHeartbeatResponse_encode(b, version, m);
+        else
+            rn_BrokerHeartbeatRequest_encode(b, version, m);
+        return;
     case 65:
         if (response)
             rn_DescribeTransactionsResponse_encode(b, version, m);
@@ -8958,6 +9679,12 @@ void rn_msg_encode_any(int16_t api_key, bool response, int16_t version, rn_buf_t
             rn_ListTransactionsResponse_encode(b, version, m);
         else
             rn_ListTransactionsRequest_encode(b, version, m);
+        return;
+    case 67:
+        if (response)
+            rn_AllocateProducerIdsResponse_encode(b, version, m);
+        else
+            rn_AllocateProducerIdsRequest_encode(b, version, m);
         return;
     default:
         if (b->err == RN_OK) b->err = RN_ERR_UNSUPPORTED_VERSION;

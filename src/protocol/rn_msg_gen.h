@@ -2213,4 +2213,178 @@ void rn_ListTransactionsResponse_init(rn_ListTransactionsResponse_t *m);
 rn_err_t rn_ListTransactionsResponse_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_ListTransactionsResponse_t *m);
 void rn_ListTransactionsResponse_encode(rn_buf_t *b, int16_t version, const rn_ListTransactionsResponse_t *m);
 
+/* ---- BrokerRegistrationRequest (versions 0-4, flexible 0+) ---- */
+
+typedef struct rn_BrokerRegistrationRequest_Listener {
+    rn_str_t Name;
+    rn_str_t Host;
+    uint16_t Port;
+    int16_t SecurityProtocol;
+} rn_BrokerRegistrationRequest_Listener_t;
+
+typedef struct rn_BrokerRegistrationRequest_Feature {
+    rn_str_t Name;
+    int16_t MinSupportedVersion;
+    int16_t MaxSupportedVersion;
+} rn_BrokerRegistrationRequest_Feature_t;
+
+typedef struct rn_BrokerRegistrationRequest {
+    int32_t BrokerId;
+    rn_str_t ClusterId;
+    uint8_t IncarnationId[16];
+    int32_t Listeners_count;
+    rn_BrokerRegistrationRequest_Listener_t *Listeners;
+    int32_t Features_count;
+    rn_BrokerRegistrationRequest_Feature_t *Features;
+    rn_str_t Rack;
+    bool IsMigratingZkBroker;
+    int32_t LogDirs_count;
+    uint8_t (*LogDirs)[16];
+    int64_t PreviousBrokerEpoch;
+} rn_BrokerRegistrationRequest_t;
+
+void rn_BrokerRegistrationRequest_Listener_init(rn_BrokerRegistrationRequest_Listener_t *m);
+void rn_BrokerRegistrationRequest_Feature_init(rn_BrokerRegistrationRequest_Feature_t *m);
+void rn_BrokerRegistrationRequest_init(rn_BrokerRegistrationRequest_t *m);
+rn_err_t rn_BrokerRegistrationRequest_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_BrokerRegistrationRequest_t *m);
+void rn_BrokerRegistrationRequest_encode(rn_buf_t *b, int16_t version, const rn_BrokerRegistrationRequest_t *m);
+
+/* ---- BrokerRegistrationResponse (versions 0-4, flexible 0+) ---- */
+
+typedef struct rn_BrokerRegistrationResponse {
+    int32_t ThrottleTimeMs;
+    int16_t ErrorCode;
+    int64_t BrokerEpoch;
+} rn_BrokerRegistrationResponse_t;
+
+void rn_BrokerRegistrationResponse_init(rn_BrokerRegistrationResponse_t *m);
+rn_err_t rn_BrokerRegistrationResponse_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_BrokerRegistrationResponse_t *m);
+void rn_BrokerRegistrationResponse_encode(rn_buf_t *b, int16_t version, const rn_BrokerRegistrationResponse_t *m);
+
+/* ---- BrokerHeartbeatRequest (versions 0-1, flexible 0+) ---- */
+
+typedef struct rn_BrokerHeartbeatRequest {
+    int32_t BrokerId;
+    int64_t BrokerEpoch;
+    int64_t CurrentMetadataOffset;
+    bool WantFence;
+    bool WantShutDown;
+    int32_t OfflineLogDirs_count;
+    uint8_t (*OfflineLogDirs)[16];
+} rn_BrokerHeartbeatRequest_t;
+
+void rn_BrokerHeartbeatRequest_init(rn_BrokerHeartbeatRequest_t *m);
+rn_err_t rn_BrokerHeartbeatRequest_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_BrokerHeartbeatRequest_t *m);
+void rn_BrokerHeartbeatRequest_encode(rn_buf_t *b, int16_t version, const rn_BrokerHeartbeatRequest_t *m);
+
+/* ---- BrokerHeartbeatResponse (versions 0-1, flexible 0+) ---- */
+
+typedef struct rn_BrokerHeartbeatResponse {
+    int32_t ThrottleTimeMs;
+    int16_t ErrorCode;
+    bool IsCaughtUp;
+    bool IsFenced;
+    bool ShouldShutDown;
+} rn_BrokerHeartbeatResponse_t;
+
+void rn_BrokerHeartbeatResponse_init(rn_BrokerHeartbeatResponse_t *m);
+rn_err_t rn_BrokerHeartbeatResponse_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_BrokerHeartbeatResponse_t *m);
+void rn_BrokerHeartbeatResponse_encode(rn_buf_t *b, int16_t version, const rn_BrokerHeartbeatResponse_t *m);
+
+/* ---- AlterPartitionRequest (versions 0-3, flexible 0+) ---- */
+
+typedef struct rn_AlterPartitionRequest_BrokerState {
+    int32_t BrokerId;
+    int64_t BrokerEpoch;
+} rn_AlterPartitionRequest_BrokerState_t;
+
+typedef struct rn_AlterPartitionRequest_PartitionData {
+    int32_t PartitionIndex;
+    int32_t LeaderEpoch;
+    int32_t NewIsr_count;
+    int32_t *NewIsr;
+    int32_t NewIsrWithEpochs_count;
+    rn_AlterPartitionRequest_BrokerState_t *NewIsrWithEpochs;
+    int8_t LeaderRecoveryState;
+    int32_t PartitionEpoch;
+} rn_AlterPartitionRequest_PartitionData_t;
+
+typedef struct rn_AlterPartitionRequest_TopicData {
+    rn_str_t TopicName;
+    uint8_t TopicId[16];
+    int32_t Partitions_count;
+    rn_AlterPartitionRequest_PartitionData_t *Partitions;
+} rn_AlterPartitionRequest_TopicData_t;
+
+typedef struct rn_AlterPartitionRequest {
+    int32_t BrokerId;
+    int64_t BrokerEpoch;
+    int32_t Topics_count;
+    rn_AlterPartitionRequest_TopicData_t *Topics;
+} rn_AlterPartitionRequest_t;
+
+void rn_AlterPartitionRequest_BrokerState_init(rn_AlterPartitionRequest_BrokerState_t *m);
+void rn_AlterPartitionRequest_PartitionData_init(rn_AlterPartitionRequest_PartitionData_t *m);
+void rn_AlterPartitionRequest_TopicData_init(rn_AlterPartitionRequest_TopicData_t *m);
+void rn_AlterPartitionRequest_init(rn_AlterPartitionRequest_t *m);
+rn_err_t rn_AlterPartitionRequest_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AlterPartitionRequest_t *m);
+void rn_AlterPartitionRequest_encode(rn_buf_t *b, int16_t version, const rn_AlterPartitionRequest_t *m);
+
+/* ---- AlterPartitionResponse (versions 0-3, flexible 0+) ---- */
+
+typedef struct rn_AlterPartitionResponse_PartitionData {
+    int32_t PartitionIndex;
+    int16_t ErrorCode;
+    int32_t LeaderId;
+    int32_t LeaderEpoch;
+    int32_t Isr_count;
+    int32_t *Isr;
+    int8_t LeaderRecoveryState;
+    int32_t PartitionEpoch;
+} rn_AlterPartitionResponse_PartitionData_t;
+
+typedef struct rn_AlterPartitionResponse_TopicData {
+    rn_str_t TopicName;
+    uint8_t TopicId[16];
+    int32_t Partitions_count;
+    rn_AlterPartitionResponse_PartitionData_t *Partitions;
+} rn_AlterPartitionResponse_TopicData_t;
+
+typedef struct rn_AlterPartitionResponse {
+    int32_t ThrottleTimeMs;
+    int16_t ErrorCode;
+    int32_t Topics_count;
+    rn_AlterPartitionResponse_TopicData_t *Topics;
+} rn_AlterPartitionResponse_t;
+
+void rn_AlterPartitionResponse_PartitionData_init(rn_AlterPartitionResponse_PartitionData_t *m);
+void rn_AlterPartitionResponse_TopicData_init(rn_AlterPartitionResponse_TopicData_t *m);
+void rn_AlterPartitionResponse_init(rn_AlterPartitionResponse_t *m);
+rn_err_t rn_AlterPartitionResponse_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AlterPartitionResponse_t *m);
+void rn_AlterPartitionResponse_encode(rn_buf_t *b, int16_t version, const rn_AlterPartitionResponse_t *m);
+
+/* ---- AllocateProducerIdsRequest (versions 0-0, flexible 0+) ---- */
+
+typedef struct rn_AllocateProducerIdsRequest {
+    int32_t BrokerId;
+    int64_t BrokerEpoch;
+} rn_AllocateProducerIdsRequest_t;
+
+void rn_AllocateProducerIdsRequest_init(rn_AllocateProducerIdsRequest_t *m);
+rn_err_t rn_AllocateProducerIdsRequest_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AllocateProducerIdsRequest_t *m);
+void rn_AllocateProducerIdsRequest_encode(rn_buf_t *b, int16_t version, const rn_AllocateProducerIdsRequest_t *m);
+
+/* ---- AllocateProducerIdsResponse (versions 0-0, flexible 0+) ---- */
+
+typedef struct rn_AllocateProducerIdsResponse {
+    int32_t ThrottleTimeMs;
+    int16_t ErrorCode;
+    int64_t ProducerIdStart;
+    int32_t ProducerIdLen;
+} rn_AllocateProducerIdsResponse_t;
+
+void rn_AllocateProducerIdsResponse_init(rn_AllocateProducerIdsResponse_t *m);
+rn_err_t rn_AllocateProducerIdsResponse_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AllocateProducerIdsResponse_t *m);
+void rn_AllocateProducerIdsResponse_encode(rn_buf_t *b, int16_t version, const rn_AllocateProducerIdsResponse_t *m);
+
 #endif

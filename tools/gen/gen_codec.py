@@ -40,6 +40,8 @@ APIS = [
     "IncrementalAlterConfigs", "AlterPartitionReassignments",
     "ListPartitionReassignments", "OffsetDelete", "DescribeCluster",
     "DescribeProducers", "DescribeTransactions", "ListTransactions",
+    # node to node (the cluster's control plane)
+    "BrokerRegistration", "BrokerHeartbeat", "AlterPartition", "AllocateProducerIds",
 ]
 EXTRA_MESSAGES = [
     "RequestHeader", "ResponseHeader",
