@@ -12,6 +12,7 @@
 #include "rn_net.h"
 #include "rn_peers.h"
 #include "rn_test.h"
+#include "test_net_util.h"
 
 #define API_TEST 30000
 
@@ -44,11 +45,7 @@ static void on_request(void *ctx, rn_req_t *req) {
         rn_req_close(req, "bad peer request");
         return;
     }
-    rn_buf_t b;
-    rn_buf_init(&b, 1024);
-    rn_resp_header_encode(&b, h.api_key, h.api_version, h.correlation_id);
-    rn_req_respond(req, &b);
-    rn_buf_free(&b);
+    tn_respond_empty(req, &h);
 }
 
 static srv_t *srv_start(void) {
