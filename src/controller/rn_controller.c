@@ -144,7 +144,7 @@ static int32_t min_isr(const rn_controller_t *ctl, const rn_meta_image_t *img, c
     if (v) {
         char *end;
         long n = strtol(v, &end, 10);
-        if (*v && !*end && n >= 1 && n <= RN_META_REPLICAS_MAX) return (int32_t)n;
+        if (*v && !*end && n >= 1 && n <= INT32_MAX) return (int32_t)n;
     }
     return ctl->cfg.min_insync_replicas;
 }
@@ -373,6 +373,13 @@ rn_err_t rn_ctl_register_broker(rn_controller_t *ctl, const rn_meta_image_t *img
     if (req->node_id < 0) return fail(ctl, RN_ERR_INVALID_REQUEST, "negative broker id");
     if (req->nlisteners < 0 || req->nlisteners > RN_META_LISTENERS_MAX)
         return fail(ctl, RN_ERR_INVALID_REQUEST, "too many listeners");
+    bool strings_ok = req->rack.len <= RN_META_STR_MAX;
+    for (int32_t i = 0; i < req->nlisteners; i++) {
+        const rn_meta_listener_t *l = &req->listeners[i];
+        strings_ok = strings_ok && l->name.len >= 0 && l->name.len <= RN_META_STR_MAX && l->host.len >= 0 &&
+                     l->host.len <= RN_META_STR_MAX;
+    }
+    if (!strings_ok) return fail(ctl, RN_ERR_INVALID_REQUEST, "a rack, listener name or host too long (or null)");
     const rn_meta_broker_t *old = rn_meta_image_broker(img, req->node_id);
     if (old && memcmp(old->incarnation, req->incarnation, 16) == 0) {
         /* A retry of the registration that made the current epoch. */
@@ -859,7 +866,6 @@ rn_err_t rn_ctl_reassign(rn_controller_t *ctl, const rn_meta_image_t *img, rn_st
     build_opts_t o;
     rn_err_t err = find_partition(ctl, img, name, partition, &cur, &o);
     if (err) return err;
-    o.unclean_ok = false;
     t = cur;
     rn_meta_ids_t orig = cur.replicas;
     ids_minus(&orig, &cur.adding);
@@ -892,6 +898,82 @@ rn_err_t rn_ctl_reassign(rn_controller_t *ctl, const rn_meta_image_t *img, rn_st
     }
     rn_meta_change_rec_t c;
     if (build_change(&o, &cur, &t, &c)) emit_change(out, &c);
+    return finish(ctl, out, mark, mark_n, RN_OK);
+}
+
+/* ---- configs ---- */
+
+static bool parse_positive_int(rn_str_t v) {
+    if (v.len < 1 || v.len > 10) return false;
+    int64_t n = 0;
+    for (int32_t i = 0; i < v.len; i++) {
+        if (v.ptr[i] < '0' || v.ptr[i] > '9') return false;
+        n = n * 10 + (v.ptr[i] - '0');
+    }
+    return n >= 1 && n <= INT32_MAX;
+}
+
+/* Does the (type, name) resource's value of `key` decide it for `topic`? */
+static bool governs(const rn_meta_image_t *img, int8_t type, rn_str_t name, const char *key,
+                    const rn_meta_topic_t *topic) {
+    if (type == RN_META_RESOURCE_TOPIC) return rn_str_eq_cstr(name, topic->name);
+    return name.len == 0 && !rn_meta_image_config(img, RN_META_RESOURCE_TOPIC, topic->name, key);
+}
+
+rn_err_t rn_ctl_alter_config(rn_controller_t *ctl, const rn_meta_image_t *img, int8_t resource_type,
+                             rn_str_t resource_name, rn_str_t key, rn_str_t value, rn_meta_batch_t *out) {
+    size_t mark = out->buf.len;
+    int32_t mark_n = out->count;
+    if (resource_name.len < 0 || resource_name.len > RN_META_STR_MAX || key.len < 1 || key.len > RN_META_STR_MAX ||
+        value.len > RN_META_STR_MAX)
+        return fail(ctl, RN_ERR_INVALID_REQUEST, "bad resource name, key or value");
+    if (resource_type == RN_META_RESOURCE_TOPIC) {
+        if (!rn_meta_image_topic_by_name(img, resource_name))
+            return fail(ctl, RN_ERR_UNKNOWN_TOPIC_OR_PARTITION, "unknown topic");
+    } else if (resource_type == RN_META_RESOURCE_BROKER) {
+        if (resource_name.len > 0 && !parse_positive_int(resource_name) && !rn_str_eq_cstr(resource_name, "0"))
+            return fail(ctl, RN_ERR_INVALID_REQUEST, "a broker resource is a broker id or empty");
+    } else {
+        return fail(ctl, RN_ERR_INVALID_REQUEST, "only topic and broker configs are kept here");
+    }
+    bool is_min_isr = rn_str_eq_cstr(key, "min.insync.replicas");
+    bool is_unclean = rn_str_eq_cstr(key, "unclean.leader.election.enable");
+    if (value.len >= 0 && is_min_isr && !parse_positive_int(value))
+        return fail(ctl, RN_ERR_INVALID_CONFIG, "min.insync.replicas must be a positive integer");
+    if (value.len >= 0 && is_unclean && !rn_str_eq_cstr(value, "true") && !rn_str_eq_cstr(value, "false"))
+        return fail(ctl, RN_ERR_INVALID_CONFIG, "unclean.leader.election.enable must be true or false");
+    rn_meta_record_t rec;
+    memset(&rec, 0, sizeof(rec));
+    rec.type = RN_META_CONFIG;
+    rec.config.resource_type = resource_type;
+    rec.config.resource_name = resource_name;
+    rec.config.key = key;
+    rec.config.value = value;
+    rn_meta_batch_add(out, &rec);
+    bool enable_unclean = is_unclean && rn_str_eq_cstr(value, "true");
+    for (int32_t ti = 0; (is_min_isr || enable_unclean) && ti < rn_meta_image_topic_count(img); ti++) {
+        const rn_meta_topic_t *topic = rn_meta_image_topic_at(img, ti);
+        if (!governs(img, resource_type, resource_name, is_min_isr ? "min.insync.replicas" : "unclean.leader.election.enable", topic))
+            continue;
+        for (int32_t p = 0; p < topic->npartitions; p++) {
+            rn_meta_part_rec_t cur, t;
+            rn_meta_partition_get(topic, p, &cur);
+            rn_meta_change_rec_t c;
+            if (is_min_isr && cur.elr.n > 0) {
+                memset(&c, 0, sizeof(c));
+                memcpy(c.topic_id, cur.topic_id, 16);
+                c.partition = p;
+                c.fields = RN_META_PC_ELR;
+                emit_change(out, &c);
+            } else if (enable_unclean && cur.leader < 0) {
+                build_opts_t o;
+                opts_for(&o, ctl, img, topic);
+                o.unclean_ok = true;
+                t = cur;
+                if (build_change(&o, &cur, &t, &c)) emit_change(out, &c);
+            }
+        }
+    }
     return finish(ctl, out, mark, mark_n, RN_OK);
 }
 

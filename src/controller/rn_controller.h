@@ -148,6 +148,15 @@ rn_err_t rn_ctl_elect_leader(rn_controller_t *ctl, const rn_meta_image_t *img, i
 rn_err_t rn_ctl_reassign(rn_controller_t *ctl, const rn_meta_image_t *img, rn_str_t topic, int32_t partition,
                          const rn_meta_ids_t *target, rn_meta_batch_t *out);
 
+/* AlterConfigs / IncrementalAlterConfigs, one key (value len -1 deletes it): a topic's config
+ * (resource type 2; the topic must exist), the cluster default (type 4, name "") or one broker's
+ * (type 4, its id). min.insync.replicas must be a positive integer and
+ * unclean.leader.election.enable true or false (INVALID_CONFIG). A change of min.insync.replicas
+ * clears the ELR of the partitions it governs (KIP-966); enabling unclean election elects
+ * leaders for the leaderless partitions it governs. */
+rn_err_t rn_ctl_alter_config(rn_controller_t *ctl, const rn_meta_image_t *img, int8_t resource_type,
+                             rn_str_t resource_name, rn_str_t key, rn_str_t value, rn_meta_batch_t *out);
+
 /* AllocateProducerIds: a block of producer_id_block_size ids starting at *first. */
 rn_err_t rn_ctl_alloc_producer_ids(rn_controller_t *ctl, const rn_meta_image_t *img, int32_t broker_id,
                                    int64_t broker_epoch, rn_meta_batch_t *out, int64_t *first, int32_t *count);

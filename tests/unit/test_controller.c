@@ -694,6 +694,81 @@ RN_TEST(reassignment_cancel_and_immediate) {
     env_free(&e);
 }
 
+/* ---- configs ---- */
+
+static rn_err_t set_cfg(env_t *e, int8_t type, const char *name, const char *key, const char *value) {
+    rn_err_t err = rn_ctl_alter_config(e->ctl, e->img, type, rn_str_from_cstr(name), rn_str_from_cstr(key),
+                                       value ? rn_str_from_cstr(value) : RN_STR_NULL, &e->b);
+    return err ? err : env_commit(e);
+}
+
+RN_TEST(alter_config_validates_and_keeps_elr_consistent) {
+    env_t e;
+    cluster(&e, 3, 2);
+    const int32_t assigned[] = {1, 2, 3};
+    ASSERT_EQ(create_assigned(&e, "t", assigned, 3), RN_OK);
+    ASSERT_EQ(set_cfg(&e, RN_META_RESOURCE_TOPIC, "nope", "retention.ms", "1"), RN_ERR_UNKNOWN_TOPIC_OR_PARTITION);
+    ASSERT_EQ(set_cfg(&e, RN_META_RESOURCE_TOPIC, "t", "min.insync.replicas", "0"), RN_ERR_INVALID_CONFIG);
+    ASSERT_EQ(set_cfg(&e, RN_META_RESOURCE_TOPIC, "t", "min.insync.replicas", "two"), RN_ERR_INVALID_CONFIG);
+    ASSERT_EQ(set_cfg(&e, RN_META_RESOURCE_TOPIC, "t", "unclean.leader.election.enable", "yes"), RN_ERR_INVALID_CONFIG);
+    ASSERT_EQ(set_cfg(&e, RN_META_RESOURCE_BROKER, "x1", "log.retention.ms", "1"), RN_ERR_INVALID_REQUEST);
+    ASSERT_EQ(set_cfg(&e, 3, "t", "k", "v"), RN_ERR_INVALID_REQUEST);
+    ASSERT_EQ(set_cfg(&e, RN_META_RESOURCE_BROKER, "2", "log.retention.ms", "1"), RN_OK);
+    ASSERT_EQ(set_cfg(&e, RN_META_RESOURCE_TOPIC, "t", "retention.ms", "1000"), RN_OK);
+    ASSERT_STREQ(rn_meta_image_config(e.img, RN_META_RESOURCE_TOPIC, "t", "retention.ms"), "1000");
+    ASSERT_EQ(set_cfg(&e, RN_META_RESOURCE_TOPIC, "t", "retention.ms", NULL), RN_OK);
+    ASSERT_TRUE(rn_meta_image_config(e.img, RN_META_RESOURCE_TOPIC, "t", "retention.ms") == NULL);
+
+    /* ISR {1} with min ISR 2: 2 is in the ELR. */
+    ASSERT_EQ(env_heartbeat(&e, 3, true, false, NULL), RN_OK);
+    ASSERT_EQ(env_heartbeat(&e, 2, true, false, NULL), RN_OK);
+    rn_meta_part_rec_t p;
+    env_part(&e, "t", 0, &p);
+    ASSERT_SET(p.elr, 2);
+    /* The cluster default moves to 3 (the topic has no override): the ELR is cleared. */
+    ASSERT_EQ(set_cfg(&e, RN_META_RESOURCE_BROKER, "", "min.insync.replicas", "3"), RN_OK);
+    env_part(&e, "t", 0, &p);
+    ASSERT_EMPTY(p.elr);
+    ASSERT_EQ(p.leader, 1);
+    /* The topic-level value now decides: fencing 1 puts it in the ELR under min ISR 2. */
+    ASSERT_EQ(set_cfg(&e, RN_META_RESOURCE_TOPIC, "t", "min.insync.replicas", "2"), RN_OK);
+    ASSERT_EQ(env_heartbeat(&e, 1, true, false, NULL), RN_OK);
+    env_part(&e, "t", 0, &p);
+    ASSERT_SET(p.elr, 1);
+    ASSERT_EQ(p.leader, -1);
+    /* 3 is back but was not in sync; enabling unclean election on the topic elects it. */
+    ASSERT_EQ(env_heartbeat(&e, 3, false, false, NULL), RN_OK);
+    env_part(&e, "t", 0, &p);
+    ASSERT_EQ(p.leader, -1);
+    ASSERT_EQ(set_cfg(&e, RN_META_RESOURCE_TOPIC, "t", "unclean.leader.election.enable", "true"), RN_OK);
+    env_part(&e, "t", 0, &p);
+    ASSERT_EQ(p.leader, 3);
+    ASSERT_EQ(p.leader_recovery_state, RN_META_LRS_RECOVERING);
+    ASSERT_EMPTY(p.elr);
+    check_image(&e);
+    env_free(&e);
+}
+
+RN_TEST(registration_rejects_oversized_strings) {
+    env_t e;
+    cluster(&e, 1, 1);
+    rn_meta_reg_t r;
+    env_reg_req(&r, 2, NULL, 1);
+    char *big = malloc(RN_META_STR_MAX + 1);
+    memset(big, 'h', RN_META_STR_MAX + 1);
+    r.listeners[0].host = (rn_str_t){big, RN_META_STR_MAX + 1};
+    int64_t epoch;
+    ASSERT_EQ(rn_ctl_register_broker(e.ctl, e.img, &r, -1, e.now, &e.b, &epoch), RN_ERR_INVALID_REQUEST);
+    r.listeners[0].host = RN_STR_LIT("h");
+    r.rack = (rn_str_t){big, RN_META_STR_MAX + 1};
+    ASSERT_EQ(rn_ctl_register_broker(e.ctl, e.img, &r, -1, e.now, &e.b, &epoch), RN_ERR_INVALID_REQUEST);
+    r.nlisteners = RN_META_LISTENERS_MAX + 1;
+    ASSERT_EQ(rn_ctl_register_broker(e.ctl, e.img, &r, -1, e.now, &e.b, &epoch), RN_ERR_INVALID_REQUEST);
+    ASSERT_EQ(e.b.count, 0);
+    free(big);
+    env_free(&e);
+}
+
 /* ---- producer ids ---- */
 
 RN_TEST(producer_id_blocks) {

@@ -2,17 +2,22 @@
  * test_controller_random.c — seeded random sequences of cluster events (heartbeats, silences and
  * session expiry, fencing, restarts clean and unclean, controlled shutdowns, topic creation and
  * deletion, new partitions, AlterPartition shrinks and expansions, elections, reassignments,
- * producer id blocks), every decision's records applied as the next log entry, and after every
+ * config changes, producer id blocks), every decision's records applied as the next log entry, and after every
  * step the invariants:
  *   - every partition passes rn_meta_partition_check (leader ∈ ISR or -1, ISR/ELR ⊆ replicas,
  *     ISR ∩ ELR = ∅, …) and names registered brokers only;
  *   - leader epoch and partition epoch never go back; any change of a partition raises its
  *     partition epoch; a change of leader raises its leader epoch;
  *   - no partition is led by a fenced or shutting-down broker;
- *   - a leaderless partition has no active ISR member, nor (ISR empty) an active ELR member;
- *   - the ELR is empty while the ISR has at least min.insync.replicas members;
+ *   - a leaderless partition has no active ISR member, nor (ISR empty) an active ELR member, nor
+ *     (unclean election enabled for its topic) any active replica;
+ *   - the ELR is empty while the ISR has at least min.insync.replicas members (the topic's, else
+ *     the cluster default, both changed at random along the way);
+ *   - the data model below: every leader chosen cleanly, every ISR and ELR member holds every
+ *     committed record;
  * and every few steps a snapshot round trip; at the end, replaying the log on a fresh image
- * gives the same snapshot bytes. A failing seed prints itself: RN_SEED=<n> replays just it.
+ * gives the same snapshot bytes. A failing seed prints itself: RN_SEED=<n> replays just it;
+ * RN_SEEDS=<n> runs seeds 1..n (default 60).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +33,8 @@
 typedef struct {
     uint8_t id[16];
     int32_t partition;
-    int32_t leader, leader_epoch, partition_epoch;
-    rn_meta_part_rec_t rec;
+    rn_meta_part_rec_t rec; /* as it was after the last step */
+    rn_meta_ids_t holders;  /* model: replicas holding every committed record */
 } seen_t;
 
 static uint64_t rnd_state;
@@ -54,18 +59,51 @@ typedef struct {
     int n, cap;
 } seen_set_t;
 
+/*
+ * The data model. A record commits (the high watermark passes it) only while the partition has a
+ * leader and at least min.insync.replicas in its ISR; then exactly the ISR holds it. A follower
+ * the leader adds to the ISR has caught up (holds everything committed); a broker restarting
+ * uncleanly holds nothing for sure. Whoever the controller makes leader cleanly, and everyone
+ * in the ISR and the ELR, must hold every committed record; only an unclean election (allowed
+ * by config or asked for) may choose someone else, and then the committed history restarts
+ * from what the new leader has.
+ */
+static seen_set_t model;
+static bool step_unclean_elect; /* this step asked for an unclean election */
+
+static void model_caught_up(const uint8_t topic_id[16], int32_t p, int32_t broker);
+static void model_lost_data(int32_t broker) {
+    for (int i = 0; i < model.n; i++) rn_meta_ids_remove(&model.v[i].holders, broker);
+}
+
 static seen_t *seen_find(seen_set_t *s, const uint8_t id[16], int32_t p) {
     for (int i = 0; i < s->n; i++)
         if (s->v[i].partition == p && memcmp(s->v[i].id, id, 16) == 0) return &s->v[i];
     return NULL;
 }
 
+/* The min.insync.replicas in force for a topic: its own, the cluster default, the controller's. */
+static int32_t topic_min_isr(env_t *e, const char *topic, int32_t dflt) {
+    const char *v = rn_meta_image_config(e->img, RN_META_RESOURCE_TOPIC, topic, "min.insync.replicas");
+    if (!v) v = rn_meta_image_config(e->img, RN_META_RESOURCE_BROKER, "", "min.insync.replicas");
+    return v ? atoi(v) : dflt;
+}
+
+static bool topic_unclean(env_t *e, const char *topic, bool dflt) {
+    const char *v = rn_meta_image_config(e->img, RN_META_RESOURCE_TOPIC, topic, "unclean.leader.election.enable");
+    if (!v) v = rn_meta_image_config(e->img, RN_META_RESOURCE_BROKER, "", "unclean.leader.election.enable");
+    return v ? strcmp(v, "true") == 0 : dflt;
+}
+
 /* Check every invariant; update the record of what each partition looked like. */
-static const char *check(env_t *e, seen_set_t *s, int32_t min_isr, char *where, size_t wlen) {
+static const char *check(env_t *e, seen_set_t *s, int32_t dflt_min_isr, bool dflt_unclean, bool commit, char *where,
+                         size_t wlen) {
     const char *why = rn_meta_image_check(e->img, where, wlen);
     if (why) return why;
     for (int32_t ti = 0; ti < rn_meta_image_topic_count(e->img); ti++) {
         const rn_meta_topic_t *t = rn_meta_image_topic_at(e->img, ti);
+        int32_t min_isr = topic_min_isr(e, t->name, dflt_min_isr);
+        bool unclean = topic_unclean(e, t->name, dflt_unclean);
         for (int32_t p = 0; p < t->npartitions; p++) {
             rn_meta_part_rec_t r;
             rn_meta_partition_get(t, p, &r);
@@ -77,9 +115,22 @@ static const char *check(env_t *e, seen_set_t *s, int32_t min_isr, char *where, 
                     if (rn_meta_image_broker_active(e->img, r.isr.ids[i])) return "leaderless with an active ISR member";
                 for (int32_t i = 0; r.isr.n == 0 && i < r.elr.n; i++)
                     if (rn_meta_image_broker_active(e->img, r.elr.ids[i])) return "leaderless with an active ELR member";
+                for (int32_t i = 0; unclean && i < r.replicas.n; i++)
+                    if (rn_meta_image_broker_active(e->img, r.replicas.ids[i]))
+                        return "leaderless with an active replica and unclean election enabled";
             }
             if (r.isr.n >= min_isr && r.elr.n > 0) return "ELR kept while the ISR is at min.insync.replicas";
             seen_t *old = seen_find(s, t->id, p);
+            if (old && r.leader >= 0 && !rn_meta_ids_contains(&old->holders, r.leader)) {
+                if (r.leader_recovery_state != RN_META_LRS_RECOVERING || !(unclean || step_unclean_elect))
+                    return "a leader that may lack committed records, without an allowed unclean election";
+                old->holders.n = 0; /* unclean: history restarts from the new leader */
+                rn_meta_ids_add(&old->holders, r.leader);
+            }
+            for (int32_t i = 0; old && i < r.isr.n; i++)
+                if (!rn_meta_ids_contains(&old->holders, r.isr.ids[i])) return "an ISR member may lack committed records";
+            for (int32_t i = 0; old && i < r.elr.n; i++)
+                if (!rn_meta_ids_contains(&old->holders, r.elr.ids[i])) return "an ELR member may lack committed records";
             if (old) {
                 if (r.leader_epoch < old->rec.leader_epoch) return "leader epoch went back";
                 if (r.partition_epoch < old->rec.partition_epoch) return "partition epoch went back";
@@ -98,10 +149,18 @@ static const char *check(env_t *e, seen_set_t *s, int32_t min_isr, char *where, 
                 memcpy(n->id, t->id, 16);
                 n->partition = p;
                 n->rec = r;
+                n->holders = r.isr; /* a new partition: empty logs everywhere */
+                old = n;
             }
+            if (commit && r.leader >= 0 && r.isr.n >= min_isr) old->holders = r.isr; /* a record commits */
         }
     }
     return NULL;
+}
+
+static void model_caught_up(const uint8_t topic_id[16], int32_t p, int32_t broker) {
+    seen_t *m = seen_find(&model, topic_id, p);
+    if (m) rn_meta_ids_add(&m->holders, broker);
 }
 
 static const rn_meta_topic_t *random_topic(env_t *e) {
@@ -114,7 +173,7 @@ static void step(env_t *e, int *topic_seq, uint8_t *incarnations) {
     int32_t id = 1 + (int32_t)rnd(NBROKERS);
     const rn_meta_broker_t *b = rn_meta_image_broker(e->img, id);
     rn_ctl_heartbeat_reply_t reply;
-    switch (rnd(14)) {
+    switch (rnd(15)) {
     case 0:
     case 1:
     case 2: { /* a heartbeat; rarely asking to be fenced or to shut down */
@@ -143,7 +202,10 @@ static void step(env_t *e, int *topic_seq, uint8_t *incarnations) {
         int64_t prev = b && rnd(2) ? b->epoch : -1;
         int64_t epoch;
         if (b && !b->fenced) e->now += 9001; /* its old session has to lapse first */
-        if (rn_ctl_register_broker(e->ctl, e->img, &r, prev, e->now, &e->b, &epoch) == RN_OK) e->epochs[id] = epoch;
+        if (rn_ctl_register_broker(e->ctl, e->img, &r, prev, e->now, &e->b, &epoch) == RN_OK) {
+            if (b && prev != b->epoch) model_lost_data(id); /* an unclean shutdown loses unsynced records */
+            e->epochs[id] = epoch;
+        }
         break;
     }
     case 5: { /* create a topic */
@@ -187,13 +249,16 @@ static void step(env_t *e, int *topic_seq, uint8_t *incarnations) {
             rn_meta_ids_add(&req.new_isr, r);
         if (rnd(8) == 0) req.partition_epoch--; /* now and then a stale one */
         rn_meta_part_rec_t res;
-        rn_ctl_alter_partition(e->ctl, e->img, &req, &e->b, &res);
+        rn_err_t err = rn_ctl_alter_partition(e->ctl, e->img, &req, &e->b, &res);
+        if ((err == RN_OK || err == RN_ERR_NEW_LEADER_ELECTED) && rn_meta_ids_contains(&req.new_isr, r))
+            model_caught_up(t->id, p, r); /* the leader only adds a follower that has caught up */
         break;
     }
     case 10: { /* ElectLeaders */
         const rn_meta_topic_t *t = random_topic(e);
         if (!t) break;
-        rn_ctl_elect_leader(e->ctl, e->img, (int8_t)(rnd(4) == 0 ? RN_CTL_ELECT_UNCLEAN : RN_CTL_ELECT_PREFERRED),
+        step_unclean_elect = rnd(4) == 0;
+        rn_ctl_elect_leader(e->ctl, e->img, (int8_t)(step_unclean_elect ? RN_CTL_ELECT_UNCLEAN : RN_CTL_ELECT_PREFERRED),
                             rn_str_from_cstr(t->name), (int32_t)rnd((uint32_t)t->npartitions), &e->b);
         break;
     }
@@ -206,6 +271,27 @@ static void step(env_t *e, int *topic_seq, uint8_t *incarnations) {
         while (target.n < n) rn_meta_ids_add(&target, 1 + (int32_t)rnd(NBROKERS));
         rn_ctl_reassign(e->ctl, e->img, rn_str_from_cstr(t->name), (int32_t)rnd((uint32_t)t->npartitions),
                         rnd(4) == 0 ? NULL : &target, &e->b);
+        break;
+    }
+    case 14: { /* min.insync.replicas of a topic or the cluster, or a topic's unclean election */
+        const rn_meta_topic_t *t = random_topic(e);
+        char v[8];
+        snprintf(v, sizeof(v), "%u", 1 + rnd(3));
+        uint32_t what = rnd(5);
+        if (what == 4)
+            rn_ctl_alter_config(e->ctl, e->img, RN_META_RESOURCE_BROKER, RN_STR_LIT(""),
+                                RN_STR_LIT("unclean.leader.election.enable"),
+                                rnd(3) ? RN_STR_LIT("false") : RN_STR_LIT("true"), &e->b);
+        else if (what == 0)
+            rn_ctl_alter_config(e->ctl, e->img, RN_META_RESOURCE_BROKER, RN_STR_LIT(""), RN_STR_LIT("min.insync.replicas"),
+                                rn_str_from_cstr(v), &e->b);
+        else if (t && what == 1)
+            rn_ctl_alter_config(e->ctl, e->img, RN_META_RESOURCE_TOPIC, rn_str_from_cstr(t->name),
+                                RN_STR_LIT("unclean.leader.election.enable"),
+                                rnd(2) ? RN_STR_LIT("true") : RN_STR_LIT("false"), &e->b);
+        else if (t)
+            rn_ctl_alter_config(e->ctl, e->img, RN_META_RESOURCE_TOPIC, rn_str_from_cstr(t->name),
+                                RN_STR_LIT("min.insync.replicas"), rnd(4) ? rn_str_from_cstr(v) : RN_STR_NULL, &e->b);
         break;
     }
     case 13: {
@@ -230,11 +316,12 @@ static bool run_seed(uint64_t seed, int32_t *steps_done) {
     e.log = &log;
     uint8_t incarnations[NBROKERS + 1] = {0};
     for (int32_t i = 1; i <= NBROKERS; i++) RN_ASSERT(env_add_broker(&e, i, (i % 2) ? "odd" : "even", ++incarnations[i]) == RN_OK);
-    seen_set_t seen = {0};
+    memset(&model, 0, sizeof(model));
     int topic_seq = 0;
     bool ok = true;
     char where[300];
     for (int32_t s = 0; s < STEPS && ok; s++) {
+        step_unclean_elect = false;
         step(&e, &topic_seq, incarnations);
         rn_err_t err = env_commit(&e);
         if (err) {
@@ -243,7 +330,8 @@ static bool run_seed(uint64_t seed, int32_t *steps_done) {
             ok = false;
             break;
         }
-        const char *why = check(&e, &seen, cfg.min_insync_replicas, where, sizeof(where));
+        const char *why = check(&e, &model, cfg.min_insync_replicas, cfg.unclean_leader_election_enable, rnd(2) == 0, where,
+                                sizeof(where));
         if (why) {
             fprintf(stderr, "seed %llu step %d: %s (%s)\n", (unsigned long long)seed, s, why, where);
             ok = false;
@@ -291,7 +379,8 @@ static bool run_seed(uint64_t seed, int32_t *steps_done) {
         rn_buf_free(&b2);
         rn_meta_image_free(replay);
     }
-    free(seen.v);
+    free(model.v);
+    model.v = NULL;
     rn_buf_free(&log);
     env_free(&e);
     return ok;
@@ -301,7 +390,9 @@ RN_TEST(random_event_sequences_keep_the_invariants) {
     rn_log_set_level(RN_LOG_ERROR);
     const char *only = getenv("RN_SEED");
     int32_t steps = 0;
-    uint64_t first = only ? strtoull(only, NULL, 10) : 1, last = only ? first : SEEDS;
+    const char *count = getenv("RN_SEEDS"); /* a longer soak: RN_SEEDS=5000 */
+    uint64_t first = only ? strtoull(only, NULL, 10) : 1;
+    uint64_t last = only ? first : (count ? strtoull(count, NULL, 10) : SEEDS);
     for (uint64_t seed = first; seed <= last; seed++)
         if (!run_seed(seed, &steps)) RN_TEST_FAIL_("seed %llu failed (RN_SEED=%llu to replay)", (unsigned long long)seed, (unsigned long long)seed);
     printf("  %d steps over %llu seeds; records applied:", steps, (unsigned long long)(last - first + 1));
@@ -312,6 +403,7 @@ RN_TEST(random_event_sequences_keep_the_invariants) {
     ASSERT_GT(type_counts[RN_META_FENCE_BROKER], 0);
     ASSERT_GT(type_counts[RN_META_BROKER_SHUTDOWN], 0);
     ASSERT_GT(type_counts[RN_META_REMOVE_TOPIC], 0);
+    ASSERT_GT(type_counts[RN_META_CONFIG], 0);
     ASSERT_GT(leader_changes, 0);
 }
 
