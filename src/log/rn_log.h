@@ -58,6 +58,7 @@ typedef struct {
     int64_t min_compaction_lag_ms;    /* min.compaction.lag.ms, 0 */
     double min_cleanable_dirty_ratio; /* min.cleanable.dirty.ratio, 0.5 */
     bool log_append_time;             /* message.timestamp.type=LogAppendTime */
+    bool preallocate;                 /* preallocate: durable segments get written zeros ahead (false here) */
 } rn_log_config_t;
 
 void rn_log_config_default(rn_log_config_t *cfg);

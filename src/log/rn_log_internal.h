@@ -36,6 +36,14 @@
 #define RN__MAX_BATCH_BYTES (256 << 20) /* a length field above this is garbage */
 #define RN__PRODUCER_BATCHES 5          /* Kafka's ProducerStateEntry.NumBatchesToRetain */
 #define RN__SYNC_HELPERS 7              /* a round fdatasyncs up to 8 files at once */
+/* Preallocation (durable logs with cfg.preallocate): the active segment is kept
+ * RN__PREALLOC_CHUNK of written zeros ahead of its write position, while the
+ * dir's zeros not yet written over stay under RN__PREALLOC_BUDGET and the dir
+ * appends less than RN__PREALLOC_MAX_RATE bytes/s (above it, writing every
+ * byte twice costs more disk time than the cheaper fdatasyncs save). */
+#define RN__PREALLOC_CHUNK (1 << 20)
+#define RN__PREALLOC_BUDGET (64LL << 20)
+#define RN__PREALLOC_MAX_RATE (64LL << 20)
 
 /* ---- file cache (rn_filecache.c) ---------------------------------------- */
 
@@ -105,7 +113,8 @@ enum { RN__F_LOG = 0, RN__F_INDEX = 1, RN__F_TIMEINDEX = 2, RN__F_COUNT = 3 };
 
 typedef struct rn__segment {
     int64_t base_offset;
-    int64_t size_bytes;           /* committed bytes of .log */
+    int64_t size_bytes;           /* committed bytes of .log (its logical size) */
+    int64_t prealloc_end;         /* 0, or the .log file's size: zeros from size_bytes to here */
     int64_t created_ms;           /* for segment.ms; 0 until the first append */
     _Atomic int64_t max_timestamp;        /* RN__TS_UNKNOWN until loaded from the .timeindex */
     _Atomic int64_t max_timestamp_offset; /* last offset of the batch holding max_timestamp */
@@ -163,6 +172,16 @@ void rn__segment_note_batch(rn__segment_t *seg, rn__index_pending_t *pend, const
 rn_err_t rn__segment_write_index(rn_log_t *log, rn__segment_t *seg, rn__index_pending_t *pend);
 /* Adds the final .timeindex entry (the segment's max timestamp) when it stops being active. */
 rn_err_t rn__segment_seal(rn_log_t *log, rn__segment_t *seg);
+/* Before an append of len bytes to the active segment (fd: its .log): writes
+ * zeros ahead of the write position if the room left is under half a chunk
+ * and the dir's budget and append rate allow. Best effort: failures only skip it. */
+void rn__segment_preallocate(rn_log_t *log, rn__segment_t *seg, int fd, size_t len);
+/* After size_bytes grew from old_size: the zeros written over leave the budget. */
+void rn__segment_grew(rn_log_t *log, rn__segment_t *seg, int64_t old_size);
+/* Cuts the .log file back to size_bytes if it has preallocated zeros (roll, clean close). */
+rn_err_t rn__segment_trim(rn_log_t *log, rn__segment_t *seg);
+/* The file was cut to size_bytes by the caller: forget its zeros. */
+void rn__segment_prealloc_forget(rn_log_t *log, rn__segment_t *seg);
 /* Position of the first batch whose last offset >= offset (seg->size_bytes if none). */
 rn_err_t rn__segment_find(rn_log_t *log, rn__segment_t *seg, int64_t offset, int64_t *pos);
 rn_err_t rn__segment_max_timestamp(rn_log_t *log, rn__segment_t *seg, int64_t *ts, int64_t *offset);
@@ -397,6 +416,11 @@ struct rn_logdir {
 
     _Atomic int64_t free_bytes;
     _Atomic int64_t free_checked_ms;
+
+    _Atomic int64_t prealloc_bytes; /* zeros written ahead in active segments, not yet written over */
+    _Atomic int64_t append_rate;    /* bytes/s appended, measured by the flusher over >= 100 ms */
+    int64_t rate_t0_ns;             /* flusher only: start of the current measurement */
+    uint64_t rate_bytes0;
 
     _Atomic uint64_t st_fsyncs, st_fsync_rounds, st_fsync_ns, st_appends, st_append_bytes;
     rn_histo_t st_sync_round; /* duration of each group-commit round (what an ack waits for) */

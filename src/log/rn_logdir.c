@@ -22,6 +22,9 @@
  * calls the sync listener. Appends arriving during a round wait for the next:
  * many appends, one fdatasync per file per round.
  *
+ * The flusher also measures the dir's append rate (bytes/s over >= 100 ms):
+ * preallocation (rn_segment.c) stops above RN__PREALLOC_MAX_RATE.
+ *
  * A failed write or fsync takes the dir offline: later appends and reads fail
  * with KAFKA_STORAGE_ERROR, the listener gets err once, nothing is retried.
  * Running out of space is not a failure of the dir: the append is cut back
@@ -392,10 +395,23 @@ static bool flush_round(rn_logdir_t *dir, int64_t *next_deadline) {
     return true;
 }
 
+/* The dir's append rate, for preallocation (flusher thread; at least 100 ms apart). */
+static void measure_rate(rn_logdir_t *dir) {
+    int64_t now = rn_clock_mono_ns();
+    if (now - dir->rate_t0_ns < 100000000) return;
+    uint64_t bytes = atomic_load(&dir->st_append_bytes);
+    atomic_store(&dir->append_rate, (int64_t)((double)(bytes - dir->rate_bytes0) * 1e9 / (double)(now - dir->rate_t0_ns)));
+    dir->rate_t0_ns = now;
+    dir->rate_bytes0 = bytes;
+}
+
 static void *flusher_main(void *arg) {
     rn_logdir_t *dir = arg;
     pthread_mutex_lock(&dir->flush_lock);
+    dir->rate_t0_ns = rn_clock_mono_ns();
+    dir->rate_bytes0 = atomic_load(&dir->st_append_bytes);
     for (;;) {
+        measure_rate(dir);
         report_offline(dir);
         int64_t next_deadline;
         bool did = flush_round(dir, &next_deadline);
@@ -855,6 +871,7 @@ rn_err_t rn_logdir_delete_log(rn_logdir_t *dir, rn_log_t *log) {
 
     pthread_rwlock_wrlock(&log->lock);
     log->deleted = true;
+    if (log->nsegs > 0) rn__segment_prealloc_forget(log, rn__log_active(log)); /* out of the dir's budget */
     for (int32_t i = 0; i < log->nsegs; i++)
         for (int k = 0; k < RN__F_COUNT; k++) rn__filecache_drop(&dir->cache, &log->segs[i]->files[k]);
     char gone[4096];

@@ -233,6 +233,7 @@ rn_err_t rn__log_roll(rn_log_t *log, int64_t new_base, int64_t now_ms) {
     rn__segment_t *old = rn__log_active(log);
     RN_ASSERT(new_base > old->base_offset);
     rn_err_t err = rn__segment_seal(log, old);
+    if (!err) err = rn__segment_trim(log, old); /* sealed segments have no preallocated tail */
     if (err) return err;
     rn__segment_t *seg = rn__segment_new(new_base);
     if (!seg) return RN_ERR_NOMEM;
@@ -303,6 +304,7 @@ static void undo_segment(rn_log_t *log, rn__segment_t *seg, const seg_undo_t *u,
     seg->last_time_entry_ts = u->last_time_entry_ts;
     seg->bytes_since_index = u->bytes_since_index;
     seg->size_bytes = u->size_bytes;
+    rn__segment_prealloc_forget(log, seg); /* the cut took the zeros too */
 }
 
 rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, const rn_append_opts_t *opts,
@@ -454,6 +456,8 @@ rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, const rn_app
                        atomic_load(&seg->index_entries),
                        atomic_load(&seg->timeindex_entries),
                        seg->bytes_since_index};
+    bool durable = rn__log_durable(&log->cfg);
+    if (durable && log->cfg.preallocate) rn__segment_preallocate(log, seg, lf->fd, len);
     if (rn__pwrite_all(lf->fd, batches, len, seg->size_bytes) < 0) {
         int e = errno;
         err = (e == ENOSPC || e == EDQUOT) ? RN_ERR_NOSPACE : RN_ERR_IO;
@@ -485,6 +489,7 @@ rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, const rn_app
     }
 
     seg->size_bytes += (int64_t)len;
+    rn__segment_grew(log, seg, undo.size_bytes);
     atomic_store(&log->log_end_offset, next);
     atomic_fetch_add(&log->size_bytes, (int64_t)len);
     bool epochs_changed = false;
@@ -521,7 +526,6 @@ rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, const rn_app
     atomic_fetch_add(&dir->st_appends, 1);
     atomic_fetch_add(&dir->st_append_bytes, len);
 
-    bool durable = rn__log_durable(&log->cfg);
     out->sync_ticket = rn__logdir_mark_dirty(dir, log, &lf, 1, next, records, durable, durable);
     if (!durable && !atomic_load(&log->replicated)) atomic_store(&log->high_watermark, next);
     out->base_offset = follower ? first_base : log_end;
@@ -732,6 +736,7 @@ rn_err_t rn__log_close_clean(rn_log_t *log) {
     if (log->nsegs > 0) {
         rn__segment_t *seg = rn__log_active(log);
         err = rn__segment_seal(log, seg);
+        if (!err) err = rn__segment_trim(log, seg); /* the next open trusts the file's size */
         for (int k = 0; !err && k < RN__F_COUNT; k++) {
             /* Only files that are open can have unsynced writes: ours or the flusher's
              * (the final flush round ran before this). */

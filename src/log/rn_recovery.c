@@ -35,6 +35,9 @@
  * 13  N.snapshot with N > log end                     deleted; the two newest others are kept and
  *                                                     the producer table is loaded lazily from them
  * 14  leader-epoch-checkpoint entries >= log end      dropped (entries below log start clamped)
+ * 15  zeros after the last valid batch (a batch        the end of the log: cut off (logged at info),
+ *     header with baseOffset 0 and batchLength 0:     not counted as a truncation (case 5 does not
+ *     a preallocated tail, rn_segment.c)              apply); case 1 never meets one (clean close trims)
  */
 #include <dirent.h>
 #include <errno.h>

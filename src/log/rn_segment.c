@@ -21,10 +21,23 @@
  *   21  ... attributes, lastOffsetDelta, timestamps, producer, records
  * Batches are contiguous from position 0; offsets strictly increase from
  * batch to batch (compaction may leave gaps). The segment's base offset (its
- * file name) is <= the first batch's baseOffset. The file's size is the
- * committed size: an append that fails is truncated away before anyone can
- * see it. A segment holds at most segment.bytes (and < 2 GiB: index
- * positions are 32-bit) unless a single append is larger.
+ * file name) is <= the first batch's baseOffset. An append that fails is
+ * truncated away before anyone can see it. A segment holds at most
+ * segment.bytes (and < 2 GiB: index positions are 32-bit) unless a single
+ * append is larger.
+ *
+ * Preallocated tail. The committed (logical) size is size_bytes; the file may
+ * be longer: the active segment of a durable log with `preallocate` is kept up
+ * to 1 MiB of *written* zeros ahead of its write position, so an ack's
+ * fdatasync overwrites blocks that exist and changes no file size (no journal
+ * commit: ~0.12 ms instead of ~0.2 ms here). The zeros are written by the
+ * append that finds less than half a chunk of room, and synced by the next
+ * round. Reads and scans stop at size_bytes. The file is cut to size_bytes
+ * when the segment is sealed (roll) and at clean shutdown, so sealed segments
+ * and a cleanly closed log have file size == logical size. After a crash the
+ * first zero batch header (baseOffset 0, batchLength 0: never a valid batch)
+ * after the last valid batch is the end of the log: recovery cuts the zeros
+ * off without counting it as damage.
  *
  * .index — 8-byte entries, sorted:
  *   0   relativeOffset  uint32  (lastOffset of the batch) - segment base
@@ -53,6 +66,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "rn_assert.h"
@@ -341,6 +355,89 @@ rn_err_t rn__segment_seal(rn_log_t *log, rn__segment_t *seg) {
     return err;
 }
 
+/* ---- preallocation ---------------------------------------------------------- */
+
+static int64_t prealloc_room(const rn__segment_t *seg) {
+    return seg->prealloc_end > seg->size_bytes ? seg->prealloc_end - seg->size_bytes : 0;
+}
+
+void rn__segment_prealloc_forget(rn_log_t *log, rn__segment_t *seg) {
+    atomic_fetch_sub(&log->dir->prealloc_bytes, prealloc_room(seg));
+    seg->prealloc_end = 0;
+}
+
+/* Writes zeros to [from, to); 0 or an errno. */
+static int write_zeros(int fd, int64_t from, int64_t to) {
+    static const uint8_t zeros[64 * 1024];
+    int hook = rn__log_io_hook ? rn__log_io_hook(RN__IO_WRITE, fd, (size_t)(to - from)) : 0;
+    if (hook) return hook;
+    struct iovec iov[16];
+    for (int i = 0; i < 16; i++) iov[i] = (struct iovec){(void *)zeros, sizeof(zeros)};
+    while (from < to) {
+        int64_t left = to - from;
+        int n = 0;
+        for (; n < 16 && left > 0; n++) {
+            iov[n].iov_len = left < (int64_t)sizeof(zeros) ? (size_t)left : sizeof(zeros);
+            left -= (int64_t)iov[n].iov_len;
+        }
+        ssize_t w = pwritev(fd, iov, n, (off_t)from);
+        for (int i = 0; i < n; i++) iov[i].iov_len = sizeof(zeros);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return w < 0 ? errno : EIO;
+        from += w;
+    }
+    return 0;
+}
+
+void rn__segment_preallocate(rn_log_t *log, rn__segment_t *seg, int fd, size_t len) {
+    rn_logdir_t *dir = log->dir;
+    int64_t need = seg->size_bytes + (int64_t)len;
+    int64_t have = seg->prealloc_end ? seg->prealloc_end : seg->size_bytes; /* the file's size */
+    if (have - need >= RN__PREALLOC_CHUNK / 2) return;
+    int64_t cap = log->cfg.segment_bytes < (int64_t)INT32_MAX ? log->cfg.segment_bytes : (int64_t)INT32_MAX;
+    int64_t to = need + RN__PREALLOC_CHUNK < cap ? need + RN__PREALLOC_CHUNK : cap; /* none past the roll */
+    int64_t from = have > need ? have : need; /* [have, need) gets this append's data */
+    if (to <= from) return;
+    int64_t room_before = prealloc_room(seg), room_after = to - seg->size_bytes;
+    if (atomic_load(&dir->append_rate) > RN__PREALLOC_MAX_RATE ||
+        atomic_load(&dir->prealloc_bytes) + room_after - room_before > RN__PREALLOC_BUDGET ||
+        rn__logdir_check_space(dir, (size_t)(to - from)) != RN_OK)
+        return;
+    int e = write_zeros(fd, from, to);
+    if (e) {
+        /* Leave the file as it was; if even that fails, remember the larger end
+         * so the zeros are trimmed with the rest. */
+        RN_DEBUG("log", "%s: preallocating %lld bytes failed: %s", log->path, (long long)(to - from), strerror(e));
+        if (ftruncate(fd, (off_t)have) == 0) return;
+    }
+    seg->prealloc_end = to;
+    atomic_fetch_add(&dir->prealloc_bytes, room_after - room_before);
+}
+
+void rn__segment_grew(rn_log_t *log, rn__segment_t *seg, int64_t old_size) {
+    if (!seg->prealloc_end) return;
+    int64_t used = (seg->size_bytes < seg->prealloc_end ? seg->size_bytes : seg->prealloc_end) - old_size;
+    if (used > 0) atomic_fetch_sub(&log->dir->prealloc_bytes, used);
+    if (seg->size_bytes >= seg->prealloc_end) seg->prealloc_end = 0;
+}
+
+rn_err_t rn__segment_trim(rn_log_t *log, rn__segment_t *seg) {
+    if (!seg->prealloc_end) return RN_OK;
+    rn_fileref_t *f;
+    rn_err_t err = rn__segment_file(log, seg, RN__F_LOG, true, &f);
+    if (err) return err;
+    int r = ftruncate(f->fd, (off_t)seg->size_bytes);
+    int e = errno;
+    rn_fileref_release(f);
+    if (r < 0) {
+        RN_ERROR("log", "%s: trimming segment %lld to %lld bytes failed: %s", log->path, (long long)seg->base_offset,
+                 (long long)seg->size_bytes, strerror(e));
+        return RN_ERR_IO;
+    }
+    rn__segment_prealloc_forget(log, seg);
+    return RN_OK;
+}
+
 rn_err_t rn__segment_find(rn_log_t *log, rn__segment_t *seg, int64_t offset, int64_t *pos) {
     int64_t size = seg->size_bytes;
     *pos = 0;
@@ -428,6 +525,17 @@ static rn_err_t read_index_file(int fd, size_t es, uint8_t **out, int32_t *n) {
     *out = b;
     *n = (int32_t)(got / es);
     return RN_OK;
+}
+
+/* True if the bytes at pos (up to a batch's baseOffset and batchLength) are all
+ * zero: a preallocated tail, not a damaged batch. */
+static bool zero_header_at(int fd, int64_t pos, int64_t file_size) {
+    uint8_t hb[RN_BATCH_LOG_OVERHEAD];
+    size_t n = file_size - pos < (int64_t)sizeof(hb) ? (size_t)(file_size - pos) : sizeof(hb);
+    if (n == 0 || pread(fd, hb, n, (off_t)pos) != (ssize_t)n) return false;
+    for (size_t i = 0; i < n; i++)
+        if (hb[i]) return false;
+    return true;
 }
 
 /* Reads the batch header at pos; true if it is a sane batch ending at `last`. */
@@ -533,6 +641,7 @@ rn_err_t rn__segment_recover(rn_log_t *log, rn__segment_t *seg, int64_t check_fr
     int64_t next = resume_base, good_end = resume_pos;
     int32_t prev_epoch = INT32_MIN;
     const char *why = NULL;
+    bool zero_tail = false;
     for (;;) {
         err = rn__scan_next(&s);
         if (err == RN_ERR_NOT_FOUND) {
@@ -540,7 +649,8 @@ rn_err_t rn__segment_recover(rn_log_t *log, rn__segment_t *seg, int64_t check_fr
             break;
         }
         if (err == RN_ERR_CORRUPT) {
-            why = "torn or malformed batch";
+            zero_tail = zero_header_at(lf->fd, s.pos, file_size);
+            why = zero_tail ? NULL : "torn or malformed batch";
             err = RN_OK;
             break;
         }
@@ -580,16 +690,21 @@ rn_err_t rn__segment_recover(rn_log_t *log, rn__segment_t *seg, int64_t check_fr
     err = rn__segment_write_index(log, seg, &pend);
     if (err) goto out;
     if (good_end < st.st_size) {
-        RN_WARN("log", "%s: segment %lld: %s at position %lld, truncating %lld bytes", log->path,
-                (long long)seg->base_offset, why ? why : "trailing bytes", (long long)good_end,
-                (long long)(st.st_size - good_end));
+        if (zero_tail)
+            RN_INFO("log", "%s: segment %lld ends at position %lld; trimming %lld preallocated bytes", log->path,
+                    (long long)seg->base_offset, (long long)good_end, (long long)(st.st_size - good_end));
+        else
+            RN_WARN("log", "%s: segment %lld: %s at position %lld, truncating %lld bytes", log->path,
+                    (long long)seg->base_offset, why ? why : "trailing bytes", (long long)good_end,
+                    (long long)(st.st_size - good_end));
         if (ftruncate(lf->fd, (off_t)good_end) < 0) {
             RN_ERROR("log", "ftruncate(%s) failed: %s", log->path, strerror(errno));
             err = RN_ERR_IO;
             goto out;
         }
-        *truncated = true;
+        *truncated = !zero_tail;
     }
+    rn__segment_prealloc_forget(log, seg);
     seg->size_bytes = good_end;
     seg->append_ready = true;
     if (seg->created_ms == 0) seg->created_ms = rn_clock_wall_ms();

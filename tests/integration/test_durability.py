@@ -1,8 +1,10 @@
 """Storage engine under faults, with a real broker and real clients: kill -9 while
-acks=all producers write, torn and garbled segment tails, damaged indexes, a full disk."""
+acks=all producers write (also with preallocated segments), torn and garbled segment
+tails, damaged indexes, a full disk."""
 import glob
 import os
 import random
+import struct
 import subprocess
 import threading
 import time
@@ -102,6 +104,20 @@ def segment_files(data_dir, topic, part, ext):
     return sorted(glob.glob(os.path.join(data_dir, "%s-%d" % (topic, part), "*" + ext)))
 
 
+def batches_end(path):
+    """Position after the last batch of a segment file: where a zero header (a
+    preallocated tail) or the file's end begins."""
+    with open(path, "rb") as f:
+        data = f.read()
+    pos = 0
+    while pos + 12 <= len(data):
+        base, length = struct.unpack(">qi", data[pos:pos + 12])
+        if length <= 0 or pos + 12 + length > len(data):
+            break
+        pos += 12 + length
+    return pos, data
+
+
 def test_torn_and_garbled_tails_keep_every_intact_batch(broker_factory):
     b = broker_factory({"log.segment.bytes": "65536"}).start()
     create_topic(b.bootstrap, "torn")
@@ -111,7 +127,7 @@ def test_torn_and_garbled_tails_keep_every_intact_batch(broker_factory):
     logs = segment_files(b.data_dir, "torn", 0, ".log")
     assert len(logs) > 2
     last = logs[-1]
-    size = os.path.getsize(last)
+    size, _ = batches_end(last)  # the file may go on with preallocated zeros
     # tear the last batch in half, and garble bytes in the one before it
     with open(last, "r+b") as f:
         f.truncate(size - 100)
@@ -129,6 +145,41 @@ def test_torn_and_garbled_tails_keep_every_intact_batch(broker_factory):
     produce_all(producer(b.bootstrap), "torn", [dict(value=b"next")])
     got = consume_partition(b.bootstrap, "torn", 0, 1, start=hi)
     assert got[0].offset() == hi and got[0].value() == b"next"
+
+
+def test_kill9_with_preallocated_segment_restarts_with_every_acked_message(broker_factory):
+    b = broker_factory({"log.segment.bytes": str(4 << 20)}).start()  # log.preallocate is on by default
+    create_topic(b.bootstrap, "pre", partitions=2)
+    acked = []
+    for round_ in range(3):
+        w = AckedWriter(b.bootstrap, "pre", b"p%02d" % round_).start()
+        deadline = time.time() + 20
+        while len(w.acked) < 2000 and time.time() < deadline:
+            time.sleep(0.05)
+        # the active segments carry written zeros past their last batch
+        tails = 0
+        for part in range(2):
+            last = segment_files(b.data_dir, "pre", part, ".log")[-1]
+            end, data = batches_end(last)
+            if len(data) > end:
+                assert data[end:] == bytes(len(data) - end), "the tail is not all zeros"
+                tails += 1
+        assert tails > 0, "no preallocated segment to crash with"
+        b.kill9()
+        b.start()
+        w.finish()
+        assert not w.errors, w.errors[:5]
+        acked += w.acked
+    check_log(b.bootstrap, "pre", 2, acked)
+    text = b.log_text()
+    assert "preallocated bytes" in text  # recovery cut the zero tail off ...
+    assert "truncating" not in text  # ... and found nothing damaged
+    # a clean stop trims every segment to its batches
+    b.stop()
+    for part in range(2):
+        for path in segment_files(b.data_dir, "pre", part, ".log"):
+            end, data = batches_end(path)
+            assert end == len(data), path
 
 
 def test_damaged_indexes_are_rebuilt(broker_factory):

@@ -56,22 +56,7 @@ RN_TEST(append_read_roundtrip_across_rolls) {
     ASSERT_GT(log->nsegs, 5);
     for (int64_t o = 0; o < next; o++) check_read_at(log, o);
     /* Reading everything from 0 through the segments. */
-    int64_t o = 0;
-    while (o < next) {
-        rn_log_read_t r;
-        ASSERT_EQ(rn_log_read(log, o, 1 << 20, true, INT64_MAX, &r), RN_OK);
-        ASSERT_GT(r.len, 0);
-        uint8_t *p = tl_read_region(&r);
-        for (size_t pos = 0; pos < (size_t)r.len;) {
-            rn_batch_header_t h;
-            rn_batch_header_decode(p + pos, &h);
-            ASSERT_EQ(h.base_offset, o);
-            o = rn_batch_last_offset(&h) + 1;
-            pos += rn_batch_total_size(&h);
-        }
-        free(p);
-        rn_fileref_release(r.file);
-    }
+    ASSERT_EQ(tl_read_through(log), next);
     rn_log_read_t r;
     ASSERT_EQ(rn_log_read(log, next, 1000, true, INT64_MAX, &r), RN_OK);
     ASSERT_EQ(r.len, 0);

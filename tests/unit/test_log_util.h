@@ -111,6 +111,23 @@ static inline uint8_t *tl_log_bytes(rn_log_t *log, size_t *len) {
     return all.data;
 }
 
+/* Every batch from the log start, read through rn_log_read: checks that offsets
+ * follow each other and CRCs match; returns the offset after the last batch, or -1. */
+static inline int64_t tl_read_through(rn_log_t *log) {
+    size_t len;
+    uint8_t *d = tl_log_bytes(log, &len);
+    int64_t offset = rn_log_start_offset(log);
+    for (size_t pos = 0; pos < len && offset >= 0;) {
+        rn_batch_header_t h;
+        rn_batch_header_decode(d + pos, &h);
+        bool ok = h.base_offset == offset && rn_batch_compute_crc(d + pos, rn_batch_total_size(&h)) == h.crc;
+        offset = ok ? rn_batch_last_offset(&h) + 1 : -1;
+        pos += rn_batch_total_size(&h);
+    }
+    free(d);
+    return offset;
+}
+
 /* Waits (bounded) until the dir's synced ticket reaches t. */
 static inline bool tl_wait_ticket(rn_logdir_t *dir, uint64_t t) {
     for (int i = 0; i < 5000; i++) {
