@@ -131,6 +131,7 @@ static void fail(rn_raft_t *r, rn_err_t err, const char *what) {
     r->failed = err;
 }
 
+static bool voters_valid(const rn_raft_voters_t *v);
 static bool is_voter(const rn_raft_t *r, int32_t id) { return rn_raft_voters_has(&r->voters, id); }
 
 static uint32_t quorum(const rn_raft_t *r) { return r->voters.count / 2 + 1; }
@@ -590,8 +591,8 @@ static void reject_append(rn_raft_t *r, const rn_raft_msg_t *m) {
     } else {
         uint64_t ct = rn_raft_term_at(r, prev);
         uint64_t f = prev;
-        while (f - 1 > r->snap.index && rn_raft_term_at(r, f - 1) == ct) f--;
-        resp.index = f;
+        while (f > r->snap.index + 1 && rn_raft_term_at(r, f - 1) == ct) f--;
+        resp.index = f ? f : 1;
         resp.log_term = ct;
     }
     send(r, &resp, m->from);
@@ -695,6 +696,10 @@ static void on_snapshot(rn_raft_t *r, const rn_raft_msg_t *m) {
     heard_leader(r, m);
     if (r->failed) return;
     rn_raft_msg_t resp = {.type = RN_RAFT_MSG_SNAPSHOT_RESP, .snap = m->snap};
+    if (!voters_valid(&m->snap.voters) || m->snap.term > r->term || m->snap.term == 0) {
+        RN_WARN("raft", "node %d: malformed snapshot from %d ignored", r->cfg.node_id, m->from);
+        return;
+    }
     if (m->snap.index <= r->commit) {
         resp.granted = true; /* already have everything it covers */
         resp.snap.index = m->snap.index;

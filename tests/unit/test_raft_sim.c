@@ -294,6 +294,23 @@ static void trace_msg(sim_t *s, const char *what, const rn_raft_msg_t *m) {
            m->granted, m->n_entries, (unsigned long long)m->snap.index, (unsigned long long)m->offset);
 }
 
+/* RN_RAFT_WRITE_SEEDS=dir: the first messages of each type become fuzz seeds
+ * (tests/fuzz/corpus/raft_msg), each one frame: u16 length + bytes. */
+static void write_seed(const rn_raft_msg_t *m, const uint8_t *p, size_t len) {
+    static int written[16];
+    const char *dir = getenv("RN_RAFT_WRITE_SEEDS");
+    if (!dir || m->type >= 16 || written[m->type] >= 3 || len > 0xffff) return;
+    if (m->type == RN_RAFT_MSG_APPEND && m->n_entries == 0 && written[m->type] == 0) return; /* want entries */
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s_%d", dir, rn_raft_msg_type_name(m->type), written[m->type]++);
+    FILE *f = fopen(path, "wb");
+    if (!f) return;
+    uint8_t hdr[2] = {(uint8_t)(len >> 8), (uint8_t)len};
+    fwrite(hdr, 1, 2, f);
+    fwrite(p, 1, len, f);
+    fclose(f);
+}
+
 static void io_send(void *ctx, const rn_raft_msg_t *m) {
     node_t *nd = ctx;
     sim_t *s = nd->sim;
@@ -307,6 +324,7 @@ static void io_send(void *ctx, const rn_raft_msg_t *m) {
         return;
     }
     if (m->type == RN_RAFT_MSG_SNAPSHOT) s->snapshots_sent++;
+    write_seed(m, b.data, b.len);
     int copies = 1;
     if (rnd(s, 1000) < s->drop_pm) copies = 0;
     else if (rnd(s, 1000) < s->dup_pm) copies = 2;
