@@ -858,6 +858,33 @@ rn_err_t rn_ctl_elect_leader(rn_controller_t *ctl, const rn_meta_image_t *img, i
     return finish(ctl, out, mark, mark_n, RN_OK);
 }
 
+int32_t rn_ctl_rebalance_leaders(rn_controller_t *ctl, const rn_meta_image_t *img, int32_t max,
+                                 rn_meta_batch_t *out) {
+    size_t mark = out->buf.len;
+    int32_t mark_n = out->count, n = 0;
+    for (int32_t ti = 0; ti < rn_meta_image_topic_count(img) && n < max; ti++) {
+        const rn_meta_topic_t *topic = rn_meta_image_topic_at(img, ti);
+        for (int32_t p = 0; p < topic->npartitions && n < max; p++) {
+            rn_meta_part_rec_t cur, t;
+            rn_meta_partition_get(topic, p, &cur);
+            int32_t preferred = cur.replicas.ids[0];
+            if (cur.leader == preferred || !rn_meta_ids_contains(&cur.isr, preferred) ||
+                !rn_meta_image_broker_active(img, preferred))
+                continue;
+            build_opts_t o;
+            opts_for(&o, ctl, img, topic);
+            o.election = ELECT_PREFERRED;
+            t = cur;
+            rn_meta_change_rec_t c;
+            if (build_change(&o, &cur, &t, &c)) {
+                emit_change(out, &c);
+                n++;
+            }
+        }
+    }
+    return finish(ctl, out, mark, mark_n, RN_OK) ? 0 : n;
+}
+
 rn_err_t rn_ctl_reassign(rn_controller_t *ctl, const rn_meta_image_t *img, rn_str_t name, int32_t partition,
                          const rn_meta_ids_t *target, rn_meta_batch_t *out) {
     size_t mark = out->buf.len;

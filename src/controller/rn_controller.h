@@ -144,6 +144,12 @@ rn_err_t rn_ctl_alter_partition(rn_controller_t *ctl, const rn_meta_image_t *img
 rn_err_t rn_ctl_elect_leader(rn_controller_t *ctl, const rn_meta_image_t *img, int8_t election_type,
                              rn_str_t topic, int32_t partition, rn_meta_batch_t *out);
 
+/* auto.leader.rebalance.enable: preferred-leader elections for up to `max` partitions whose
+ * preferred replica (the first) is an active ISR member but does not lead, in (topic, partition)
+ * order. Returns how many; the caller runs it every leader.imbalance.check.interval.seconds. */
+int32_t rn_ctl_rebalance_leaders(rn_controller_t *ctl, const rn_meta_image_t *img, int32_t max,
+                                 rn_meta_batch_t *out);
+
 /* AlterPartitionReassignments for one partition: target replicas, or NULL to cancel. */
 rn_err_t rn_ctl_reassign(rn_controller_t *ctl, const rn_meta_image_t *img, rn_str_t topic, int32_t partition,
                          const rn_meta_ids_t *target, rn_meta_batch_t *out);

@@ -131,6 +131,9 @@ void rn_meta_image_free(rn_meta_image_t *img) {
 
 const rn_meta_limits_t *rn_meta_image_limits(const rn_meta_image_t *img) { return &img->lim; }
 int64_t rn_meta_image_offset(const rn_meta_image_t *img) { return img->applied_offset; }
+void rn_meta_image_advance(rn_meta_image_t *img, int64_t offset) {
+    if (offset > img->applied_offset) img->applied_offset = offset;
+}
 int64_t rn_meta_image_broker_epoch_hwm(const rn_meta_image_t *img) { return img->broker_epoch_hwm; }
 int64_t rn_meta_image_next_producer_id(const rn_meta_image_t *img) { return img->next_producer_id; }
 
@@ -553,7 +556,7 @@ rn_err_t rn_meta_image_apply_entry(rn_meta_image_t *img, const uint8_t *p, size_
             if (!first) first = err;
         }
     }
-    if (offset > img->applied_offset) img->applied_offset = offset;
+    rn_meta_image_advance(img, offset);
     return first;
 }
 

@@ -106,6 +106,8 @@ rn_err_t rn_meta_image_apply_entry(rn_meta_image_t *img, const uint8_t *p, size_
 
 const rn_meta_limits_t *rn_meta_image_limits(const rn_meta_image_t *img);
 int64_t rn_meta_image_offset(const rn_meta_image_t *img); /* last applied entry, -1 initially */
+/* The log reached `offset` with entries that carry nothing for the image (never goes back). */
+void rn_meta_image_advance(rn_meta_image_t *img, int64_t offset);
 int64_t rn_meta_image_broker_epoch_hwm(const rn_meta_image_t *img);
 int64_t rn_meta_image_next_producer_id(const rn_meta_image_t *img);
 

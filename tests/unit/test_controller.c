@@ -584,6 +584,36 @@ RN_TEST(preferred_leader_election) {
     env_free(&e);
 }
 
+RN_TEST(rebalance_moves_leadership_back_to_preferred_replicas) {
+    env_t e;
+    cluster(&e, 3, 1);
+    ASSERT_EQ(env_create(&e, "t", 6, 3), RN_OK);
+    ASSERT_EQ(rn_ctl_rebalance_leaders(e.ctl, e.img, 100, &e.b), 0); /* balanced from the start */
+    /* Broker 1 bounces: it loses its leaderships and comes back out of every ISR. */
+    ASSERT_EQ(env_heartbeat(&e, 1, true, false, NULL), RN_OK);
+    ASSERT_EQ(env_heartbeat(&e, 1, false, false, NULL), RN_OK);
+    ASSERT_EQ(rn_meta_image_partitions_led_by(e.img, 1, NULL, 0), 0);
+    ASSERT_EQ(rn_ctl_rebalance_leaders(e.ctl, e.img, 100, &e.b), 0); /* not in sync yet */
+    int32_t preferred_by_1 = 0;
+    for (int p = 0; p < 6; p++) {
+        rn_meta_part_rec_t pr;
+        env_part(&e, "t", p, &pr);
+        rn_meta_ids_t isr = pr.isr;
+        rn_meta_ids_add(&isr, 1);
+        ASSERT_EQ(alter(&e, "t", p, &isr, NULL), RN_OK);
+        preferred_by_1 += pr.replicas.ids[0] == 1;
+    }
+    ASSERT_EQ(preferred_by_1, 2);
+    ASSERT_EQ(rn_ctl_rebalance_leaders(e.ctl, e.img, 1, &e.b), 1); /* bounded */
+    ASSERT_EQ(env_commit(&e), RN_OK);
+    ASSERT_EQ(rn_ctl_rebalance_leaders(e.ctl, e.img, 100, &e.b), 1);
+    ASSERT_EQ(env_commit(&e), RN_OK);
+    ASSERT_EQ(rn_meta_image_partitions_led_by(e.img, 1, NULL, 0), 2);
+    ASSERT_EQ(rn_ctl_rebalance_leaders(e.ctl, e.img, 100, &e.b), 0);
+    check_image(&e);
+    env_free(&e);
+}
+
 /* ---- controlled shutdown ---- */
 
 RN_TEST(controlled_shutdown_moves_leadership_first) {

@@ -254,9 +254,13 @@ static void step(env_t *e, int *topic_seq, uint8_t *incarnations) {
             model_caught_up(t->id, p, r); /* the leader only adds a follower that has caught up */
         break;
     }
-    case 10: { /* ElectLeaders */
+    case 10: { /* ElectLeaders, or the periodic preferred-leader rebalance */
         const rn_meta_topic_t *t = random_topic(e);
         if (!t) break;
+        if (rnd(3) == 0) {
+            rn_ctl_rebalance_leaders(e->ctl, e->img, 1 + (int32_t)rnd(4), &e->b);
+            break;
+        }
         step_unclean_elect = rnd(4) == 0;
         rn_ctl_elect_leader(e->ctl, e->img, (int8_t)(step_unclean_elect ? RN_CTL_ELECT_UNCLEAN : RN_CTL_ELECT_PREFERRED),
                             rn_str_from_cstr(t->name), (int32_t)rnd((uint32_t)t->npartitions), &e->b);
