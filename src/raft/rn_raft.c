@@ -880,7 +880,11 @@ void rn_raft_tick(rn_raft_t *r) {
             broadcast(r, true);
         }
     } else if (now >= r->election_deadline_ms) {
-        if (is_voter(r, r->cfg.node_id))
+        /* a node its uncommitted config removes may still be needed to commit
+         * that config (the voters it names may lack it): it campaigns while it
+         * is a voter of the committed config, counting votes of the new one */
+        rn_raft_voters_t committed = config_at(r, r->commit);
+        if (is_voter(r, r->cfg.node_id) || rn_raft_voters_has(&committed, r->cfg.node_id))
             campaign(r, true);
         else
             reset_election_timer(r);

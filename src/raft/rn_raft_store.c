@@ -30,7 +30,8 @@
  *   raft-log with another magic                   RN_ERR_CORRUPT
  *   a record cut short, over the entry limit,     the log is cut there, with all that
  *     failing its CRC, out of index order or        follows: an unsynced tail torn by a
- *     going back in term                            crash (fsynced once more)
+ *     going back in term                            crash
+ *   (always)                                      the log is fdatasync'ed before use
  *   entries at or below the snapshot index        dropped (a compaction was interrupted)
  *   an entry at the snapshot index with another   the whole log dropped (a snapshot
  *     term, or a gap after the snapshot             replacing the log was interrupted)
@@ -261,12 +262,14 @@ static rn_err_t load_log(rn_raft_store_t *st) {
     if (st->end < len) {
         RN_WARN("raft", "%s: cutting %llu bytes of torn or damaged tail after index %llu", st->log_path,
                 (unsigned long long)(len - st->end), (unsigned long long)rn_raft_store_last_index(st));
-        if (ftruncate(st->fd, (off_t)st->end) < 0 || rn__fdatasync(st->fd) < 0) {
+        if (ftruncate(st->fd, (off_t)st->end) < 0) {
             RN_ERROR("raft", "cutting %s failed: %s", st->log_path, strerror(errno));
             return RN_ERR_IO;
         }
     }
-    return RN_OK;
+    /* what a crashed process left in the page cache is acknowledged as durable
+     * once loaded (rn_raft_new): make it so before */
+    return rn_raft_store_sync(st);
 }
 
 static uint64_t rec_term(const rn_raft_store_t *st, uint64_t index) {

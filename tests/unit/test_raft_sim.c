@@ -138,6 +138,7 @@ struct sim {
     int group[MAXN + 1];
     uint32_t drop_pm, dup_pm, delay_max; /* per mille, ms */
     bool chaos;                          /* faults and proposals */
+    bool membership;                     /* faults include voter changes */
     /* checker */
     int32_t *leader_of_term;
     size_t n_terms;
@@ -660,9 +661,21 @@ static void propose(sim_t *s, int id) {
                                  (unsigned long long)index);
 }
 
+static node_t *sim_leader(sim_t *s);
+
 static void fault(sim_t *s) {
     int id = 1 + (int)rnd(s, (uint64_t)s->n);
-    switch (rnd(s, 9)) {
+    switch (rnd(s, s->membership ? 11 : 9)) {
+    case 9:
+    case 10: {
+        node_t *l = sim_leader(s);
+        if (!l) break;
+        bool add = !rn_raft_voters_has(rn_raft_voters(l->r), id);
+        rn_err_t err = rn_raft_change_voter(l->r, id, add, NULL);
+        if (s->trace) printf("t=%lld %s voter %d at leader %d: %s\n", (long long)s->now, add ? "add" : "remove", id,
+                             l->id, rn_err_name(err));
+        break;
+    }
     case 0: node_crash(s, id); break;
     case 1:
     case 8: {
@@ -839,8 +852,11 @@ static void sim_liveness(sim_t *s, int64_t bound_ms) {
 }
 
 static bool run_seed(uint64_t seed, bool trace, int64_t chaos_ms) {
+    /* odd seeds: 5 nodes; one in two of those starts with 3 voters and changes voters as it goes */
     int n = seed % 2 ? 5 : 3;
-    sim_t *s = sim_new(seed, n, n);
+    bool membership = seed % 4 == 1;
+    sim_t *s = sim_new(seed, n, membership ? 3 : n);
+    s->membership = membership;
     /* vary batching per seed: one entry per message makes more interleavings */
     s->cfg.max_append_entries = 1 + (uint32_t)rnd(s, 8);
     s->cfg.max_inflight = 1 + (uint32_t)rnd(s, 4);
