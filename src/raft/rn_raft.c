@@ -385,10 +385,11 @@ static void send_append(rn_raft_t *r, peer_t *p, bool empty) {
         return;
     }
     uint64_t prev = p->next - 1;
-    rn_raft_entry_t es[64];
+    rn_raft_entry_t es[RN_RAFT_MAX_APPEND_ENTRIES];
     uint32_t n = 0;
     size_t bytes = 0;
-    uint32_t max_n = r->cfg.max_append_entries < 64 ? r->cfg.max_append_entries : 64;
+    uint32_t max_n = r->cfg.max_append_entries < RN_RAFT_MAX_APPEND_ENTRIES ? r->cfg.max_append_entries
+                                                                             : RN_RAFT_MAX_APPEND_ENTRIES;
     for (uint64_t i = p->next; !empty && i <= last_index(r) && n < max_n; i++) {
         const log_ent_t *e = ent(r, i);
         if (n > 0 && bytes + e->len > r->cfg.max_append_bytes) break;
@@ -1003,8 +1004,8 @@ void rn_raft_config_defaults(rn_raft_config_t *c) {
 
 rn_raft_msg_limits_t rn_raft_msg_limits(const rn_raft_config_t *c) {
     uint32_t chunk = c->max_append_bytes > c->max_entry_bytes ? c->max_append_bytes : c->max_entry_bytes;
-    return (rn_raft_msg_limits_t){.max_entries = c->max_append_entries < 64 ? c->max_append_entries : 64,
-                                  .max_entry_bytes = chunk};
+    /* the hard cap, not this node's max_append_entries: peers may be configured otherwise */
+    return (rn_raft_msg_limits_t){.max_entries = RN_RAFT_MAX_APPEND_ENTRIES, .max_entry_bytes = chunk};
 }
 
 static bool voters_valid(const rn_raft_voters_t *v) {

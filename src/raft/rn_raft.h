@@ -42,6 +42,7 @@
 #include "rn_err.h"
 
 #define RN_RAFT_MAX_VOTERS 16
+#define RN_RAFT_MAX_APPEND_ENTRIES 64 /* entries per AppendEntries, whatever the config says */
 #define RN_RAFT_NO_NODE (-1)
 
 typedef enum {
@@ -198,7 +199,8 @@ typedef struct {
 
 /* Defaults: 1000 ms election timeout, 100 ms heartbeat, 1 MiB entries... */
 void rn_raft_config_defaults(rn_raft_config_t *c);
-/* Limits a transport should decode with, given this config. */
+/* Limits a transport should decode with, given this config; max_entries is always
+ * RN_RAFT_MAX_APPEND_ENTRIES (size the entry array for it). */
 rn_raft_msg_limits_t rn_raft_msg_limits(const rn_raft_config_t *c);
 
 /* What storage held at startup (all borrowed for the call to rn_raft_new). */

@@ -130,7 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     start(&follower, &cfg);
     start(&leader, &cfg);
     make_leader(&leader);
-    rn_raft_entry_t ents[64], ents2[64];
+    rn_raft_entry_t ents[RN_RAFT_MAX_APPEND_ENTRIES], ents2[RN_RAFT_MAX_APPEND_ENTRIES];
     size_t at = 0;
     for (int frame = 0; at + 2 <= size && frame < 64; frame++) {
         size_t len = ((size_t)data[at] << 8) | data[at + 1];

@@ -629,7 +629,7 @@ static void deliver(sim_t *s, event_t *ev) {
     node_t *nd = &s->nodes[ev->node];
     /* a partition also cuts what is in flight */
     if (!nd->up || s->group[ev->a] != s->group[ev->node]) return;
-    rn_raft_entry_t ents[64];
+    rn_raft_entry_t ents[RN_RAFT_MAX_APPEND_ENTRIES];
     rn_raft_msg_t m;
     rn_raft_msg_limits_t lim = rn_raft_msg_limits(&s->cfg);
     rn_err_t err = rn_raft_msg_decode(ev->bytes, ev->len, &lim, ents, &m);
