@@ -662,6 +662,28 @@ static void new_topic_id(rn_controller_t *ctl, const rn_meta_image_t *img, uint8
 
 /* ---- topics ---- */
 
+static bool parse_positive_int(rn_str_t v) {
+    if (v.len < 1 || v.len > 10) return false;
+    int64_t n = 0;
+    for (int32_t i = 0; i < v.len; i++) {
+        if (v.ptr[i] < '0' || v.ptr[i] > '9') return false;
+        n = n * 10 + (v.ptr[i] - '0');
+    }
+    return n >= 1 && n <= INT32_MAX;
+}
+
+/* The configs the controller itself reads must parse (a delete, value len -1, always does). */
+static rn_err_t check_config(rn_controller_t *ctl, rn_str_t key, rn_str_t value) {
+    if (key.len < 1 || key.len > RN_META_STR_MAX || value.len > RN_META_STR_MAX)
+        return fail(ctl, RN_ERR_INVALID_CONFIG, "bad config key or value");
+    if (value.len >= 0 && rn_str_eq_cstr(key, "min.insync.replicas") && !parse_positive_int(value))
+        return fail(ctl, RN_ERR_INVALID_CONFIG, "min.insync.replicas must be a positive integer");
+    if (value.len >= 0 && rn_str_eq_cstr(key, "unclean.leader.election.enable") && !rn_str_eq_cstr(value, "true") &&
+        !rn_str_eq_cstr(value, "false"))
+        return fail(ctl, RN_ERR_INVALID_CONFIG, "unclean.leader.election.enable must be true or false");
+    return RN_OK;
+}
+
 rn_err_t rn_ctl_create_topic(rn_controller_t *ctl, const rn_meta_image_t *img, const rn_ctl_create_topic_t *req,
                              rn_meta_batch_t *out, rn_ctl_create_topic_result_t *res) {
     size_t mark = out->buf.len;
@@ -686,10 +708,14 @@ rn_err_t rn_ctl_create_topic(rn_controller_t *ctl, const rn_meta_image_t *img, c
         return fail(ctl, RN_ERR_INVALID_PARTITIONS, "too many partitions in one request");
     if (rn_meta_image_partition_count(img) + np > rn_meta_image_limits(img)->partitions_max)
         return fail(ctl, RN_ERR_POLICY_VIOLATION, "the cluster's partition limit would be exceeded");
-    for (int32_t i = 0; i < req->nconfigs; i++)
-        if (req->configs[i].key.len < 1 || req->configs[i].key.len > RN_META_STR_MAX ||
-            req->configs[i].value.len > RN_META_STR_MAX)
-            return fail(ctl, RN_ERR_INVALID_CONFIG, "bad config key or value");
+    for (int32_t i = 0; i < req->nconfigs; i++) {
+        rn_err_t err = check_config(ctl, req->configs[i].key, req->configs[i].value);
+        if (err) return err;
+        if (req->configs[i].value.len < 0) return fail(ctl, RN_ERR_INVALID_CONFIG, "a new topic's config without a value");
+        for (int32_t j = 0; j < i; j++)
+            if (rn_str_eq(req->configs[i].key, req->configs[j].key))
+                return fail(ctl, RN_ERR_INVALID_REQUEST, "a config key given twice");
+    }
     rn_meta_ids_t *assignments = malloc((size_t)np * sizeof(*assignments));
     if (!assignments) return fail(ctl, RN_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
     rn_err_t err = assign(ctl, img, 0, np, rf, req->nassignments, req->assignments, assignments);
@@ -930,16 +956,6 @@ rn_err_t rn_ctl_reassign(rn_controller_t *ctl, const rn_meta_image_t *img, rn_st
 
 /* ---- configs ---- */
 
-static bool parse_positive_int(rn_str_t v) {
-    if (v.len < 1 || v.len > 10) return false;
-    int64_t n = 0;
-    for (int32_t i = 0; i < v.len; i++) {
-        if (v.ptr[i] < '0' || v.ptr[i] > '9') return false;
-        n = n * 10 + (v.ptr[i] - '0');
-    }
-    return n >= 1 && n <= INT32_MAX;
-}
-
 /* Does the (type, name) resource's value of `key` decide it for `topic`? */
 static bool governs(const rn_meta_image_t *img, int8_t type, rn_str_t name, const char *key,
                     const rn_meta_topic_t *topic) {
@@ -951,9 +967,8 @@ rn_err_t rn_ctl_alter_config(rn_controller_t *ctl, const rn_meta_image_t *img, i
                              rn_str_t resource_name, rn_str_t key, rn_str_t value, rn_meta_batch_t *out) {
     size_t mark = out->buf.len;
     int32_t mark_n = out->count;
-    if (resource_name.len < 0 || resource_name.len > RN_META_STR_MAX || key.len < 1 || key.len > RN_META_STR_MAX ||
-        value.len > RN_META_STR_MAX)
-        return fail(ctl, RN_ERR_INVALID_REQUEST, "bad resource name, key or value");
+    if (resource_name.len < 0 || resource_name.len > RN_META_STR_MAX)
+        return fail(ctl, RN_ERR_INVALID_REQUEST, "bad resource name");
     if (resource_type == RN_META_RESOURCE_TOPIC) {
         if (!rn_meta_image_topic_by_name(img, resource_name))
             return fail(ctl, RN_ERR_UNKNOWN_TOPIC_OR_PARTITION, "unknown topic");
@@ -963,12 +978,10 @@ rn_err_t rn_ctl_alter_config(rn_controller_t *ctl, const rn_meta_image_t *img, i
     } else {
         return fail(ctl, RN_ERR_INVALID_REQUEST, "only topic and broker configs are kept here");
     }
+    rn_err_t err = check_config(ctl, key, value);
+    if (err) return err;
     bool is_min_isr = rn_str_eq_cstr(key, "min.insync.replicas");
     bool is_unclean = rn_str_eq_cstr(key, "unclean.leader.election.enable");
-    if (value.len >= 0 && is_min_isr && !parse_positive_int(value))
-        return fail(ctl, RN_ERR_INVALID_CONFIG, "min.insync.replicas must be a positive integer");
-    if (value.len >= 0 && is_unclean && !rn_str_eq_cstr(value, "true") && !rn_str_eq_cstr(value, "false"))
-        return fail(ctl, RN_ERR_INVALID_CONFIG, "unclean.leader.election.enable must be true or false");
     rn_meta_record_t rec;
     memset(&rec, 0, sizeof(rec));
     rec.type = RN_META_CONFIG;

@@ -168,6 +168,7 @@ static rn_err_t apply_register(rn_meta_image_t *img, const rn_meta_reg_t *g, int
     if (g->node_id < 0) return RN_ERR_INVALID_ARG;
     int32_t at = broker_find(img, g->node_id);
     if (at < 0 && img->nbrokers >= img->lim.brokers_max) return RN_ERR_LIMIT;
+    if (at >= 0 && g->epoch <= img->brokers[at]->epoch) return RN_ERR_STALE_BROKER_EPOCH; /* epochs only grow */
     rn_meta_broker_t *b = calloc(1, sizeof(*b));
     if (!b) return RN_ERR_NOMEM;
     b->id = g->node_id;

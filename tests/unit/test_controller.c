@@ -234,6 +234,16 @@ RN_TEST(create_topic_configs_manual_assignment_validate_only) {
     ASSERT_EQ(p.leader, 3);
     ASSERT_STREQ(rn_meta_image_config(e.img, RN_META_RESOURCE_TOPIC, "m", "retention.ms"), "5000");
     ASSERT_TRUE(memcmp(rn_meta_image_topic_by_name(e.img, RN_STR_LIT("m"))->id, res.topic_id, 16) == 0);
+    /* Configs the controller reads must parse; a key once. */
+    rn_ctl_kv_t bad_cfgs[] = {{RN_STR_LIT("min.insync.replicas"), RN_STR_LIT("x")},
+                              {RN_STR_LIT("retention.ms"), RN_STR_LIT("1")},
+                              {RN_STR_LIT("retention.ms"), RN_STR_LIT("2")}};
+    rn_ctl_create_topic_t creq = {.name = RN_STR_LIT("c"), .num_partitions = 1, .replication_factor = 1,
+                                  .nconfigs = 1, .configs = bad_cfgs};
+    ASSERT_EQ(rn_ctl_create_topic(e.ctl, e.img, &creq, &e.b, &res), RN_ERR_INVALID_CONFIG);
+    creq.configs = bad_cfgs + 1;
+    creq.nconfigs = 2;
+    ASSERT_EQ(rn_ctl_create_topic(e.ctl, e.img, &creq, &e.b, &res), RN_ERR_INVALID_REQUEST);
     /* Bad assignments. */
     req.name = RN_STR_LIT("m2");
     IDS(&as[1], 2, 2);

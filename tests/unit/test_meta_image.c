@@ -280,6 +280,7 @@ RN_TEST(limits_are_enforced) {
     ASSERT_EQ(add_broker(img, 2, 2, NULL, false), RN_OK);
     ASSERT_EQ(add_broker(img, 3, 3, NULL, false), RN_ERR_LIMIT);
     ASSERT_EQ(add_broker(img, 2, 4, NULL, false), RN_OK); /* re-registration is no new broker */
+    ASSERT_EQ(add_broker(img, 2, 4, NULL, false), RN_ERR_STALE_BROKER_EPOCH); /* epochs only grow */
     ASSERT_EQ(add_topic(img, "x", 1), RN_OK);
     ASSERT_EQ(add_topic(img, "y", 2), RN_ERR_LIMIT);
     rn_meta_ids_t r;
