@@ -74,6 +74,7 @@ struct rn_raft {
     rn_raft_role_t role;
     int32_t leader;
     uint64_t commit, applied, durable;
+    uint64_t applied_bytes; /* log_bytes of the applied entries above the snapshot */
     int64_t election_deadline_ms;
     int64_t heartbeat_deadline_ms;
     int64_t quorum_deadline_ms;
@@ -313,8 +314,12 @@ static bool truncate_from(rn_raft_t *r, uint64_t from) {
 
 /* ---- snapshots -------------------------------------------------------------- */
 
+/* Every snapshot_entries applied entries, or once applied entries hold half of
+ * max_log_bytes (else large entries would fill the log before the count and
+ * proposals would be refused for good). */
 static void maybe_snapshot(rn_raft_t *r) {
-    if (r->failed || r->applied - r->snap.index < r->cfg.snapshot_entries) return;
+    if (r->failed || r->applied == r->snap.index) return;
+    if (r->applied - r->snap.index < r->cfg.snapshot_entries && r->applied_bytes < r->cfg.max_log_bytes / 2) return;
     rn_buf_t b;
     rn_buf_init(&b, r->cfg.max_snapshot_bytes);
     rn_err_t err = r->sm.snapshot_take(r->sm.ctx, r->applied, &b);
@@ -338,6 +343,7 @@ static void maybe_snapshot(rn_raft_t *r) {
         return;
     }
     log_drop_prefix(r, meta.index);
+    r->applied_bytes = 0;
     r->snap = meta;
     free(r->snap_data);
     r->snap_data = b.data; /* ownership moves out of the buffer */
@@ -356,6 +362,7 @@ static void apply_committed(rn_raft_t *r) {
         const log_ent_t *e = ent(r, i);
         rn_raft_entry_t x = {.index = i, .term = e->term, .type = e->type, .data = e->data, .len = e->len};
         r->applied = i;
+        r->applied_bytes += e->len + ENTRY_OVERHEAD;
         r->sm.apply(r->sm.ctx, &x);
     }
     maybe_snapshot(r);
@@ -686,6 +693,7 @@ static void install_snapshot(rn_raft_t *r) {
     r->rx_len = r->rx_total = 0;
     r->commit = r->commit > meta.index ? r->commit : meta.index;
     r->applied = meta.index > r->applied ? meta.index : r->applied;
+    r->applied_bytes = 0;
     if (r->durable < meta.index || !keep) r->durable = meta.index;
     if (r->sync_index < meta.index || !keep) r->sync_index = meta.index;
     update_config(r);

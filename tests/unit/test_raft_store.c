@@ -346,10 +346,7 @@ static rn_err_t solo_load(void *c, const rn_raft_snap_meta_t *m, const uint8_t *
     return RN_OK;
 }
 
-static rn_err_t solo_start(solo_t *s, const char *dir) {
-    rn_raft_config_t cfg;
-    rn_raft_config_defaults(&cfg);
-    cfg.snapshot_entries = 25;
+static rn_err_t solo_start_cfg(solo_t *s, const char *dir, rn_raft_config_t cfg) {
     s->applied = s->roll = 0;
     rn_raft_store_limits_t l = rn_raft_store_limits(&cfg);
     rn_err_t err = rn_raft_store_open(dir, &l, &s->st);
@@ -363,6 +360,13 @@ static rn_err_t solo_start(solo_t *s, const char *dir) {
     err = rn_raft_new(&cfg, &io, &sm, &boot, &s->r);
     rn_raft_store_boot_done(s->st);
     return err;
+}
+
+static rn_err_t solo_start(solo_t *s, const char *dir) {
+    rn_raft_config_t cfg;
+    rn_raft_config_defaults(&cfg);
+    cfg.snapshot_entries = 25;
+    return solo_start_cfg(s, dir, cfg);
 }
 
 static void solo_stop(solo_t *s) {
@@ -408,6 +412,30 @@ RN_TEST(raft_store_one_voter_restarts) {
     ASSERT_EQ(s.roll, roll);
     ASSERT_EQ(rn_raft_propose(s.r, "more", 4, &idx, &hint), RN_OK);
     ASSERT_EQ(rn_raft_commit_index(s.r), idx);
+    solo_stop(&s);
+    tl_rmrf(dir);
+}
+
+/* Large entries fill max_log_bytes long before snapshot_entries: a snapshot by
+ * bytes frees the log, proposals never stall. */
+RN_TEST(raft_store_snapshot_by_bytes) {
+    const char *dir = tl_mkdtemp();
+    solo_t s = {0};
+    rn_raft_config_t cfg;
+    rn_raft_config_defaults(&cfg);
+    cfg.max_log_bytes = 8192;
+    cfg.snapshot_entries = 100000;
+    ASSERT_EQ(solo_start_cfg(&s, dir, cfg), RN_OK);
+    solo_until_leader(&s);
+    ASSERT_EQ(rn_raft_role(s.r), RN_RAFT_LEADER);
+    char big[400];
+    memset(big, 'b', sizeof(big));
+    uint64_t idx;
+    int32_t hint;
+    for (int i = 0; i < 200; i++) ASSERT_EQ(rn_raft_propose(s.r, big, sizeof(big), &idx, &hint), RN_OK);
+    ASSERT_EQ(rn_raft_commit_index(s.r), idx);
+    ASSERT_GT(rn_raft_snapshot_meta(s.r)->index, 150);
+    ASSERT_LE(rn_raft_last_index(s.r) - rn_raft_snapshot_meta(s.r)->index, 12);
     solo_stop(&s);
     tl_rmrf(dir);
 }
