@@ -116,6 +116,7 @@ typedef struct {
     bool dirty;
     uint64_t checked_commit;
     uint64_t snap_chunks_recv;
+    bool io_failed; /* an injected storage error stopped it: restarted like a crash */
 } node_t;
 
 typedef struct {
@@ -315,6 +316,7 @@ static void write_seed(const rn_raft_msg_t *m, const uint8_t *p, size_t len) {
 static void io_send(void *ctx, const rn_raft_msg_t *m) {
     node_t *nd = ctx;
     sim_t *s = nd->sim;
+    if (nd->r && rn_raft_failed(nd->r)) sim_fail(s, "node %d sent a message after it stopped", nd->id);
     if (m->to < 1 || m->to > s->n) return;
     rn_buf_t b;
     rn_buf_init(&b, MSG_MAX);
@@ -339,8 +341,18 @@ static void io_send(void *ctx, const rn_raft_msg_t *m) {
     rn_buf_free(&b);
 }
 
+/* While chaos runs, one storage call in 4000 fails (the node must stop, unacknowledged). */
+static bool disk_error(node_t *nd) {
+    sim_t *s = nd->sim;
+    if (!s->chaos || rnd(s, 4000)) return false;
+    nd->io_failed = true;
+    if (s->trace) printf("t=%lld storage error on node %d\n", (long long)s->now, nd->id);
+    return true;
+}
+
 static rn_err_t io_append(void *ctx, const rn_raft_entry_t *es, size_t n) {
     node_t *nd = ctx;
+    if (disk_error(nd)) return RN_ERR_IO;
     op_t *o = disk_new_op(&nd->disk);
     o->kind = 1;
     o->ents = malloc(n * sizeof(*o->ents));
@@ -362,6 +374,7 @@ static rn_err_t io_truncate(void *ctx, uint64_t from) {
 static rn_err_t io_sync(void *ctx, uint64_t ticket) {
     node_t *nd = ctx;
     sim_t *s = nd->sim;
+    if (disk_error(nd)) return RN_ERR_IO;
     q_push(s, (event_t){.time = s->now + (int64_t)rnd(s, 15), .kind = EV_SYNC, .node = nd->id, .inc = nd->inc,
                         .a = ticket, .b = nd->disk.op_seq});
     return RN_OK;
@@ -369,9 +382,11 @@ static rn_err_t io_sync(void *ctx, uint64_t ticket) {
 
 static rn_err_t io_save_hardstate(void *ctx, uint64_t term, int32_t vote) {
     node_t *nd = ctx;
+    bool err = disk_error(nd);
+    if (err && rnd(nd->sim, 2)) return RN_ERR_IO; /* else: renamed, but the dir fsync failed */
     nd->disk.term = term;
     nd->disk.vote = vote;
-    return RN_OK;
+    return err ? RN_ERR_IO : RN_OK;
 }
 
 static rn_err_t io_save_snapshot(void *ctx, const rn_raft_snap_meta_t *meta, const uint8_t *data, size_t len,
@@ -480,6 +495,7 @@ static void node_start(sim_t *s, int id) {
     nd->inc++;
     nd->sm_index = 0;
     nd->sm_roll = 0;
+    nd->io_failed = false;
     nd->checked_commit = 0;
     rn_raft_entry_t *es = calloc(d->n ? d->n : 1, sizeof(*es));
     for (size_t i = 0; i < d->n; i++)
@@ -553,7 +569,8 @@ static void check_log_matching(sim_t *s, node_t *a, node_t *b) {
 static void check_node(sim_t *s, node_t *nd) {
     rn_raft_t *r = nd->r;
     if (rn_raft_failed(r)) {
-        sim_fail(s, "node %d stopped: %s", nd->id, rn_err_name(rn_raft_failed(r)));
+        if (!nd->io_failed) sim_fail(s, "node %d stopped: %s", nd->id, rn_err_name(rn_raft_failed(r)));
+        node_crash(s, nd->id); /* stopped on a storage error: the operator restarts it */
         return;
     }
     uint64_t term = rn_raft_term(r);
@@ -614,6 +631,7 @@ static void check_all(sim_t *s) {
         node_t *nd = &s->nodes[i];
         if (!nd->up) continue;
         check_node(s, nd);
+        if (!nd->up) continue; /* restarted after a storage error */
         if (nd->dirty) {
             for (int j = 1; j <= s->n; j++)
                 if (j != i && s->nodes[j].up) check_log_matching(s, nd, &s->nodes[j]);
@@ -891,9 +909,11 @@ RN_TEST(raft_sim_seeds) {
     uint64_t n = ns ? strtoull(ns, NULL, 10) : 3000;
     uint64_t base = first ? strtoull(first, NULL, 10) : 1;
     uint64_t failed = 0;
+    rn_log_level_current = -1; /* injected storage errors log; the replay shows them */
     for (uint64_t seed = base; seed < base + n && failed < 5; seed++)
         if (!run_seed(seed, false, 3000)) failed++;
     printf("  %llu seeds, %llu failed\n", (unsigned long long)n, (unsigned long long)failed);
+    rn_log_set_level(RN_LOG_ERROR);
     ASSERT_EQ(failed, 0);
 }
 
