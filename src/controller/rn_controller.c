@@ -319,15 +319,10 @@ static void emit_broker(rn_meta_batch_t *out, uint8_t type, int32_t id, int64_t 
 }
 
 /* Undo what a failed decision appended, so `out` is as the caller passed it. */
-static rn_err_t finish(rn_controller_t *ctl, rn_meta_batch_t *out, size_t mark_len, int32_t mark_count,
-                       rn_err_t err) {
+static rn_err_t finish(rn_controller_t *ctl, rn_meta_batch_t *out, rn_meta_batch_mark_t mark, rn_err_t err) {
     if (!err && out->buf.err) err = fail(ctl, out->buf.err == RN_ERR_LIMIT ? RN_ERR_POLICY_VIOLATION : RN_ERR_UNKNOWN_SERVER_ERROR,
                                           "the change needs more metadata records than one batch may hold");
-    if (err && err != RN_ERR_NEW_LEADER_ELECTED) {
-        out->buf.len = mark_len;
-        out->buf.err = RN_OK;
-        out->count = mark_count;
-    }
+    if (err && err != RN_ERR_NEW_LEADER_ELECTED) rn_meta_batch_rollback(out, mark);
     if (!err) ctl->msg = NULL;
     return err;
 }
@@ -368,8 +363,7 @@ static void membership_changes(const rn_controller_t *ctl, const rn_meta_image_t
 rn_err_t rn_ctl_register_broker(rn_controller_t *ctl, const rn_meta_image_t *img, const rn_meta_reg_t *req,
                                 int64_t previous_broker_epoch, int64_t now_ms, rn_meta_batch_t *out,
                                 int64_t *epoch) {
-    size_t mark = out->buf.len;
-    int32_t mark_n = out->count;
+    rn_meta_batch_mark_t mark = rn_meta_batch_mark(out);
     if (req->node_id < 0) return fail(ctl, RN_ERR_INVALID_REQUEST, "negative broker id");
     if (req->nlisteners < 0 || req->nlisteners > RN_META_LISTENERS_MAX)
         return fail(ctl, RN_ERR_INVALID_REQUEST, "too many listeners");
@@ -395,6 +389,11 @@ rn_err_t rn_ctl_register_broker(rn_controller_t *ctl, const rn_meta_image_t *img
     int64_t e = rn_meta_image_broker_epoch_hwm(img) + 1;
     rn_meta_record_t *rec = calloc(1, sizeof(*rec));
     if (!rec) return fail(ctl, RN_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+    if (old) { /* the old incarnation leaves first: nothing is ever led by a fenced broker */
+        rn_meta_ids_t me = {1, {req->node_id}};
+        bool unclean = previous_broker_epoch != old->epoch;
+        membership_changes(ctl, img, &me, NULL, unclean ? &me : NULL, out);
+    }
     rec->type = RN_META_REGISTER_BROKER;
     rec->reg = *req;
     rec->reg.epoch = e;
@@ -402,12 +401,7 @@ rn_err_t rn_ctl_register_broker(rn_controller_t *ctl, const rn_meta_image_t *img
     rec->reg.in_controlled_shutdown = false;
     rn_meta_batch_add(out, rec);
     free(rec);
-    if (old) {
-        rn_meta_ids_t me = {1, {req->node_id}};
-        bool unclean = previous_broker_epoch != old->epoch;
-        membership_changes(ctl, img, &me, NULL, unclean ? &me : NULL, out);
-    }
-    rn_err_t err = finish(ctl, out, mark, mark_n, RN_OK);
+    rn_err_t err = finish(ctl, out, mark, RN_OK);
     if (!err) {
         hb_touch(ctl, req->node_id, now_ms);
         *epoch = e;
@@ -421,8 +415,7 @@ static bool leads_anything(const rn_meta_image_t *img, int32_t id) {
 
 rn_err_t rn_ctl_heartbeat(rn_controller_t *ctl, const rn_meta_image_t *img, const rn_ctl_heartbeat_t *req,
                           int64_t now_ms, rn_meta_batch_t *out, rn_ctl_heartbeat_reply_t *reply) {
-    size_t mark = out->buf.len;
-    int32_t mark_n = out->count;
+    rn_meta_batch_mark_t mark = rn_meta_batch_mark(out);
     memset(reply, 0, sizeof(*reply));
     const rn_meta_broker_t *b = rn_meta_image_broker(img, req->broker_id);
     if (!b) return fail(ctl, RN_ERR_BROKER_ID_NOT_REGISTERED, "broker not registered");
@@ -445,20 +438,19 @@ rn_err_t rn_ctl_heartbeat(rn_controller_t *ctl, const rn_meta_image_t *img, cons
             reply->should_shut_down = true;
             reply->is_fenced = true;
         }
-    } else if (req->want_fence) {
-        emit_broker(out, RN_META_FENCE_BROKER, b->id, b->epoch);
+    } else if (req->want_fence) { /* leaderships and ISR places go first, then the state */
         membership_changes(ctl, img, &me, NULL, NULL, out);
+        emit_broker(out, RN_META_FENCE_BROKER, b->id, b->epoch);
         reply->is_fenced = true;
     } else if (req->want_shut_down) {
-        emit_broker(out, RN_META_BROKER_SHUTDOWN, b->id, b->epoch);
         membership_changes(ctl, img, &me, NULL, NULL, out);
+        emit_broker(out, RN_META_BROKER_SHUTDOWN, b->id, b->epoch);
     }
-    return finish(ctl, out, mark, mark_n, RN_OK);
+    return finish(ctl, out, mark, RN_OK);
 }
 
 int32_t rn_ctl_tick(rn_controller_t *ctl, const rn_meta_image_t *img, int64_t now_ms, rn_meta_batch_t *out) {
-    size_t mark = out->buf.len;
-    int32_t mark_n = out->count;
+    rn_meta_batch_mark_t mark = rn_meta_batch_mark(out);
     rn_meta_ids_t expired = {0, {0}};
     for (int32_t i = 0; i < rn_meta_image_broker_count(img) && expired.n < RN_META_REPLICAS_MAX; i++) {
         const rn_meta_broker_t *b = rn_meta_image_broker_at(img, i);
@@ -471,11 +463,12 @@ int32_t rn_ctl_tick(rn_controller_t *ctl, const rn_meta_image_t *img, int64_t no
         if (now_ms - last <= ctl->cfg.session_timeout_ms) continue;
         RN_INFO("controller", "broker %d: session expired (%lld ms since its last heartbeat), fencing it", b->id,
                 (long long)(now_ms - last));
-        emit_broker(out, RN_META_FENCE_BROKER, b->id, b->epoch);
         expired.ids[expired.n++] = b->id;
     }
     if (expired.n) membership_changes(ctl, img, &expired, NULL, NULL, out);
-    if (finish(ctl, out, mark, mark_n, RN_OK)) {
+    for (int32_t i = 0; i < expired.n; i++)
+        emit_broker(out, RN_META_FENCE_BROKER, expired.ids[i], rn_meta_image_broker(img, expired.ids[i])->epoch);
+    if (finish(ctl, out, mark, RN_OK)) {
         RN_ERROR("controller", "fencing %d brokers needs more than one batch of records", expired.n);
         return 0;
     }
@@ -686,8 +679,7 @@ static rn_err_t check_config(rn_controller_t *ctl, rn_str_t key, rn_str_t value)
 
 rn_err_t rn_ctl_create_topic(rn_controller_t *ctl, const rn_meta_image_t *img, const rn_ctl_create_topic_t *req,
                              rn_meta_batch_t *out, rn_ctl_create_topic_result_t *res) {
-    size_t mark = out->buf.len;
-    int32_t mark_n = out->count;
+    rn_meta_batch_mark_t mark = rn_meta_batch_mark(out);
     memset(res, 0, sizeof(*res));
     if (!rn_meta_topic_name_valid(req->name))
         return fail(ctl, RN_ERR_INVALID_TOPIC_EXCEPTION, "topic names are 1-249 characters of [a-zA-Z0-9._-]");
@@ -725,13 +717,8 @@ rn_err_t rn_ctl_create_topic(rn_controller_t *ctl, const rn_meta_image_t *img, c
         res->replication_factor = (int16_t)assignments[0].n;
     }
     if (!err && !req->validate_only) {
+        /* Configs first: a broker that sees the topic sees it with its configs. */
         rn_meta_record_t rec;
-        memset(&rec, 0, sizeof(rec));
-        rec.type = RN_META_TOPIC;
-        rec.topic.name = req->name;
-        memcpy(rec.topic.id, res->topic_id, 16);
-        rn_meta_batch_add(out, &rec);
-        emit_new_partitions(img, res->topic_id, 0, np, assignments, out);
         for (int32_t i = 0; i < req->nconfigs; i++) {
             memset(&rec, 0, sizeof(rec));
             rec.type = RN_META_CONFIG;
@@ -741,16 +728,21 @@ rn_err_t rn_ctl_create_topic(rn_controller_t *ctl, const rn_meta_image_t *img, c
             rec.config.value = req->configs[i].value;
             rn_meta_batch_add(out, &rec);
         }
+        memset(&rec, 0, sizeof(rec));
+        rec.type = RN_META_TOPIC;
+        rec.topic.name = req->name;
+        memcpy(rec.topic.id, res->topic_id, 16);
+        rn_meta_batch_add(out, &rec);
+        emit_new_partitions(img, res->topic_id, 0, np, assignments, out);
     }
     free(assignments);
-    return finish(ctl, out, mark, mark_n, err);
+    return finish(ctl, out, mark, err);
 }
 
 rn_err_t rn_ctl_create_partitions(rn_controller_t *ctl, const rn_meta_image_t *img, rn_str_t name, int32_t count,
                                   int32_t nassignments, const rn_meta_ids_t *assignments, bool validate_only,
                                   rn_meta_batch_t *out) {
-    size_t mark = out->buf.len;
-    int32_t mark_n = out->count;
+    rn_meta_batch_mark_t mark = rn_meta_batch_mark(out);
     const rn_meta_topic_t *t = rn_meta_image_topic_by_name(img, name);
     if (!t) return fail(ctl, RN_ERR_UNKNOWN_TOPIC_OR_PARTITION, "unknown topic");
     if (count <= t->npartitions)
@@ -769,13 +761,12 @@ rn_err_t rn_ctl_create_partitions(rn_controller_t *ctl, const rn_meta_image_t *i
     rn_err_t err = assign(ctl, img, t->npartitions, add, nassignments > 0 ? -1 : rf, nassignments, assignments, lists);
     if (!err && !validate_only) emit_new_partitions(img, t->id, t->npartitions, add, lists, out);
     free(lists);
-    return finish(ctl, out, mark, mark_n, err);
+    return finish(ctl, out, mark, err);
 }
 
 rn_err_t rn_ctl_delete_topic(rn_controller_t *ctl, const rn_meta_image_t *img, rn_str_t name,
                              const uint8_t topic_id[16], rn_meta_batch_t *out) {
-    size_t mark = out->buf.len;
-    int32_t mark_n = out->count;
+    rn_meta_batch_mark_t mark = rn_meta_batch_mark(out);
     const rn_meta_topic_t *t = name.len >= 0 ? rn_meta_image_topic_by_name(img, name)
                                              : (topic_id ? rn_meta_image_topic_by_id(img, topic_id) : NULL);
     if (!t)
@@ -785,7 +776,7 @@ rn_err_t rn_ctl_delete_topic(rn_controller_t *ctl, const rn_meta_image_t *img, r
     rec.type = RN_META_REMOVE_TOPIC;
     memcpy(rec.remove_topic.topic_id, t->id, 16);
     rn_meta_batch_add(out, &rec);
-    return finish(ctl, out, mark, mark_n, RN_OK);
+    return finish(ctl, out, mark, RN_OK);
 }
 
 /* ---- partitions ---- */
@@ -793,8 +784,7 @@ rn_err_t rn_ctl_delete_topic(rn_controller_t *ctl, const rn_meta_image_t *img, r
 rn_err_t rn_ctl_alter_partition(rn_controller_t *ctl, const rn_meta_image_t *img,
                                 const rn_ctl_alter_partition_t *req, rn_meta_batch_t *out,
                                 rn_meta_part_rec_t *result) {
-    size_t mark = out->buf.len;
-    int32_t mark_n = out->count;
+    rn_meta_batch_mark_t mark = rn_meta_batch_mark(out);
     const rn_meta_broker_t *b = rn_meta_image_broker(img, req->broker_id);
     if (!b || b->epoch != req->broker_epoch) return fail(ctl, RN_ERR_STALE_BROKER_EPOCH, "stale broker epoch");
     const rn_meta_topic_t *topic = rn_meta_image_topic_by_id(img, req->topic_id);
@@ -841,7 +831,7 @@ rn_err_t rn_ctl_alter_partition(rn_controller_t *ctl, const rn_meta_image_t *img
     *result = changed ? t : cur;
     rn_err_t err = changed && t.leader != cur.leader ? fail(ctl, RN_ERR_NEW_LEADER_ELECTED, "a new leader was elected")
                                                      : RN_OK;
-    return finish(ctl, out, mark, mark_n, err);
+    return finish(ctl, out, mark, err);
 }
 
 /* The partition a request names, and the builder options for it. */
@@ -857,8 +847,7 @@ static rn_err_t find_partition(rn_controller_t *ctl, const rn_meta_image_t *img,
 
 rn_err_t rn_ctl_elect_leader(rn_controller_t *ctl, const rn_meta_image_t *img, int8_t election_type,
                              rn_str_t name, int32_t partition, rn_meta_batch_t *out) {
-    size_t mark = out->buf.len;
-    int32_t mark_n = out->count;
+    rn_meta_batch_mark_t mark = rn_meta_batch_mark(out);
     rn_meta_part_rec_t cur, t;
     build_opts_t o;
     rn_err_t err = find_partition(ctl, img, name, partition, &cur, &o);
@@ -880,14 +869,14 @@ rn_err_t rn_ctl_elect_leader(rn_controller_t *ctl, const rn_meta_image_t *img, i
     }
     rn_meta_change_rec_t c;
     if (build_change(&o, &cur, &t, &c)) emit_change(out, &c);
-    if (t.leader < 0) return finish(ctl, out, mark, mark_n, fail(ctl, RN_ERR_ELIGIBLE_LEADERS_NOT_AVAILABLE, "no replica can lead"));
-    return finish(ctl, out, mark, mark_n, RN_OK);
+    if (t.leader < 0) return finish(ctl, out, mark, fail(ctl, RN_ERR_ELIGIBLE_LEADERS_NOT_AVAILABLE, "no replica can lead"));
+    return finish(ctl, out, mark, RN_OK);
 }
 
 int32_t rn_ctl_rebalance_leaders(rn_controller_t *ctl, const rn_meta_image_t *img, int32_t max,
                                  rn_meta_batch_t *out) {
-    size_t mark = out->buf.len;
-    int32_t mark_n = out->count, n = 0;
+    rn_meta_batch_mark_t mark = rn_meta_batch_mark(out);
+    int32_t n = 0;
     for (int32_t ti = 0; ti < rn_meta_image_topic_count(img) && n < max; ti++) {
         const rn_meta_topic_t *topic = rn_meta_image_topic_at(img, ti);
         for (int32_t p = 0; p < topic->npartitions && n < max; p++) {
@@ -908,13 +897,12 @@ int32_t rn_ctl_rebalance_leaders(rn_controller_t *ctl, const rn_meta_image_t *im
             }
         }
     }
-    return finish(ctl, out, mark, mark_n, RN_OK) ? 0 : n;
+    return finish(ctl, out, mark, RN_OK) ? 0 : n;
 }
 
 rn_err_t rn_ctl_reassign(rn_controller_t *ctl, const rn_meta_image_t *img, rn_str_t name, int32_t partition,
                          const rn_meta_ids_t *target, rn_meta_batch_t *out) {
-    size_t mark = out->buf.len;
-    int32_t mark_n = out->count;
+    rn_meta_batch_mark_t mark = rn_meta_batch_mark(out);
     rn_meta_part_rec_t cur, t;
     build_opts_t o;
     rn_err_t err = find_partition(ctl, img, name, partition, &cur, &o);
@@ -951,7 +939,7 @@ rn_err_t rn_ctl_reassign(rn_controller_t *ctl, const rn_meta_image_t *img, rn_st
     }
     rn_meta_change_rec_t c;
     if (build_change(&o, &cur, &t, &c)) emit_change(out, &c);
-    return finish(ctl, out, mark, mark_n, RN_OK);
+    return finish(ctl, out, mark, RN_OK);
 }
 
 /* ---- configs ---- */
@@ -965,8 +953,7 @@ static bool governs(const rn_meta_image_t *img, int8_t type, rn_str_t name, cons
 
 rn_err_t rn_ctl_alter_config(rn_controller_t *ctl, const rn_meta_image_t *img, int8_t resource_type,
                              rn_str_t resource_name, rn_str_t key, rn_str_t value, rn_meta_batch_t *out) {
-    size_t mark = out->buf.len;
-    int32_t mark_n = out->count;
+    rn_meta_batch_mark_t mark = rn_meta_batch_mark(out);
     if (resource_name.len < 0 || resource_name.len > RN_META_STR_MAX)
         return fail(ctl, RN_ERR_INVALID_REQUEST, "bad resource name");
     if (resource_type == RN_META_RESOURCE_TOPIC) {
@@ -989,7 +976,9 @@ rn_err_t rn_ctl_alter_config(rn_controller_t *ctl, const rn_meta_image_t *img, i
     rec.config.resource_name = resource_name;
     rec.config.key = key;
     rec.config.value = value;
-    rn_meta_batch_add(out, &rec);
+    /* A new min.insync.replicas comes after the ELRs it invalidates are cleared (an empty ELR is
+     * always consistent); enabling unclean election comes before the elections it allows. */
+    if (!is_min_isr) rn_meta_batch_add(out, &rec);
     bool enable_unclean = is_unclean && rn_str_eq_cstr(value, "true");
     for (int32_t ti = 0; (is_min_isr || enable_unclean) && ti < rn_meta_image_topic_count(img); ti++) {
         const rn_meta_topic_t *topic = rn_meta_image_topic_at(img, ti);
@@ -1014,13 +1003,13 @@ rn_err_t rn_ctl_alter_config(rn_controller_t *ctl, const rn_meta_image_t *img, i
             }
         }
     }
-    return finish(ctl, out, mark, mark_n, RN_OK);
+    if (is_min_isr) rn_meta_batch_add(out, &rec);
+    return finish(ctl, out, mark, RN_OK);
 }
 
 rn_err_t rn_ctl_alloc_producer_ids(rn_controller_t *ctl, const rn_meta_image_t *img, int32_t broker_id,
                                    int64_t broker_epoch, rn_meta_batch_t *out, int64_t *first, int32_t *count) {
-    size_t mark = out->buf.len;
-    int32_t mark_n = out->count;
+    rn_meta_batch_mark_t mark = rn_meta_batch_mark(out);
     const rn_meta_broker_t *b = rn_meta_image_broker(img, broker_id);
     if (!b || b->epoch != broker_epoch) return fail(ctl, RN_ERR_STALE_BROKER_EPOCH, "stale broker epoch");
     int64_t start = rn_meta_image_next_producer_id(img);
@@ -1033,7 +1022,7 @@ rn_err_t rn_ctl_alloc_producer_ids(rn_controller_t *ctl, const rn_meta_image_t *
     rec.pids.broker_epoch = broker_epoch;
     rec.pids.next_producer_id = start + n;
     rn_meta_batch_add(out, &rec);
-    rn_err_t err = finish(ctl, out, mark, mark_n, RN_OK);
+    rn_err_t err = finish(ctl, out, mark, RN_OK);
     if (!err) {
         *first = start;
         *count = n;

@@ -3,10 +3,12 @@
  *
  * A pure library: no threads, no sockets, no clock (now_ms is a parameter), randomness from a
  * seeded generator. The active controller calls one decision per event; the decision reads the
- * image, appends the records that carry it out to `out` (one Raft entry: the records of one
- * decision are applied together) and returns RN_OK or Kafka's error code for the request. The
- * caller proposes out's bytes to Raft, and must apply them to the image (speculatively, at the
- * index Raft returned) before taking the next decision: decisions read the image as it is.
+ * image, appends the records that carry it out to `out` and returns RN_OK or Kafka's error code
+ * for the request. `out` cuts them into Raft entries of at most out->entry_bytes_max bytes, and
+ * the records are ordered so that the image is consistent after every entry (e.g. leaderships
+ * move before a broker is fenced, an unfence comes before the elections it allows). The caller
+ * proposes the entries in order, and must apply them to the image (speculatively, at the indexes
+ * Raft returned) before taking the next decision: decisions read the image as it is.
  * When a decision fails, `out` is left as it was, except for RN_ERR_NEW_LEADER_ELECTED from
  * rn_ctl_alter_partition, whose records must be proposed all the same (Kafka's semantics).
  *

@@ -7,6 +7,7 @@
  */
 #include "rn_meta_records.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "rn_assert.h"
@@ -290,18 +291,59 @@ rn_err_t rn_meta_record_decode(const uint8_t *p, size_t len, rn_meta_record_t *o
 /* ---- entries ---- */
 
 void rn_meta_batch_init(rn_meta_batch_t *b, size_t max_bytes) {
+    memset(b, 0, sizeof(*b));
     rn_buf_init(&b->buf, max_bytes);
-    b->count = 0;
 }
 
 void rn_meta_batch_free(rn_meta_batch_t *b) {
     rn_buf_free(&b->buf);
-    b->count = 0;
+    free(b->ends);
+    b->ends = NULL;
+    b->count = b->nends = b->ends_cap = 0;
 }
 
 void rn_meta_batch_reset(rn_meta_batch_t *b) {
     rn_buf_reset(&b->buf);
     b->count = 0;
+    b->nends = 0;
+}
+
+void rn_meta_batch_rollback(rn_meta_batch_t *b, rn_meta_batch_mark_t m) {
+    b->buf.len = m.len;
+    b->buf.err = RN_OK;
+    b->count = m.count;
+    b->nends = m.nends;
+}
+
+int32_t rn_meta_batch_entries(const rn_meta_batch_t *b) {
+    size_t open_start = b->nends ? b->ends[b->nends - 1] : 0;
+    return b->nends + (b->buf.len > open_start ? 1 : 0);
+}
+
+void rn_meta_batch_entry(const rn_meta_batch_t *b, int32_t i, const uint8_t **p, size_t *len) {
+    RN_ASSERT(i >= 0 && i < rn_meta_batch_entries(b));
+    size_t start = i ? b->ends[i - 1] : 0, end = i < b->nends ? b->ends[i] : b->buf.len;
+    *p = b->buf.data + start;
+    *len = end - start;
+}
+
+/* Close the open entry if `more` bytes would take it past entry_bytes_max. */
+static void maybe_cut(rn_meta_batch_t *b, size_t more) {
+    size_t open_start = b->nends ? b->ends[b->nends - 1] : 0;
+    if (!b->entry_bytes_max || b->buf.len == open_start || b->buf.len - open_start + more <= b->entry_bytes_max)
+        return;
+    if (b->nends == b->ends_cap) {
+        /* Every entry holds a record, so there are never more entries than bytes allowed. */
+        int32_t ncap = b->ends_cap ? b->ends_cap * 2 : 16;
+        size_t *p = realloc(b->ends, (size_t)ncap * sizeof(*p));
+        if (!p) {
+            if (!b->buf.err) b->buf.err = RN_ERR_NOMEM;
+            return;
+        }
+        b->ends = p;
+        b->ends_cap = ncap;
+    }
+    b->ends[b->nends++] = b->buf.len;
 }
 
 void rn_meta_batch_add(rn_meta_batch_t *b, const rn_meta_record_t *rec) {
@@ -311,7 +353,8 @@ void rn_meta_batch_add(rn_meta_batch_t *b, const rn_meta_record_t *rec) {
     rn_meta_record_encode(rec, &tmp);
     if (tmp.err) {
         if (b->buf.err == RN_OK) b->buf.err = tmp.err;
-    } else {
+    } else if (!b->buf.err) {
+        maybe_cut(b, rn_uvarint_size(tmp.len) + tmp.len);
         rn_buf_put_uvarint(&b->buf, tmp.len);
         rn_buf_put(&b->buf, tmp.data, tmp.len);
         b->count++;

@@ -168,17 +168,38 @@ void rn_meta_record_encode(const rn_meta_record_t *rec, rn_buf_t *b);
 rn_err_t rn_meta_record_decode(const uint8_t *p, size_t len, rn_meta_record_t *out);
 const char *rn_meta_type_name(uint8_t type);
 
-/* An entry under construction: records appended in order, bounded by max bytes. */
+/*
+ * The records of one decision, bounded by max bytes, cut into Raft entries of at most
+ * entry_bytes_max bytes each (0: one entry; a record larger than that gets an entry of its
+ * own). The caller proposes the entries in order. Decisions order their records so that the
+ * image is consistent at every entry boundary: a decision cut short after any entry (leadership
+ * lost) leaves a valid state that the next controller continues from.
+ */
 typedef struct {
     rn_buf_t buf;
     int32_t count;
+    size_t entry_bytes_max;
+    size_t *ends; /* where each closed entry ends; the last, open one ends at buf.len */
+    int32_t nends, ends_cap;
 } rn_meta_batch_t;
+
+typedef struct {
+    size_t len;
+    int32_t count, nends;
+} rn_meta_batch_mark_t;
 
 void rn_meta_batch_init(rn_meta_batch_t *b, size_t max_bytes);
 void rn_meta_batch_free(rn_meta_batch_t *b);
 void rn_meta_batch_reset(rn_meta_batch_t *b);
 void rn_meta_batch_add(rn_meta_batch_t *b, const rn_meta_record_t *rec);
 static inline rn_err_t rn_meta_batch_err(const rn_meta_batch_t *b) { return rn_buf_err(&b->buf); }
+int32_t rn_meta_batch_entries(const rn_meta_batch_t *b);
+void rn_meta_batch_entry(const rn_meta_batch_t *b, int32_t i, const uint8_t **p, size_t *len);
+/* Undo everything added since the mark (and a sticky error). */
+static inline rn_meta_batch_mark_t rn_meta_batch_mark(const rn_meta_batch_t *b) {
+    return (rn_meta_batch_mark_t){b->buf.len, b->count, b->nends};
+}
+void rn_meta_batch_rollback(rn_meta_batch_t *b, rn_meta_batch_mark_t m);
 
 /* Iterate the records of an entry: for (rn_meta_iter_init(&it, p, n); rn_meta_iter_next(&it, &rec);) …;
  * then it.err tells whether the whole entry decoded. */

@@ -1,8 +1,8 @@
 /*
  * test_controller_raft.c — controller decisions through the real Raft core (src/raft): one voter
  * on an in-memory log and clock, the image behind it as the state machine (rn_meta_sm, the
- * callbacks the metadata quorum takes). Every decision's records are proposed as one entry and
- * applied at their Raft index; Raft takes snapshots from the image every few entries; a restart
+ * callbacks the metadata quorum takes). Every decision's records are proposed as Raft entries of
+ * at most 512 bytes and applied at their Raft index; Raft takes snapshots from the image every few entries; a restart
  * from the kept snapshot and log rebuilds the same image.
  */
 #include <stdlib.h>
@@ -148,11 +148,17 @@ static void node_start(mem_t *m, rn_meta_sm_t *sm) {
     RN_ASSERT(rn_raft_role(m->raft) == RN_RAFT_LEADER);
 }
 
+/* Propose each entry of the last decision in order; returns the last index. */
 static uint64_t propose(mem_t *m, env_t *e) {
     uint64_t index = 0;
     int32_t hint;
-    RN_ASSERT(e->b.count > 0);
-    RN_ASSERT(rn_raft_propose(m->raft, e->b.buf.data, e->b.buf.len, &index, &hint) == RN_OK);
+    RN_ASSERT(rn_meta_batch_entries(&e->b) > 0);
+    for (int32_t i = 0; i < rn_meta_batch_entries(&e->b); i++) {
+        const uint8_t *p;
+        size_t len;
+        rn_meta_batch_entry(&e->b, i, &p, &len);
+        RN_ASSERT(rn_raft_propose(m->raft, p, len, &index, &hint) == RN_OK);
+    }
     for (int i = 0; i < 100 && rn_raft_applied_index(m->raft) < index; i++) {
         m->now += 10;
         rn_raft_tick(m->raft);
@@ -184,6 +190,7 @@ RN_TEST(decisions_through_raft_with_snapshots_and_restart) {
     env_init(&e, &cfg, 3);
     rn_meta_image_free(e.img);
     e.img = sm.img; /* decisions read the image Raft applies to */
+    e.b.entry_bytes_max = 512; /* bigger decisions span several Raft entries */
     for (int32_t id = 1; id <= 3; id++) {
         rn_meta_reg_t r;
         env_reg_req(&r, id, NULL, 1);
@@ -202,7 +209,7 @@ RN_TEST(decisions_through_raft_with_snapshots_and_restart) {
     for (int t = 0; t < 4; t++) {
         char name[16];
         snprintf(name, sizeof(name), "topic%d", t);
-        rn_ctl_create_topic_t req = {.name = rn_str_from_cstr(name), .num_partitions = 2, .replication_factor = 3};
+        rn_ctl_create_topic_t req = {.name = rn_str_from_cstr(name), .num_partitions = 20, .replication_factor = 3};
         rn_ctl_create_topic_result_t res;
         ASSERT_EQ(rn_ctl_create_topic(e.ctl, e.img, &req, &e.b, &res), RN_OK);
         propose(&m, &e);
@@ -212,7 +219,8 @@ RN_TEST(decisions_through_raft_with_snapshots_and_restart) {
     ASSERT_EQ(rn_ctl_heartbeat(e.ctl, e.img, &hb, e.now, &e.b, &reply), RN_OK);
     uint64_t last = propose(&m, &e);
     ASSERT_GT(m.snapshots_taken, 0); /* Raft snapshotted the image on its own */
-    ASSERT_EQ(rn_meta_image_partition_count(e.img), 8);
+    ASSERT_GT(rn_meta_image_offset(sm.img), 2 * 3 + 2 * 4); /* each topic took several entries */
+    ASSERT_EQ(rn_meta_image_partition_count(e.img), 80);
     ASSERT_EQ(rn_meta_image_partitions_led_by(e.img, 2, NULL, 0), 0);
     ASSERT_EQ(sm.apply_errors, 0);
     ASSERT_EQ(rn_meta_image_offset(sm.img), (int64_t)last);

@@ -15,6 +15,8 @@
  *     the cluster default, both changed at random along the way);
  *   - the data model below: every leader chosen cleanly, every ISR and ELR member holds every
  *     committed record;
+ * Most seeds cut each decision into small Raft entries (entry_bytes_max 100..800 bytes); the
+ * safety invariants are checked after every entry, the rest after every decision;
  * and every few steps a snapshot round trip; at the end, replaying the log on a fresh image
  * gives the same snapshot bytes. A failing seed prints itself: RN_SEED=<n> replays just it;
  * RN_SEEDS=<n> runs seeds 1..n (default 60).
@@ -69,7 +71,24 @@ typedef struct {
  * from what the new leader has.
  */
 static seen_set_t model;
-static bool step_unclean_elect; /* this step asked for an unclean election */
+static bool step_unclean_elect; /* this step asked for (or allowed) an unclean election */
+static int32_t step_lost_data;   /* this step restarted this broker uncleanly (0: none) */
+
+/* After every entry of a decision: the safety invariants (the first failure is kept). */
+typedef struct {
+    env_t *e;
+    const rn_ctl_config_t *cfg;
+} entry_check_t;
+static const char *entry_failure;
+static char entry_where[200];
+static const char *check(env_t *e, seen_set_t *s, int32_t dflt_min_isr, bool dflt_unclean, bool full, bool commit,
+                         char *where, size_t wlen);
+static void after_entry(void *arg) {
+    entry_check_t *c = arg;
+    const char *why = check(c->e, &model, c->cfg->min_insync_replicas, c->cfg->unclean_leader_election_enable, false,
+                            false, entry_where, sizeof(entry_where));
+    if (why && !entry_failure) entry_failure = why;
+}
 
 static void model_caught_up(const uint8_t topic_id[16], int32_t p, int32_t broker);
 static void model_lost_data(int32_t broker) {
@@ -96,8 +115,10 @@ static bool topic_unclean(env_t *e, const char *topic, bool dflt) {
 }
 
 /* Check every invariant; update the record of what each partition looked like. */
-static const char *check(env_t *e, seen_set_t *s, int32_t dflt_min_isr, bool dflt_unclean, bool commit, char *where,
-                         size_t wlen) {
+/* full: at the end of a decision (also liveness, and a record may commit); else after one of its
+ * entries (safety only). */
+static const char *check(env_t *e, seen_set_t *s, int32_t dflt_min_isr, bool dflt_unclean, bool full, bool commit,
+                         char *where, size_t wlen) {
     const char *why = rn_meta_image_check(e->img, where, wlen);
     if (why) return why;
     for (int32_t ti = 0; ti < rn_meta_image_topic_count(e->img); ti++) {
@@ -110,7 +131,7 @@ static const char *check(env_t *e, seen_set_t *s, int32_t dflt_min_isr, bool dfl
             snprintf(where, wlen, "%s/%d", t->name, p);
             if (r.leader >= 0 && !rn_meta_image_broker_active(e->img, r.leader))
                 return "led by a fenced or shutting-down broker";
-            if (r.leader < 0) {
+            if (full && r.leader < 0) {
                 for (int32_t i = 0; i < r.isr.n; i++)
                     if (rn_meta_image_broker_active(e->img, r.isr.ids[i])) return "leaderless with an active ISR member";
                 for (int32_t i = 0; r.isr.n == 0 && i < r.elr.n; i++)
@@ -119,7 +140,7 @@ static const char *check(env_t *e, seen_set_t *s, int32_t dflt_min_isr, bool dfl
                     if (rn_meta_image_broker_active(e->img, r.replicas.ids[i]))
                         return "leaderless with an active replica and unclean election enabled";
             }
-            if (r.isr.n >= min_isr && r.elr.n > 0) return "ELR kept while the ISR is at min.insync.replicas";
+            if (full && r.isr.n >= min_isr && r.elr.n > 0) return "ELR kept while the ISR is at min.insync.replicas";
             seen_t *old = seen_find(s, t->id, p);
             if (old && r.leader >= 0 && !rn_meta_ids_contains(&old->holders, r.leader)) {
                 if (r.leader_recovery_state != RN_META_LRS_RECOVERING || !(unclean || step_unclean_elect))
@@ -152,7 +173,7 @@ static const char *check(env_t *e, seen_set_t *s, int32_t dflt_min_isr, bool dfl
                 n->holders = r.isr; /* a new partition: empty logs everywhere */
                 old = n;
             }
-            if (commit && r.leader >= 0 && r.isr.n >= min_isr) old->holders = r.isr; /* a record commits */
+            if (full && commit && r.leader >= 0 && r.isr.n >= min_isr) old->holders = r.isr; /* a record commits */
         }
     }
     return NULL;
@@ -203,7 +224,7 @@ static void step(env_t *e, int *topic_seq, uint8_t *incarnations) {
         int64_t epoch;
         if (b && !b->fenced) e->now += 9001; /* its old session has to lapse first */
         if (rn_ctl_register_broker(e->ctl, e->img, &r, prev, e->now, &e->b, &epoch) == RN_OK) {
-            if (b && prev != b->epoch) model_lost_data(id); /* an unclean shutdown loses unsynced records */
+            if (b && prev != b->epoch) step_lost_data = id; /* an unclean shutdown loses unsynced records */
             e->epochs[id] = epoch;
         }
         break;
@@ -282,17 +303,19 @@ static void step(env_t *e, int *topic_seq, uint8_t *incarnations) {
         char v[8];
         snprintf(v, sizeof(v), "%u", 1 + rnd(3));
         uint32_t what = rnd(5);
+        bool enable = rnd(3) == 0;
+        if (what == 4 || what == 1) step_unclean_elect = enable; /* it allows the elections it triggers */
         if (what == 4)
             rn_ctl_alter_config(e->ctl, e->img, RN_META_RESOURCE_BROKER, RN_STR_LIT(""),
                                 RN_STR_LIT("unclean.leader.election.enable"),
-                                rnd(3) ? RN_STR_LIT("false") : RN_STR_LIT("true"), &e->b);
+                                enable ? RN_STR_LIT("true") : RN_STR_LIT("false"), &e->b);
         else if (what == 0)
             rn_ctl_alter_config(e->ctl, e->img, RN_META_RESOURCE_BROKER, RN_STR_LIT(""), RN_STR_LIT("min.insync.replicas"),
                                 rn_str_from_cstr(v), &e->b);
         else if (t && what == 1)
             rn_ctl_alter_config(e->ctl, e->img, RN_META_RESOURCE_TOPIC, rn_str_from_cstr(t->name),
                                 RN_STR_LIT("unclean.leader.election.enable"),
-                                rnd(2) ? RN_STR_LIT("true") : RN_STR_LIT("false"), &e->b);
+                                enable ? RN_STR_LIT("true") : RN_STR_LIT("false"), &e->b);
         else if (t)
             rn_ctl_alter_config(e->ctl, e->img, RN_META_RESOURCE_TOPIC, rn_str_from_cstr(t->name),
                                 RN_STR_LIT("min.insync.replicas"), rnd(4) ? rn_str_from_cstr(v) : RN_STR_NULL, &e->b);
@@ -319,6 +342,12 @@ static bool run_seed(uint64_t seed, int32_t *steps_done) {
     rn_buf_init(&log, 64u << 20);
     e.log = &log;
     uint8_t incarnations[NBROKERS + 1] = {0};
+    /* Most seeds cut decisions into small Raft entries: invariants must hold between them too. */
+    e.b.entry_bytes_max = rnd(3) == 0 ? 0 : 100 + rnd(700);
+    entry_check_t ec = {&e, &cfg};
+    entry_failure = NULL;
+    e.on_entry = after_entry;
+    e.on_entry_arg = &ec;
     for (int32_t i = 1; i <= NBROKERS; i++) RN_ASSERT(env_add_broker(&e, i, (i % 2) ? "odd" : "even", ++incarnations[i]) == RN_OK);
     memset(&model, 0, sizeof(model));
     int topic_seq = 0;
@@ -326,6 +355,7 @@ static bool run_seed(uint64_t seed, int32_t *steps_done) {
     char where[300];
     for (int32_t s = 0; s < STEPS && ok; s++) {
         step_unclean_elect = false;
+        step_lost_data = 0;
         step(&e, &topic_seq, incarnations);
         rn_err_t err = env_commit(&e);
         if (err) {
@@ -334,8 +364,14 @@ static bool run_seed(uint64_t seed, int32_t *steps_done) {
             ok = false;
             break;
         }
-        const char *why = check(&e, &model, cfg.min_insync_replicas, cfg.unclean_leader_election_enable, rnd(2) == 0, where,
-                                sizeof(where));
+        /* The restarted broker's loss counts once its registration has gone through (until then
+         * the metadata still shows the incarnation that had the records). */
+        if (step_lost_data) model_lost_data(step_lost_data);
+        const char *why = entry_failure;
+        if (!why) why = check(&e, &model, cfg.min_insync_replicas, cfg.unclean_leader_election_enable, true, rnd(2) == 0,
+                              where, sizeof(where));
+        else
+            snprintf(where, sizeof(where), "%s, between two entries of one decision", entry_where);
         if (why) {
             fprintf(stderr, "seed %llu step %d: %s (%s)\n", (unsigned long long)seed, s, why, where);
             ok = false;

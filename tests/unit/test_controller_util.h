@@ -22,6 +22,8 @@ typedef struct {
     int64_t now;
     int64_t epochs[64]; /* broker epoch by id */
     rn_buf_t *log;      /* when set, every committed entry: u32 length, bytes */
+    void (*on_entry)(void *arg); /* when set, called after each entry applies */
+    void *on_entry_arg;
 } env_t;
 
 static inline void env_init(env_t *e, const rn_ctl_config_t *cfg, uint64_t seed) {
@@ -39,18 +41,24 @@ static inline void env_free(env_t *e) {
     rn_meta_image_free(e->img);
 }
 
-/* Apply what the last decision(s) wrote as one entry; returns the apply result. */
+/* Apply what the last decision(s) wrote, entry by entry (as Raft would commit them); returns
+ * the first apply error. */
 static inline rn_err_t env_commit(env_t *e) {
-    rn_err_t err = RN_OK;
-    if (e->b.count > 0) {
-        err = rn_meta_image_apply_entry(e->img, e->b.buf.data, e->b.buf.len, ++e->offset);
+    rn_err_t first = RN_OK;
+    for (int32_t i = 0; i < rn_meta_batch_entries(&e->b); i++) {
+        const uint8_t *p;
+        size_t len;
+        rn_meta_batch_entry(&e->b, i, &p, &len);
+        rn_err_t err = rn_meta_image_apply_entry(e->img, p, len, ++e->offset);
+        if (err && !first) first = err;
         if (e->log) {
-            rn_buf_put_u32(e->log, (uint32_t)e->b.buf.len);
-            rn_buf_put(e->log, e->b.buf.data, e->b.buf.len);
+            rn_buf_put_u32(e->log, (uint32_t)len);
+            rn_buf_put(e->log, p, len);
         }
+        if (e->on_entry) e->on_entry(e->on_entry_arg);
     }
     rn_meta_batch_reset(&e->b);
-    return err;
+    return first;
 }
 
 static inline void env_reg_req(rn_meta_reg_t *r, int32_t id, const char *rack, uint8_t incarnation) {

@@ -314,6 +314,55 @@ RN_TEST(entries_iterate_in_order_and_reject_damage) {
     free(back);
 }
 
+RN_TEST(batches_cut_into_entries_and_roll_back) {
+    rn_meta_record_t *recs = calloc(16, sizeof(*recs)), *back = calloc(1, sizeof(*back));
+    int n = sample_records(recs);
+    rn_meta_batch_t b;
+    rn_meta_batch_init(&b, 1 << 20);
+    b.entry_bytes_max = 100;
+    for (int i = 0; i < n; i++) rn_meta_batch_add(&b, &recs[i]);
+    ASSERT_EQ(rn_meta_batch_err(&b), RN_OK);
+    int32_t entries = rn_meta_batch_entries(&b);
+    ASSERT_GT(entries, 2);
+    /* The entries, in order, hold every record once; each is at most 100 bytes unless it is one record. */
+    int seen = 0;
+    size_t total = 0;
+    for (int32_t i = 0; i < entries; i++) {
+        const uint8_t *p;
+        size_t len;
+        rn_meta_batch_entry(&b, i, &p, &len);
+        total += len;
+        rn_meta_iter_t it;
+        int in_entry = 0;
+        for (rn_meta_iter_init(&it, p, len); rn_meta_iter_next(&it, back); in_entry++, seen++)
+            ASSERT_TRUE(record_same(&recs[seen], back));
+        ASSERT_EQ(it.err, RN_OK);
+        ASSERT_GT(in_entry, 0);
+        ASSERT_TRUE(len <= 100 || in_entry == 1);
+    }
+    ASSERT_EQ(seen, n);
+    ASSERT_EQ(total, b.buf.len);
+    /* Roll back to a mark taken mid-way: entries and records as they were. */
+    rn_meta_batch_reset(&b);
+    for (int i = 0; i < 5; i++) rn_meta_batch_add(&b, &recs[i]);
+    rn_meta_batch_mark_t mark = rn_meta_batch_mark(&b);
+    int32_t entries_at_mark = rn_meta_batch_entries(&b);
+    for (int i = 5; i < n; i++) rn_meta_batch_add(&b, &recs[i]);
+    rn_meta_batch_rollback(&b, mark);
+    ASSERT_EQ(b.count, 5);
+    ASSERT_EQ(rn_meta_batch_entries(&b), entries_at_mark);
+    /* Unbounded entries: one. */
+    rn_meta_batch_reset(&b);
+    b.entry_bytes_max = 0;
+    for (int i = 0; i < n; i++) rn_meta_batch_add(&b, &recs[i]);
+    ASSERT_EQ(rn_meta_batch_entries(&b), 1);
+    rn_meta_batch_reset(&b);
+    ASSERT_EQ(rn_meta_batch_entries(&b), 0);
+    rn_meta_batch_free(&b);
+    free(recs);
+    free(back);
+}
+
 RN_TEST(id_list_helpers) {
     rn_meta_ids_t a, b;
     ids(&a, 3, 1, 2, 3);
