@@ -156,6 +156,12 @@ int32_t rn_meta_image_broker_count(const rn_meta_image_t *img) { return img->nbr
 const rn_meta_broker_t *rn_meta_image_broker_at(const rn_meta_image_t *img, int32_t i) {
     return i >= 0 && i < img->nbrokers ? img->brokers[i] : NULL;
 }
+const rn_meta_listener_owned_t *rn_meta_broker_listener(const rn_meta_broker_t *b, const char *name) {
+    for (int32_t i = 0; b && i < b->nlisteners; i++)
+        if (strcmp(b->listeners[i].name, name) == 0) return &b->listeners[i];
+    return NULL;
+}
+
 const rn_meta_broker_t *rn_meta_image_broker(const rn_meta_image_t *img, int32_t id) {
     int32_t i = broker_find(img, id);
     return i >= 0 ? img->brokers[i] : NULL;
@@ -390,9 +396,11 @@ static rn_err_t partition_store(rn_meta_partition_t *p, const rn_meta_part_rec_t
 static rn_err_t apply_partition(rn_meta_image_t *img, const rn_meta_part_rec_t *r) {
     rn_meta_topic_t *t = rn_map_get(&img->topics_by_id, (const char *)r->topic_id, 16);
     if (!t) return RN_ERR_UNKNOWN_TOPIC_ID;
-    if (r->partition < 0 || r->partition > t->npartitions) return RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    /* Partitions are only ever added, in order; later changes are PartitionChanges (whose epochs
+     * only grow). */
+    if (r->partition < t->npartitions) return RN_ERR_EXISTS;
+    if (r->partition != t->npartitions) return RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     if (rn_meta_partition_check(r)) return RN_ERR_INVALID_ARG;
-    if (r->partition < t->npartitions) return partition_store(&t->partitions[r->partition], r);
     if (img->npartitions >= img->lim.partitions_max) return RN_ERR_LIMIT;
     if (!grow((void **)&t->partitions, &t->cap, t->npartitions + 1, sizeof(*t->partitions))) return RN_ERR_NOMEM;
     rn_meta_partition_t *p = &t->partitions[t->npartitions];

@@ -118,6 +118,8 @@ rn_err_t rn_meta_image_load(rn_meta_image_t **out, const rn_meta_limits_t *limit
 int32_t rn_meta_image_broker_count(const rn_meta_image_t *img);
 const rn_meta_broker_t *rn_meta_image_broker_at(const rn_meta_image_t *img, int32_t i); /* by id */
 const rn_meta_broker_t *rn_meta_image_broker(const rn_meta_image_t *img, int32_t id);
+/* The broker's listener called `name` (e.g. the one a Metadata request came in on), or NULL. */
+const rn_meta_listener_owned_t *rn_meta_broker_listener(const rn_meta_broker_t *b, const char *name);
 /* Unfenced and not shutting down: may lead and be in an ISR. */
 static inline bool rn_meta_broker_active(const rn_meta_broker_t *b) {
     return b && !b->fenced && !b->in_controlled_shutdown;

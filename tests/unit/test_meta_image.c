@@ -102,6 +102,8 @@ RN_TEST(brokers_topics_partitions_and_queries) {
     ASSERT_EQ(b2->nlisteners, 1);
     ASSERT_STREQ(b2->listeners[0].host, "127.0.0.1");
     ASSERT_EQ(b2->listeners[0].port, 9094);
+    ASSERT_TRUE(rn_meta_broker_listener(b2, "PLAINTEXT") == &b2->listeners[0]);
+    ASSERT_TRUE(rn_meta_broker_listener(b2, "SSL") == NULL);
     ASSERT_TRUE(rn_meta_image_broker_active(img, 1));
     ASSERT_FALSE(rn_meta_image_broker_active(img, 3)); /* fenced */
     ASSERT_TRUE(rn_meta_image_broker(img, 3)->rack == NULL);
@@ -167,6 +169,8 @@ RN_TEST(apply_refuses_what_would_break_the_image) {
     ASSERT_EQ(rn_meta_image_apply(img, rec, 0), RN_ERR_INVALID_ARG);
     rec->part.elr.n = 0;
     ASSERT_EQ(rn_meta_image_apply(img, rec, 0), RN_OK);
+    ASSERT_EQ(rn_meta_image_partition_count(img), 4);
+    ASSERT_EQ(rn_meta_image_apply(img, rec, 0), RN_ERR_EXISTS); /* partitions are added once */
     ASSERT_EQ(rn_meta_image_partition_count(img), 4);
     free(rec);
 
