@@ -869,6 +869,8 @@ static void sim_liveness(sim_t *s, int64_t bound_ms) {
     sim_fail(s, "liveness: no proposal committed on every voter within %lld ms after healing", (long long)bound_ms);
 }
 
+static uint64_t total_events, total_ms, total_commits, total_crashes;
+
 static bool run_seed(uint64_t seed, bool trace, int64_t chaos_ms) {
     /* odd seeds: 5 nodes; one in two of those starts with 3 voters and changes voters as it goes */
     int n = seed % 2 ? 5 : 3;
@@ -886,6 +888,10 @@ static bool run_seed(uint64_t seed, bool trace, int64_t chaos_ms) {
     sim_run_until(s, chaos_ms);
     if (!s->failure[0]) sim_liveness(s, 10000);
     bool ok = !s->failure[0];
+    total_events += s->events;
+    total_ms += (uint64_t)s->now;
+    total_commits += s->max_commit;
+    total_crashes += s->crashes;
     if (!ok) printf("seed %llu (%d nodes) FAILED: %s\n  replay: RN_RAFT_SEED=%llu ./test_raft_sim\n",
                     (unsigned long long)seed, n, s->failure, (unsigned long long)seed);
     if (trace)
@@ -912,7 +918,9 @@ RN_TEST(raft_sim_seeds) {
     rn_log_level_current = -1; /* injected storage errors log; the replay shows them */
     for (uint64_t seed = base; seed < base + n && failed < 5; seed++)
         if (!run_seed(seed, false, 3000)) failed++;
-    printf("  %llu seeds, %llu failed\n", (unsigned long long)n, (unsigned long long)failed);
+    printf("  %llu seeds, %llu failed: %llu events, %llu s of virtual time, %llu entries committed, %llu crashes\n",
+           (unsigned long long)n, (unsigned long long)failed, (unsigned long long)total_events,
+           (unsigned long long)(total_ms / 1000), (unsigned long long)total_commits, (unsigned long long)total_crashes);
     rn_log_set_level(RN_LOG_ERROR);
     ASSERT_EQ(failed, 0);
 }
