@@ -219,6 +219,20 @@ int rn__control_type(const uint8_t *batch, size_t total_size);
 bool rn__txns_apply(rn__txns_t *t, const rn_batch_header_t *h, int control_type);
 /* Forgets aborted transactions whose marker lies below `offset`. */
 void rn__txns_remove_below(rn__txns_t *t, int64_t offset);
+/* After an append wrote `batch` (write lock held): the transaction state, and
+ * the .txnindex entry of an ABORT marker. */
+void rn__log_txns_append(rn_log_t *log, const uint8_t *batch, const rn_batch_header_t *h);
+/* Calls fn for every batch whose last offset is >= from, to the log end
+ * (rn_partition_log.c); a corrupt batch ends it with KAFKA_STORAGE_ERROR. */
+typedef rn_err_t (*rn__scan_fn)(void *ctx, rn_log_t *log, rn__segment_t *seg, rn__scan_t *s);
+rn_err_t rn__log_scan_from(rn_log_t *log, int64_t from, rn__scan_fn fn, void *ctx);
+/* At open, after recovery: ongoing and aborted transactions (see rn_log_txn.c). */
+rn_err_t rn__log_load_txns(rn_log_t *log, bool clean);
+/* Drops .txnindex entries whose marker is at or past `from` (a truncation). */
+void rn__txnindex_cut(rn_log_t *log, int64_t from);
+#define RN__TXNINDEX_ENTRY 34
+void rn__txnindex_encode(uint8_t out[RN__TXNINDEX_ENTRY], const rn_aborted_txn_t *a, int64_t lso);
+bool rn__txnindex_decode(const uint8_t in[RN__TXNINDEX_ENTRY], rn_aborted_txn_t *a, int64_t *lso);
 
 /* ---- producer state (rn_producer_state.c) -------------------------------- */
 
@@ -259,8 +273,10 @@ bool rn__pstate_put(rn__pstate_t *ps, const rn__producer_t *p);
 bool rn__pstate_update(rn__pstate_t *ps, const rn_batch_header_t *h);
 /* Forgets producers whose last batch ends below `offset` (after the log start moves). */
 void rn__pstate_remove_below(rn__pstate_t *ps, int64_t offset);
-rn_err_t rn__pstate_write_snapshot(const rn__pstate_t *ps, const char *path, bool sync);
-rn_err_t rn__pstate_read_snapshot(rn__pstate_t *ps, const char *path);
+/* Snapshot v2 also holds the ongoing transactions of `txns` (NULL: none);
+ * reading fills txns->ongoing if txns is not NULL (v1 files: none). */
+rn_err_t rn__pstate_write_snapshot(const rn__pstate_t *ps, const rn__txns_t *txns, const char *path, bool sync);
+rn_err_t rn__pstate_read_snapshot(rn__pstate_t *ps, const char *path, rn__txns_t *txns);
 
 /* ---- leader epochs (rn_epoch_cache.c) ------------------------------------ */
 
@@ -309,6 +325,7 @@ struct rn_log {
     rn__pstate_t pstate;
     rn__txns_t txns;          /* write lock; txns.first_unstable is atomic */
     bool pstate_loaded;       /* loaded lazily on the first idempotent append */
+    bool txns_rebuilt;        /* txns rebuilt by a scan at open: a clean close snapshots them */
     int64_t snapshot_offset;  /* newest producer snapshot on disk, -1 none */
     int64_t prev_snapshot_offset; /* the one before (kept in case recovery truncates below the newest) */
     int64_t cleaner_offset;   /* compaction: first offset not yet cleaned */

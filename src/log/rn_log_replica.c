@@ -92,6 +92,7 @@ static void forget_past(rn_log_t *log, int64_t end, rn_fileref_t *synced_file) {
     log->pstate_loaded = false; /* reloaded from a snapshot below the cut + a scan */
     drop_snapshots_from(log, end);
     txns_truncate(&log->txns, end);
+    rn__txnindex_cut(log, end);
 
     rn_logdir_t *dir = log->dir;
     pthread_mutex_lock(&dir->flush_lock);

@@ -166,7 +166,7 @@ rn_err_t rn__log_snapshot_producers(rn_log_t *log, bool sync) {
     if (!log->pstate_loaded || at == log->snapshot_offset) return RN_OK;
     char path[4096];
     snprintf(path, sizeof(path), "%s/%020lld.snapshot", log->path, (long long)at);
-    rn_err_t err = rn__pstate_write_snapshot(&log->pstate, path, sync);
+    rn_err_t err = rn__pstate_write_snapshot(&log->pstate, &log->txns, path, sync);
     if (err) return err;
     if (log->prev_snapshot_offset >= 0) {
         snprintf(path, sizeof(path), "%s/%020lld.snapshot", log->path, (long long)log->prev_snapshot_offset);
@@ -177,8 +177,7 @@ rn_err_t rn__log_snapshot_producers(rn_log_t *log, bool sync) {
     return RN_OK;
 }
 
-/* Applies every idempotent batch in [from, log end) to the producer table. */
-static rn_err_t scan_producers(rn_log_t *log, int64_t from) {
+rn_err_t rn__log_scan_from(rn_log_t *log, int64_t from, rn__scan_fn fn, void *ctx) {
     int32_t i = rn__log_find_segment(log, from);
     if (i < 0) i = 0;
     for (; i < log->nsegs; i++) {
@@ -192,15 +191,18 @@ static rn_err_t scan_producers(rn_log_t *log, int64_t from) {
         rn__scan_t s;
         rn__scan_init(&s, f->fd, pos, seg->size_bytes);
         while ((err = rn__scan_next(&s)) == RN_OK)
-            if (s.h.producer_id >= 0 && rn_batch_last_offset(&s.h) >= from && !rn__pstate_update(&log->pstate, &s.h)) {
-                err = RN_ERR_NOMEM;
-                break;
-            }
+            if (rn_batch_last_offset(&s.h) >= from && (err = fn(ctx, log, seg, &s)) != RN_OK) break;
         rn__scan_free(&s);
         rn_fileref_release(f);
         if (err != RN_ERR_NOT_FOUND) return err == RN_ERR_CORRUPT ? RN_ERR_KAFKA_STORAGE_ERROR : err;
     }
     return RN_OK;
+}
+
+static rn_err_t scan_producer(void *ctx, rn_log_t *log, rn__segment_t *seg, rn__scan_t *s) {
+    (void)ctx;
+    (void)seg;
+    return s->h.producer_id < 0 || rn__pstate_update(&log->pstate, &s->h) ? RN_OK : RN_ERR_NOMEM;
 }
 
 rn_err_t rn__log_load_pstate(rn_log_t *log) {
@@ -213,12 +215,13 @@ rn_err_t rn__log_load_pstate(rn_log_t *log) {
         if (cand[k] < 0 || cand[k] > end) continue;
         char path[4096];
         snprintf(path, sizeof(path), "%s/%020lld.snapshot", log->path, (long long)cand[k]);
-        if (rn__pstate_read_snapshot(&log->pstate, path) == RN_OK) {
+        if (rn__pstate_read_snapshot(&log->pstate, path, NULL) == RN_OK) {
             from = cand[k];
             break;
         }
     }
-    rn_err_t err = scan_producers(log, from);
+    /* Every idempotent batch in [from, log end) into the producer table. */
+    rn_err_t err = rn__log_scan_from(log, from, scan_producer, NULL);
     if (err) {
         RN_ERROR("log", "%s: rebuilding producer state failed: %s", log->path, rn_err_name(err));
         rn__pstate_free(&log->pstate);
@@ -515,11 +518,7 @@ rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, const rn_app
                 rn__pstate_free(&log->pstate);
                 break;
             }
-            if (rn_batch_is_transactional(&h)) {
-                int type = rn_batch_is_control(&h) ? rn__control_type(batches + pos, rn_batch_total_size(&h)) : -1;
-                if (!rn__txns_apply(&log->txns, &h, type))
-                    RN_ERROR("log", "%s: out of memory tracking transactions", log->path);
-            }
+            rn__log_txns_append(log, batches + pos, &h);
             pos += rn_batch_total_size(&h);
         }
     }
@@ -751,6 +750,8 @@ rn_err_t rn__log_close_clean(rn_log_t *log) {
             }
             rn_fileref_release(f);
         }
+        /* Open transactions live in the snapshot: make sure it says what is open now. */
+        if (!err && !log->pstate_loaded && (log->txns.nongoing > 0 || log->txns_rebuilt)) err = rn__log_load_pstate(log);
         if (!err) err = rn__log_snapshot_producers(log, true);
         if (!err) {
             log->synced_end = atomic_load(&log->log_end_offset);

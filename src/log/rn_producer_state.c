@@ -23,13 +23,15 @@
  * SNAPSHOT FILE <offset:20 digits>.snapshot — the state after every batch
  * below <offset>; written at segment roll and clean shutdown:
  *   0   magic         4 bytes "RNPS"
- *   4   version       int16   1
+ *   4   version       int16   2 (1 is read too: no transactions part)
  *   6   crc           uint32  CRC-32C of bytes [10, end)
  *   10  count         int32   producers
  *   14  count × producer:
  *         producerId int64, producerEpoch int16, batchCount int8 (<= 5, oldest first),
  *         batchCount × { firstSeq int32, lastSeq int32, firstOffset int64,
  *                        lastOffsetDelta int32, maxTimestamp int64 }   (28 bytes)
+ *       v2: ongoing transactions (rn_log_txn.c):
+ *         txnCount int32, txnCount × { producerId int64, firstOffset int64 }
  * A file with a bad magic, version, CRC or length is ignored (and the state
  * is rebuilt from an older snapshot or the log).
  */
@@ -44,6 +46,7 @@
 #define SNAP_HEADER 14
 #define SNAP_PRODUCER 11
 #define SNAP_BATCH 28
+#define SNAP_TXN 16
 
 void rn__pstate_init(rn__pstate_t *ps) { memset(ps, 0, sizeof(*ps)); }
 
@@ -186,14 +189,16 @@ void rn__pstate_remove_below(rn__pstate_t *ps, int64_t offset) {
     *ps = n;
 }
 
-rn_err_t rn__pstate_write_snapshot(const rn__pstate_t *ps, const char *path, bool sync) {
+rn_err_t rn__pstate_write_snapshot(const rn__pstate_t *ps, const rn__txns_t *txns, const char *path, bool sync) {
     size_t size = SNAP_HEADER;
     for (size_t i = 0; i < ps->cap; i++)
         if (ps->slots[i].producer_id >= 0) size += SNAP_PRODUCER + ps->slots[i].nbatches * SNAP_BATCH;
+    int32_t ntxns = txns ? txns->nongoing : 0;
+    size += 4 + (size_t)ntxns * SNAP_TXN;
     uint8_t *b = malloc(size);
     if (!b) return RN_ERR_NOMEM;
     memcpy(b, "RNPS", 4);
-    rn_store_be16(b + 4, 1);
+    rn_store_be16(b + 4, 2);
     rn_store_be32(b + 10, (uint32_t)ps->count);
     uint8_t *p = b + SNAP_HEADER;
     for (size_t i = 0; i < ps->cap; i++) {
@@ -213,6 +218,13 @@ rn_err_t rn__pstate_write_snapshot(const rn__pstate_t *ps, const char *path, boo
             p += SNAP_BATCH;
         }
     }
+    rn_store_be32(p, (uint32_t)ntxns);
+    p += 4;
+    for (int32_t i = 0; i < ntxns; i++) {
+        rn_store_be64(p, (uint64_t)txns->ongoing[i].producer_id);
+        rn_store_be64(p + 8, (uint64_t)txns->ongoing[i].first_offset);
+        p += SNAP_TXN;
+    }
     RN_ASSERT((size_t)(p - b) == size);
     rn_store_be32(b + 6, rn_crc32c(0, b + 10, size - 10));
     rn_err_t err = rn__write_file_atomic(path, b, size, sync);
@@ -220,14 +232,15 @@ rn_err_t rn__pstate_write_snapshot(const rn__pstate_t *ps, const char *path, boo
     return err;
 }
 
-rn_err_t rn__pstate_read_snapshot(rn__pstate_t *ps, const char *path) {
+rn_err_t rn__pstate_read_snapshot(rn__pstate_t *ps, const char *path, rn__txns_t *txns) {
     char *data;
     size_t len;
     rn_err_t err = rn__read_file(path, 256u << 20, &data, &len);
     if (err) return err;
     const uint8_t *b = (const uint8_t *)data;
     err = RN_ERR_CORRUPT;
-    if (len < SNAP_HEADER || memcmp(b, "RNPS", 4) || rn_load_be16(b + 4) != 1 ||
+    uint16_t version = len >= SNAP_HEADER ? rn_load_be16(b + 4) : 0;
+    if (len < SNAP_HEADER || memcmp(b, "RNPS", 4) || version < 1 || version > 2 ||
         rn_load_be32(b + 6) != rn_crc32c(0, b + 10, len - 10))
         goto out;
     uint32_t count = rn_load_be32(b + 10);
@@ -258,6 +271,24 @@ rn_err_t rn__pstate_read_snapshot(rn__pstate_t *ps, const char *path) {
             err = RN_ERR_NOMEM;
             goto out;
         }
+    }
+    if (version >= 2) {
+        if (pos + 4 > len) goto bad;
+        uint32_t ntxns = rn_load_be32(b + pos);
+        pos += 4;
+        if (ntxns > (len - pos) / SNAP_TXN) goto bad;
+        for (uint32_t i = 0; txns && i < ntxns; i++) {
+            rn_batch_header_t h = {.producer_id = (int64_t)rn_load_be64(b + pos + (size_t)i * SNAP_TXN),
+                                   .base_offset = (int64_t)rn_load_be64(b + pos + (size_t)i * SNAP_TXN + 8),
+                                   .attributes = RN_BATCH_ATTR_TRANSACTIONAL};
+            if (h.producer_id < 0 || h.base_offset < 0) goto bad;
+            if (!rn__txns_apply(txns, &h, -1)) {
+                rn__pstate_free(&n);
+                err = RN_ERR_NOMEM;
+                goto out;
+            }
+        }
+        pos += (size_t)ntxns * SNAP_TXN;
     }
     if (pos != len) goto bad;
     rn__pstate_free(ps);

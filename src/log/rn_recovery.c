@@ -328,6 +328,7 @@ rn_err_t rn__log_load(rn_log_t *log, const rn__recover_hints_t *hints) {
             unlink(path);
         }
     }
+    err = rn__log_load_txns(log, hints->clean && check_idx == log->nsegs); /* .txnindex, snapshot (rn_log_txn.c) */
 out:
     free(found);
     free(snaps);

@@ -186,6 +186,8 @@ void rn__segment_destroy(rn_log_t *log, rn__segment_t *seg) {
         rn__segment_path(log, seg->base_offset, rn__segment_ext(k), path, sizeof(path));
         if (unlink(path) < 0 && errno != ENOENT) RN_WARN("log", "unlink(%s) failed: %s", path, strerror(errno));
     }
+    rn__segment_path(log, seg->base_offset, ".txnindex", path, sizeof(path)); /* aborted transactions, if any */
+    if (unlink(path) < 0 && errno != ENOENT) RN_WARN("log", "unlink(%s) failed: %s", path, strerror(errno));
     free(seg);
 }
 

@@ -234,6 +234,18 @@ def test_offsets_sent_with_a_transaction_are_unstable_until_it_commits(broker):
         meta_c.close()
 
 
+def open_transaction(bs, topic, txn_id, values, partitions=2, **conf):
+    """A transactional producer with an open transaction holding `values` (written, round-robin)."""
+    create_topic(bs, topic, partitions=partitions)
+    p = txn_producer(bs, txn_id, **conf)
+    p.init_transactions(30)
+    p.begin_transaction()
+    for k, v in enumerate(values):
+        p.produce(topic, value=v, partition=k % partitions)
+    p.flush(30)
+    return p
+
+
 def committed_values(bs, topic, partitions, expect, isolation="read_committed"):
     got = read_all(bs, topic, partitions, isolation, expect)
     return sorted(v for vs in got.values() for v in vs)
@@ -267,3 +279,145 @@ def test_coordinator_state_survives_restart(broker, how):
     with pytest.raises(KafkaException) as ei:
         p.commit_transaction(30)
     assert ei.value.args[0].code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
+
+
+def restart(broker, how):
+    if how == "clean":
+        broker.restart()
+    else:
+        broker.kill9()
+        broker.start()
+
+
+@pytest.mark.parametrize("how", ["clean", "kill9"])
+def test_read_committed_after_restart_sees_no_aborted_data(broker, how):
+    """Committed, aborted and still-open transactions across a restart: the partitions rebuild
+    their aborted list (.txnindex) and open transactions (producer snapshot, or a scan after
+    kill -9), so read_committed skips the aborted data and stops at the open one."""
+    bs = broker.bootstrap
+    p = open_transaction(bs, "txrc", "tx-rc", ["c%d" % k for k in range(6)])
+    p.commit_transaction(30)
+    p.begin_transaction()
+    for k in range(6):
+        p.produce("txrc", value="a%d" % k, partition=k % 2)
+    p.flush(30)  # written, then aborted (unflushed messages would just be purged)
+    p.abort_transaction(30)
+    p.begin_transaction()
+    for k in range(4):
+        p.produce("txrc", value="o%d" % k, partition=k % 2)
+    p.flush(30)
+    restart(broker, how)
+    # the open transaction holds read_committed back; nothing aborted shows
+    assert committed_values(bs, "txrc", 2, 6) == sorted("c%d" % k for k in range(6))
+    assert len(committed_values(bs, "txrc", 2, 16, "read_uncommitted")) == 16
+    p.commit_transaction(60)  # the same producer finishes its transaction after the restart
+    want = sorted(["c%d" % k for k in range(6)] + ["o%d" % k for k in range(4)])
+    assert committed_values(bs, "txrc", 2, 10) == want
+    restart(broker, how)  # and once more, now with everything closed
+    assert committed_values(bs, "txrc", 2, 10) == want
+
+
+def java_hash(s):
+    """Java's String.hashCode (over UTF-16 code units), as Kafka places a transactional id."""
+    h = 0
+    data = s.encode("utf-16-be")
+    for i in range(0, len(data), 2):
+        h = (31 * h + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+def read_varint(b, pos):
+    shift, v = 0, 0
+    while True:
+        c = b[pos]
+        pos += 1
+        v |= (c & 0x7F) << shift
+        shift += 7
+        if not c & 0x80:
+            return (v >> 1) ^ -(v & 1), pos
+
+
+def log_records(path):
+    """(next offset, end position, [(offset, key, value)]) of a segment file, records
+    uncompressed; the end is where the batches stop (segments may be preallocated)."""
+    import struct
+    data = open(path, "rb").read()
+    pos, nxt, out = 0, 0, []
+    while pos + 61 <= len(data):
+        base, blen = struct.unpack(">qi", data[pos:pos + 12])
+        if blen <= 0:
+            break
+        lod = struct.unpack(">i", data[pos + 23:pos + 27])[0]
+        count = struct.unpack(">i", data[pos + 57:pos + 61])[0]
+        r = pos + 61
+        for _ in range(count):
+            _, r = read_varint(data, r)
+            r += 1
+            _, r = read_varint(data, r)
+            od, r = read_varint(data, r)
+            kl, r = read_varint(data, r)
+            key = data[r:r + kl] if kl >= 0 else None
+            r += max(kl, 0)
+            vl, r = read_varint(data, r)
+            val = data[r:r + vl] if vl >= 0 else None
+            r += max(vl, 0)
+            hc, r = read_varint(data, r)
+            assert hc == 0
+            out.append((base + od, key, val))
+        nxt = base + lod + 1
+        pos += 12 + blen
+    return nxt, pos, out
+
+
+@pytest.mark.parametrize("outcome", ["commit", "abort"])
+def test_prepare_state_at_crash_is_finished_after_restart(broker, outcome):
+    """A crash right after PrepareCommit/PrepareAbort reached __transaction_state (before any
+    marker): simulated by appending that record to the partition while the broker is down, as
+    the coordinator would have. The restarted coordinator writes the markers and completes it."""
+    import glob
+    import os
+    import struct
+    from kproto import kstr, record_batch
+    bs = broker.bootstrap
+    open_transaction(bs, "txprep", "tx-prep", ["v%d" % k for k in range(8)])
+    broker.kill9()
+    part = abs(java_hash("tx-prep")) % 50
+    seg = sorted(glob.glob(os.path.join(broker.data_dir, "__transaction_state-%d" % part, "*.log")))[-1]
+    end, end_pos, recs = log_records(seg)
+    key = struct.pack(">h", 0) + kstr("tx-prep")
+    ongoing = [v for (_, k, v) in recs if k == key][-1]
+    version, pid, epoch, timeout, state = struct.unpack(">hqhib", ongoing[:17])
+    assert (version, state) == (0, 1)  # v0, Ongoing, both partitions in it
+    prepared = ongoing[:16] + bytes([2 if outcome == "commit" else 3]) + ongoing[17:]
+    with open(seg, "r+b") as f:
+        f.seek(end_pos)
+        f.write(record_batch([(key, prepared)], base_offset=end, timestamp=int(time.time() * 1000)))
+        f.truncate()
+    broker.start()
+    want = sorted("v%d" % k for k in range(8)) if outcome == "commit" else []
+    assert committed_values(bs, "txprep", 2, len(want)) == want
+    name = "PrepareCommit" if outcome == "commit" else "PrepareAbort"
+    assert "tx-prep: was in %s at shutdown; writing its markers" % name in broker.log_text()
+    # complete: the producer's transaction is over (its EndTxn retry answers accordingly)
+    p2 = txn_producer(bs, "tx-prep")
+    p2.init_transactions(30)
+    p2.begin_transaction()
+    p2.produce("txprep", value="next", partition=0)
+    p2.commit_transaction(30)
+    assert committed_values(bs, "txprep", 2, len(want) + 1) == sorted(want + ["next"])
+
+
+def test_ongoing_transaction_at_crash_is_aborted_by_its_timeout_after_restart(broker):
+    bs = broker.bootstrap
+    open_transaction(bs, "txcrto", "tx-crto", ["stale%d" % k for k in range(6)], **{"transaction.timeout.ms": 3000})
+    broker.kill9()
+    broker.start()
+    time.sleep(5)  # the replayed Ongoing state keeps its start time: the reaper aborts it
+    assert "tx-crto: open for more than transaction.timeout.ms" in broker.log_text()
+    other = txn_producer(bs, "tx-crto-other")
+    other.init_transactions(30)
+    other.begin_transaction()
+    other.produce("txcrto", value="fresh", partition=1)
+    other.commit_transaction(30)
+    assert committed_values(bs, "txcrto", 2, 1) == ["fresh"]
+    assert len(committed_values(bs, "txcrto", 2, 7, "read_uncommitted")) == 7

@@ -446,10 +446,10 @@ RN_TEST(producer_snapshot_roundtrip_and_corruption) {
     }
     char p[600];
     snprintf(p, sizeof(p), "%s/00000000000000000042.snapshot", path);
-    ASSERT_EQ(rn__pstate_write_snapshot(&ps, p, false), RN_OK);
+    ASSERT_EQ(rn__pstate_write_snapshot(&ps, NULL, p, false), RN_OK);
     rn__pstate_t back;
     rn__pstate_init(&back);
-    ASSERT_EQ(rn__pstate_read_snapshot(&back, p), RN_OK);
+    ASSERT_EQ(rn__pstate_read_snapshot(&back, p, NULL), RN_OK);
     ASSERT_EQ(back.count, 100);
     for (int64_t pid = 0; pid < 100; pid++) {
         const rn__producer_t *a = rn__pstate_get(&ps, pid), *b = rn__pstate_get(&back, pid);
@@ -464,7 +464,7 @@ RN_TEST(producer_snapshot_roundtrip_and_corruption) {
     uint8_t x = 0x77;
     ASSERT_EQ(pwrite(fd, &x, 1, 100), 1);
     close(fd);
-    ASSERT_EQ(rn__pstate_read_snapshot(&back, p), RN_ERR_CORRUPT);
+    ASSERT_EQ(rn__pstate_read_snapshot(&back, p, NULL), RN_ERR_CORRUPT);
     ASSERT_EQ(back.count, 50); /* untouched */
     rn__pstate_free(&ps);
     rn__pstate_free(&back);

@@ -1,5 +1,6 @@
 /* Unit tests for the transaction side of src/log: ongoing transactions, the
  * last stable offset, COMMIT/ABORT control batches and the aborted list. */
+#include "rn_clock.h"
 #include "rn_test.h"
 #include "test_log_util.h"
 
@@ -65,15 +66,21 @@ RN_TEST(control_type_parsed_from_marker_key) {
     rn_buf_free(&b);
 }
 
+/* A fresh log dir (config in *dc, for reopening) with one lazy-mode log. */
+static rn_log_t *lazy_log(const char *path, const char *topic, rn_logdir_config_t *dc, rn_logdir_t **dir) {
+    tl_dir_config(dc, path);
+    if (rn_logdir_open(dc, dir) != RN_OK) abort();
+    rn_log_config_t c = cfg_lazy();
+    rn_log_t *log;
+    if (rn_logdir_create_log(*dir, topic, 0, &c, &log) != RN_OK) abort();
+    return log;
+}
+
 RN_TEST(lso_stops_at_ongoing_transaction_and_moves_on_commit) {
     const char *path = tl_mkdtemp();
     rn_logdir_config_t dc;
-    tl_dir_config(&dc, path);
     rn_logdir_t *dir;
-    ASSERT_EQ(rn_logdir_open(&dc, &dir), RN_OK);
-    rn_log_config_t c = cfg_lazy();
-    rn_log_t *log;
-    ASSERT_EQ(rn_logdir_create_log(dir, "t", 0, &c, &log), RN_OK);
+    rn_log_t *log = lazy_log(path, "t", &dc, &dir);
     rn_append_result_t res;
     ASSERT_EQ(tl_append(log, 3, 1, 10, &res), RN_OK); /* 0..2 plain */
     ASSERT_EQ(rn_log_last_stable_offset(log), 3);
@@ -153,6 +160,98 @@ RN_TEST(durable_lso_never_passes_high_watermark) {
     ASSERT_LE(rn_log_last_stable_offset(log), rn_log_high_watermark(log));
     for (int i = 0; i < 2000 && rn_log_last_stable_offset(log) < 5; i++) usleep(1000);
     ASSERT_EQ(rn_log_last_stable_offset(log), 5);
+    rn_logdir_close(dir);
+    tl_rmrf(path);
+}
+
+RN_TEST(txnindex_entry_layout) {
+    rn_aborted_txn_t a = {0x0102030405060708LL, 17, 42}, b;
+    uint8_t e[RN__TXNINDEX_ENTRY];
+    rn__txnindex_encode(e, &a, 43);
+    ASSERT_EQ(e[0], 0); /* version int16 0 */
+    ASSERT_EQ(e[1], 0);
+    ASSERT_EQ(e[2], 0x01); /* producerId big-endian */
+    ASSERT_EQ(e[9], 0x08);
+    ASSERT_EQ(e[17], 17); /* firstOffset */
+    ASSERT_EQ(e[25], 42); /* lastOffset */
+    ASSERT_EQ(e[33], 43); /* lastStableOffset */
+    int64_t lso;
+    ASSERT_TRUE(rn__txnindex_decode(e, &b, &lso));
+    ASSERT_EQ(b.producer_id, a.producer_id);
+    ASSERT_EQ(b.first_offset, 17);
+    ASSERT_EQ(b.last_offset, 42);
+    ASSERT_EQ(lso, 43);
+    e[1] = 1; /* unknown version */
+    ASSERT_FALSE(rn__txnindex_decode(e, &b, &lso));
+}
+
+/* The state a read_committed fetch depends on: LSO and the aborted list. */
+static void check_txn_state(rn_log_t *log, int64_t lso, int32_t naborted, int64_t last_first) {
+    ASSERT_EQ(rn_log_last_stable_offset(log), lso);
+    rn_aborted_txn_t tx[8];
+    int32_t n = rn_log_aborted_txns(log, 0, INT64_MAX, tx, 8);
+    ASSERT_EQ(n, naborted);
+    if (n > 0) ASSERT_EQ(tx[n - 1].first_offset, last_first);
+}
+
+/* Aborted transactions in two segments and one open transaction survive a
+ * clean close, a crash (rebuilt from the snapshot + a scan) and retention. */
+RN_TEST(transactions_survive_reopen_and_crash) {
+    const char *path = tl_mkdtemp();
+    rn_logdir_config_t dc;
+    rn_logdir_t *dir;
+    rn_log_t *log = lazy_log(path, "r", &dc, &dir);
+    rn_append_result_t res;
+    ASSERT_EQ(txn_data(log, 5, 0, 2, &res), RN_OK);                  /* 0..1 pid 5 */
+    ASSERT_EQ(txn_marker(log, 5, RN_CONTROL_ABORT, &res), RN_OK);     /* 2 */
+    pthread_rwlock_wrlock(&log->lock);
+    ASSERT_EQ(rn__log_roll(log, 3, rn_clock_wall_ms()), RN_OK);                  /* segment 3 */
+    pthread_rwlock_unlock(&log->lock);
+    ASSERT_EQ(txn_data(log, 6, 0, 1, &res), RN_OK);                   /* 3 pid 6 */
+    ASSERT_EQ(txn_marker(log, 6, RN_CONTROL_ABORT, &res), RN_OK);     /* 4 */
+    ASSERT_EQ(txn_data(log, 7, 0, 3, &res), RN_OK);                   /* 5..7 pid 7, left open */
+    ASSERT_EQ(tl_append(log, 1, 1, 10, &res), RN_OK);                 /* 8 plain */
+    check_txn_state(log, 5, 2, 3);
+    char idx[4096];
+    rn__segment_path(log, 3, ".txnindex", idx, sizeof(idx));
+    ASSERT_EQ(tl_file_size(idx), 34);
+    rn_logdir_close(dir);
+
+    /* clean: from the .txnindex files and the snapshot */
+    ASSERT_EQ(rn_logdir_open(&dc, &dir), RN_OK);
+    log = rn_logdir_find(dir, "r", 0);
+    check_txn_state(log, 5, 2, 3);
+    /* more after the snapshot, then a crash: the scan finds them */
+    ASSERT_EQ(txn_data(log, 8, 0, 1, &res), RN_OK);                   /* 9 pid 8 */
+    ASSERT_EQ(txn_marker(log, 7, RN_CONTROL_ABORT, &res), RN_OK);     /* 10 */
+    ASSERT_TRUE(tl_wait_ticket(dir, res.sync_ticket));
+    check_txn_state(log, 9, 3, 5);
+    rn__logdir_crash(dir);
+    ASSERT_EQ(rn_logdir_open(&dc, &dir), RN_OK);
+    log = rn_logdir_find(dir, "r", 0);
+    check_txn_state(log, 9, 3, 5);
+    ASSERT_EQ(tl_file_size(idx), 2 * 34); /* the scan's entry replaced the one past the snapshot, no duplicate */
+    ASSERT_EQ(txn_marker(log, 8, RN_CONTROL_COMMIT, &res), RN_OK);    /* 11 */
+    ASSERT_TRUE(tl_wait_ticket(dir, res.sync_ticket)); /* reopened with the default (durable) config */
+    check_txn_state(log, 12, 3, 5);
+    rn_logdir_close(dir);
+
+    ASSERT_EQ(rn_logdir_open(&dc, &dir), RN_OK);
+    log = rn_logdir_find(dir, "r", 0);
+    check_txn_state(log, 12, 3, 5);
+    /* the first segment goes: its aborted transaction and its .txnindex with it */
+    char idx0[4096];
+    rn__segment_path(log, 0, ".txnindex", idx0, sizeof(idx0));
+    ASSERT_EQ(tl_file_size(idx0), 34);
+    int64_t start;
+    ASSERT_EQ(rn_log_delete_records(log, 3, &start), RN_OK);
+    rn_logdir_maintain(dir);
+    check_txn_state(log, 12, 2, 5);
+    rn_logdir_close(dir);
+    ASSERT_EQ(tl_file_size(idx0), -1);
+    ASSERT_EQ(rn_logdir_open(&dc, &dir), RN_OK);
+    log = rn_logdir_find(dir, "r", 0);
+    check_txn_state(log, 12, 2, 5);
     rn_logdir_close(dir);
     tl_rmrf(path);
 }
