@@ -43,7 +43,7 @@ typedef struct {
     int mode;
     uint64_t next;
     uint64_t match;
-    uint32_t inflight;
+    uint32_t inflight; /* PROBE, SNAPSHOT: a message is outstanding (0/1) */
     int64_t last_resp_ms;
     int64_t progress_ms; /* when match last advanced (or replication restarted) */
     uint64_t snap_index; /* snapshot being sent and the offset acknowledged */
@@ -384,6 +384,11 @@ static void send_snapshot_chunk(rn_raft_t *r, peer_t *p) {
     send(r, &m, p->id);
 }
 
+static uint32_t max_append_entries(const rn_raft_t *r) {
+    return r->cfg.max_append_entries < RN_RAFT_MAX_APPEND_ENTRIES ? r->cfg.max_append_entries
+                                                                   : RN_RAFT_MAX_APPEND_ENTRIES;
+}
+
 /* Sends entries from p->next (or an empty append at prev = p->next - 1). */
 static void send_append(rn_raft_t *r, peer_t *p, bool empty) {
     if (p->next <= r->snap.index) {
@@ -395,8 +400,7 @@ static void send_append(rn_raft_t *r, peer_t *p, bool empty) {
     rn_raft_entry_t es[RN_RAFT_MAX_APPEND_ENTRIES];
     uint32_t n = 0;
     size_t bytes = 0;
-    uint32_t max_n = r->cfg.max_append_entries < RN_RAFT_MAX_APPEND_ENTRIES ? r->cfg.max_append_entries
-                                                                             : RN_RAFT_MAX_APPEND_ENTRIES;
+    uint32_t max_n = max_append_entries(r);
     for (uint64_t i = p->next; !empty && i <= last_index(r) && n < max_n; i++) {
         const log_ent_t *e = ent(r, i);
         if (n > 0 && bytes + e->len > r->cfg.max_append_bytes) break;
@@ -405,20 +409,22 @@ static void send_append(rn_raft_t *r, peer_t *p, bool empty) {
     }
     rn_raft_msg_t m = {.type = RN_RAFT_MSG_APPEND, .index = prev, .log_term = rn_raft_term_at(r, prev),
                        .commit = r->commit, .n_entries = n, .entries = es};
-    if (p->mode == PEER_PROBE) {
+    if (p->mode == PEER_PROBE)
         p->inflight = 1; /* one probe outstanding, entries or not */
-    } else if (n > 0) {
-        p->inflight++;
+    else
         p->next += n;
-    }
     send(r, &m, p->id);
 }
 
-/* Sends what the peer's mode allows: a pipeline in REPLICATE, one message otherwise. */
+/* Sends what the peer's mode allows: in REPLICATE a pipeline of at most
+ * max_inflight full messages' worth of entries past the match index (counted
+ * in entries, not messages: a follower answers several appends with one ack
+ * once they are synced); one message otherwise. */
 static void replicate_to(rn_raft_t *r, peer_t *p, bool heartbeat) {
+    uint64_t window = (uint64_t)r->cfg.max_inflight * max_append_entries(r);
     switch (p->mode) {
     case PEER_REPLICATE:
-        while (p->mode == PEER_REPLICATE && p->inflight < r->cfg.max_inflight && p->next <= last_index(r)) {
+        while (p->mode == PEER_REPLICATE && p->next <= last_index(r) && p->next - p->match - 1 < window) {
             send_append(r, p, false);
             heartbeat = false;
         }
@@ -428,7 +434,6 @@ static void replicate_to(rn_raft_t *r, peer_t *p, bool heartbeat) {
             p->next = p->match + 1;
             if (p->next <= r->snap.index) {
                 p->mode = PEER_PROBE;
-                p->inflight = 0;
             } else {
                 send_append(r, p, true);
                 p->next = next;
@@ -754,7 +759,7 @@ static void on_append_resp(rn_raft_t *r, const rn_raft_msg_t *m) {
     peer_t *p = find_peer(r, m->from);
     if (r->role != RN_RAFT_LEADER || !p) return;
     p->last_resp_ms = now_ms(r);
-    if (p->inflight) p->inflight--;
+    if (p->mode == PEER_PROBE) p->inflight = 0; /* the probe was answered */
     if (m->granted) {
         if (m->index > last_index(r)) return; /* cannot be ours */
         if (m->index > p->match) {
@@ -765,7 +770,6 @@ static void on_append_resp(rn_raft_t *r, const rn_raft_msg_t *m) {
             p->progress_ms = p->last_resp_ms;
             /* the probe found where the logs agree: pipeline from there */
             p->mode = PEER_REPLICATE;
-            p->inflight = 0;
             p->next = p->match + 1;
         }
         if (p->next <= p->match) p->next = p->match + 1;
@@ -883,7 +887,6 @@ void rn_raft_tick(rn_raft_t *r) {
                     now - p->progress_ms >= 2 * (int64_t)r->cfg.heartbeat_ms) {
                     p->mode = PEER_PROBE;
                     p->next = p->match + 1;
-                    p->inflight = 0;
                 }
             }
             broadcast(r, true);
