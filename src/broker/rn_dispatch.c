@@ -32,6 +32,8 @@ const rn_handler_t rn_handlers[] = {
     {RN_API_ADD_OFFSETS_TO_TXN, 0, 4, rn_h_add_offsets_to_txn},
     {RN_API_END_TXN, 0, 4, rn_h_end_txn},
     {RN_API_TXN_OFFSET_COMMIT, 0, 4, rn_h_txn_offset_commit},
+    {RN_API_DESCRIBE_TRANSACTIONS, 0, 0, rn_h_describe_transactions},
+    {RN_API_LIST_TRANSACTIONS, 0, 1, rn_h_list_transactions},
     {RN_API_OFFSET_FOR_LEADER_EPOCH, 0, 4, rn_h_offset_for_leader_epoch},
     {RN_API_DESCRIBE_CONFIGS, 0, 4, rn_h_describe_configs},
     {RN_API_ALTER_CONFIGS, 0, 2, rn_h_alter_configs},

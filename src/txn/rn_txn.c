@@ -917,3 +917,137 @@ void rn_h_txn_offset_commit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t
     rn_broker_respond_durable(b, req, h, ticket, RN_TXN_SYNC_TIMEOUT_MS, (rn_encode_fn)rn_TxnOffsetCommitResponse_encode,
                               resp, txn_offset_commit_fail, RN_ERR_COORDINATOR_NOT_AVAILABLE);
 }
+
+/* ---- DescribeTransactions, ListTransactions ------------------------------ */
+
+static int64_t txn_start_ms(const txn_t *t) {
+    bool open = t->state == TXN_ONGOING || t->state == TXN_PREPARE_COMMIT || t->state == TXN_PREPARE_ABORT;
+    return open ? t->start_ms : -1;
+}
+
+/* One id's answer (lock held); strings and arrays copied into the arena. */
+static void describe_one(rn_arena_t *a, const txn_t *t, rn_DescribeTransactionsResponse_TransactionState_t *out) {
+    out->TransactionState = rn_str_dup_arena(a, rn_txn_state_name(t->state));
+    out->TransactionTimeoutMs = t->timeout_ms;
+    out->TransactionStartTimeMs = txn_start_ms(t);
+    out->ProducerId = t->producer_id;
+    out->ProducerEpoch = t->epoch;
+    /* Partitions grouped by topic, in the order they joined. */
+    out->Topics = rn_arena_calloc(a, (size_t)t->nparts + 1, sizeof(*out->Topics));
+    int32_t *ids = rn_arena_calloc(a, (size_t)t->nparts + 1, sizeof(*ids));
+    if (!out->Topics || !ids) {
+        out->ErrorCode = RN_ERR_UNKNOWN_SERVER_ERROR;
+        return;
+    }
+    bool *done = rn_arena_calloc(a, (size_t)t->nparts + 1, sizeof(*done));
+    int32_t used = 0;
+    for (int32_t i = 0; done && i < t->nparts; i++) {
+        if (done[i]) continue;
+        rn_DescribeTransactionsResponse_TopicData_t *td = &out->Topics[out->Topics_count++];
+        rn_DescribeTransactionsResponse_TopicData_init(td);
+        td->Topic = rn_str_dup_arena(a, t->parts[i].topic);
+        td->Partitions = ids + used;
+        for (int32_t j = i; j < t->nparts; j++) {
+            if (done[j] || strcmp(t->parts[j].topic, t->parts[i].topic) != 0) continue;
+            done[j] = true;
+            ids[used++] = t->parts[j].partition;
+            td->Partitions_count++;
+        }
+    }
+}
+
+void rn_h_describe_transactions(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    rn_arena_t *a = &req->arena;
+    rn_DescribeTransactionsRequest_t rq;
+    rn_DescribeTransactionsRequest_init(&rq);
+    rn_err_t rc = rn_DescribeTransactionsRequest_decode(body, h->api_version, a, &rq);
+    if (rc) {
+        rn_broker_bad_request(b, req, h, rc);
+        return;
+    }
+    rn_DescribeTransactionsResponse_t resp;
+    rn_DescribeTransactionsResponse_init(&resp);
+    int32_t n = rq.TransactionalIds_count > 0 ? rq.TransactionalIds_count : 0;
+    resp.TransactionStates = rn_arena_calloc(a, (size_t)n + 1, sizeof(*resp.TransactionStates));
+    if (!resp.TransactionStates) {
+        rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
+        return;
+    }
+    resp.TransactionStates_count = n;
+    rn_txn_coordinator_t *c = b->txn_coordinator;
+    pthread_mutex_lock(&c->lock);
+    for (int32_t i = 0; i < n; i++) {
+        rn_DescribeTransactionsResponse_TransactionState_t *out = &resp.TransactionStates[i];
+        rn_DescribeTransactionsResponse_TransactionState_init(out);
+        out->TransactionalId = rq.TransactionalIds[i];
+        out->TransactionState = RN_STR_LIT("");
+        out->ProducerId = -1;
+        out->ProducerEpoch = -1;
+        out->TransactionStartTimeMs = -1;
+        const txn_t *t = txn_get(c, rq.TransactionalIds[i]);
+        if (t) describe_one(a, t, out);
+        else out->ErrorCode = RN_ERR_TRANSACTIONAL_ID_NOT_FOUND;
+        if (out->ErrorCode && h->api_key >= 0) atomic_fetch_add(&b->stats.errors[h->api_key], 1);
+    }
+    pthread_mutex_unlock(&c->lock);
+    rn_broker_respond(b, req, h, (rn_encode_fn)rn_DescribeTransactionsResponse_encode, &resp);
+}
+
+/* Kafka's filters: states by name, producer ids, and (v1) open longer than DurationFilter ms. */
+static bool list_match(const txn_t *t, const rn_ListTransactionsRequest_t *rq, const bool *states, int64_t now) {
+    if (t->state == TXN_DEAD) return false;
+    if (rq->StateFilters_count > 0 && !states[t->state]) return false;
+    if (rq->ProducerIdFilters_count > 0) {
+        bool found = false;
+        for (int32_t i = 0; i < rq->ProducerIdFilters_count && !found; i++)
+            found = rq->ProducerIdFilters[i] == t->producer_id;
+        if (!found) return false;
+    }
+    return rq->DurationFilter < 0 || now - t->start_ms > rq->DurationFilter;
+}
+
+void rn_h_list_transactions(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    rn_arena_t *a = &req->arena;
+    rn_ListTransactionsRequest_t rq;
+    rn_ListTransactionsRequest_init(&rq);
+    rq.DurationFilter = -1;
+    rn_err_t rc = rn_ListTransactionsRequest_decode(body, h->api_version, a, &rq);
+    if (rc) {
+        rn_broker_bad_request(b, req, h, rc);
+        return;
+    }
+    if (h->api_version < 1) rq.DurationFilter = -1;
+    rn_ListTransactionsResponse_t resp;
+    rn_ListTransactionsResponse_init(&resp);
+    bool states[TXN_DEAD + 1] = {false};
+    int32_t nf = rq.StateFilters_count > 0 ? rq.StateFilters_count : 0;
+    resp.UnknownStateFilters = rn_arena_calloc(a, (size_t)nf + 1, sizeof(*resp.UnknownStateFilters));
+    if (!resp.UnknownStateFilters) {
+        rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
+        return;
+    }
+    for (int32_t i = 0; i < nf; i++) {
+        int s = rn_txn_state_from_name(rq.StateFilters[i]);
+        if (s >= 0) states[s] = true;
+        else resp.UnknownStateFilters[resp.UnknownStateFilters_count++] = rq.StateFilters[i];
+    }
+    rn_txn_coordinator_t *c = b->txn_coordinator;
+    int64_t now = rn_clock_wall_ms();
+    pthread_mutex_lock(&c->lock);
+    resp.TransactionStates = rn_arena_calloc(a, c->txns.count + 1, sizeof(*resp.TransactionStates));
+    size_t it = 0;
+    const char *key;
+    void *v;
+    while (resp.TransactionStates && rn_map_next(&c->txns, &it, &key, &v)) {
+        const txn_t *t = v;
+        if (!list_match(t, &rq, states, now)) continue;
+        rn_ListTransactionsResponse_TransactionState_t *out = &resp.TransactionStates[resp.TransactionStates_count++];
+        rn_ListTransactionsResponse_TransactionState_init(out);
+        out->TransactionalId = rn_str_dup_arena(a, t->id);
+        out->ProducerId = t->producer_id;
+        out->TransactionState = rn_str_dup_arena(a, rn_txn_state_name(t->state));
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (!resp.TransactionStates) resp.ErrorCode = RN_ERR_UNKNOWN_SERVER_ERROR;
+    rn_broker_respond(b, req, h, (rn_encode_fn)rn_ListTransactionsResponse_encode, &resp);
+}

@@ -33,5 +33,7 @@ void rn_h_add_partitions_to_txn(rn_broker_t *b, rn_req_t *req, const rn_req_head
 void rn_h_add_offsets_to_txn(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 void rn_h_txn_offset_commit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 void rn_h_end_txn(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_describe_transactions(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_list_transactions(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 
 #endif

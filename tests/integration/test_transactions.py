@@ -421,3 +421,129 @@ def test_ongoing_transaction_at_crash_is_aborted_by_its_timeout_after_restart(br
     other.commit_transaction(30)
     assert committed_values(bs, "txcrto", 2, 1) == ["fresh"]
     assert len(committed_values(bs, "txcrto", 2, 7, "read_uncommitted")) == 7
+
+
+class Flex:
+    """A reader of flexible-version (KIP-482) response bodies."""
+
+    def __init__(self, data):
+        self.d, self.p = data, 0
+
+    def take(self, fmt):
+        import struct
+        v = struct.unpack_from(fmt, self.d, self.p)
+        self.p += struct.calcsize(fmt)
+        return v[0]
+
+    def uvarint(self):
+        shift, v = 0, 0
+        while True:
+            c = self.d[self.p]
+            self.p += 1
+            v |= (c & 0x7F) << shift
+            shift += 7
+            if not c & 0x80:
+                return v
+
+    def string(self):
+        n = self.uvarint() - 1
+        s = self.d[self.p:self.p + n].decode()
+        self.p += n
+        return s
+
+    def array(self, item):
+        return [item() for _ in range(self.uvarint() - 1)]
+
+    def tags(self):
+        assert self.uvarint() == 0
+
+
+def cstr(s):
+    b = s.encode()
+    return bytes([len(b) + 1]) + b
+
+
+def carray(items):
+    return bytes([len(items) + 1]) + b"".join(items)
+
+
+def flex_request(bs, api_key, version, body):
+    import struct
+    from kproto import Conn
+    c = Conn(bs)
+    try:
+        c.request(api_key, version, body, header_v2=True)
+        r = Flex(c.recv_frame())
+    finally:
+        c.close()
+    r.take(">i")  # correlation id
+    r.tags()      # response header v1
+    return r
+
+
+def describe_transactions(bs, ids):
+    r = flex_request(bs, 65, 0, carray([cstr(i) for i in ids]) + b"\x00")
+    r.take(">i")
+
+    def topic():
+        t = (r.string(), r.array(lambda: r.take(">i")))
+        r.tags()
+        return t
+
+    def state():
+        s = dict(error=r.take(">h"), id=r.string(), state=r.string(), timeout=r.take(">i"), start=r.take(">q"),
+                 pid=r.take(">q"), epoch=r.take(">h"), topics=r.array(topic))
+        r.tags()
+        return s
+
+    out = r.array(state)
+    r.tags()
+    return out
+
+
+def list_transactions(bs, states=(), pids=(), duration=None):
+    import struct
+    body = carray([cstr(s) for s in states]) + carray([struct.pack(">q", p) for p in pids])
+    version = 0 if duration is None else 1
+    if version:
+        body += struct.pack(">q", duration)
+    r = flex_request(bs, 66, version, body + b"\x00")
+    r.take(">i")
+    error = r.take(">h")
+    unknown = r.array(r.string)
+
+    def state():
+        s = (r.string(), r.take(">q"), r.string())
+        r.tags()
+        return s
+
+    out = r.array(state)
+    r.tags()
+    return error, unknown, sorted(out)
+
+
+def test_describe_and_list_transactions(broker):
+    bs = broker.bootstrap
+    p = open_transaction(bs, "txdesc", "tx-open", ["x", "y"], partitions=2, **{"transaction.timeout.ms": 45000})
+    done = txn_producer(bs, "tx-done")
+    done.init_transactions(30)
+    done.begin_transaction()
+    done.produce("txdesc", value="z", partition=1)
+    done.commit_transaction(30)
+    d = {s["id"]: s for s in describe_transactions(bs, ["tx-open", "tx-done", "tx-none"])}
+    assert d["tx-open"]["error"] == 0 and d["tx-open"]["state"] == "Ongoing"
+    assert d["tx-open"]["timeout"] == 45000 and d["tx-open"]["start"] > 0 and d["tx-open"]["pid"] >= 0
+    assert d["tx-open"]["topics"] == [("txdesc", [0, 1])]
+    assert d["tx-done"]["state"] == "CompleteCommit" and d["tx-done"]["topics"] == []
+    assert d["tx-none"]["error"] == 105  # TRANSACTIONAL_ID_NOT_FOUND
+    pid_open = d["tx-open"]["pid"]
+    err, unknown, all_ = list_transactions(bs)
+    assert err == 0 and unknown == []
+    assert all_ == sorted([("tx-open", pid_open, "Ongoing"), ("tx-done", d["tx-done"]["pid"], "CompleteCommit")])
+    assert list_transactions(bs, states=["Ongoing", "Bogus"])[1:] == (["Bogus"], [("tx-open", pid_open, "Ongoing")])
+    assert list_transactions(bs, pids=[d["tx-done"]["pid"]])[2] == [("tx-done", d["tx-done"]["pid"], "CompleteCommit")]
+    time.sleep(1.2)
+    assert list_transactions(bs, states=["Ongoing"], duration=1000)[2] == [("tx-open", pid_open, "Ongoing")]
+    assert list_transactions(bs, states=["Ongoing"], duration=600000)[2] == []
+    p.abort_transaction(30)
+    assert describe_transactions(bs, ["tx-open"])[0]["state"] == "CompleteAbort"
