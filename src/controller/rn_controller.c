@@ -684,6 +684,10 @@ rn_err_t rn_ctl_create_topic(rn_controller_t *ctl, const rn_meta_image_t *img, c
     if (!rn_meta_topic_name_valid(req->name))
         return fail(ctl, RN_ERR_INVALID_TOPIC_EXCEPTION, "topic names are 1-249 characters of [a-zA-Z0-9._-]");
     if (rn_meta_image_topic_by_name(img, req->name)) return fail(ctl, RN_ERR_TOPIC_ALREADY_EXISTS, "topic exists");
+    if (rn_meta_image_topic_count(img) >= rn_meta_image_limits(img)->topics_max)
+        return fail(ctl, RN_ERR_POLICY_VIOLATION, "the cluster's topic limit is reached");
+    if (req->nconfigs < 0 || (int64_t)rn_meta_image_config_count(img) + req->nconfigs > rn_meta_image_limits(img)->configs_max)
+        return fail(ctl, RN_ERR_POLICY_VIOLATION, "the cluster's config limit would be exceeded");
     int32_t np = req->num_partitions, rf = req->replication_factor;
     if (req->nassignments > 0) {
         if (np != -1 || rf != -1)
@@ -967,6 +971,13 @@ rn_err_t rn_ctl_alter_config(rn_controller_t *ctl, const rn_meta_image_t *img, i
     }
     rn_err_t err = check_config(ctl, key, value);
     if (err) return err;
+    char *cname = strndup(resource_name.ptr ? resource_name.ptr : "", (size_t)resource_name.len);
+    char *ckey = strndup(key.ptr, (size_t)key.len);
+    bool is_new = cname && ckey && !rn_meta_image_config(img, resource_type, cname, ckey);
+    free(cname);
+    free(ckey);
+    if (value.len >= 0 && is_new && rn_meta_image_config_count(img) >= rn_meta_image_limits(img)->configs_max)
+        return fail(ctl, RN_ERR_POLICY_VIOLATION, "the cluster's config limit is reached");
     bool is_min_isr = rn_str_eq_cstr(key, "min.insync.replicas");
     bool is_unclean = rn_str_eq_cstr(key, "unclean.leader.election.enable");
     rn_meta_record_t rec;

@@ -36,7 +36,7 @@ typedef struct {
     bool unclean_leader_election_enable; /* unclean.leader.election.enable (false), unless the topic sets it */
     int32_t partitions_per_request_max;  /* partitions one CreateTopics/CreatePartitions may add (10000) */
     int32_t producer_id_block_size;      /* producer ids handed out per AllocateProducerIds (1000, as Kafka) */
-    size_t batch_bytes_max;              /* bound on one decision's records (64 MiB) */
+    size_t batch_bytes_max;              /* what to give rn_meta_batch_init: one decision's records (64 MiB) */
 } rn_ctl_config_t;
 
 void rn_ctl_config_default(rn_ctl_config_t *cfg);
@@ -80,7 +80,8 @@ typedef struct {
 rn_err_t rn_ctl_heartbeat(rn_controller_t *ctl, const rn_meta_image_t *img, const rn_ctl_heartbeat_t *req,
                           int64_t now_ms, rn_meta_batch_t *out, rn_ctl_heartbeat_reply_t *reply);
 
-/* Fence every broker whose session (broker.session.timeout.ms) expired. Returns how many. */
+/* Fence the brokers whose session (broker.session.timeout.ms) expired, up to 32 per call (call
+ * again for more). Returns how many. */
 int32_t rn_ctl_tick(rn_controller_t *ctl, const rn_meta_image_t *img, int64_t now_ms, rn_meta_batch_t *out);
 
 /* ---- topics ---- */

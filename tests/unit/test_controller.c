@@ -789,6 +789,43 @@ RN_TEST(alter_config_validates_and_keeps_elr_consistent) {
     env_free(&e);
 }
 
+RN_TEST(decisions_respect_the_image_limits) {
+    /* Every decision's records must apply: the image's limits are checked before writing. */
+    env_t e;
+    rn_ctl_config_t cfg;
+    rn_ctl_config_default(&cfg);
+    env_init(&e, &cfg, 1);
+    rn_meta_image_free(e.img);
+    rn_meta_limits_t lim = {.brokers_max = 2, .topics_max = 1, .partitions_max = 3, .configs_max = 1};
+    e.img = rn_meta_image_new(&lim);
+    ASSERT_EQ(env_add_broker(&e, 1, NULL, 1), RN_OK);
+    ASSERT_EQ(env_add_broker(&e, 2, NULL, 1), RN_OK);
+    rn_meta_reg_t r;
+    env_reg_req(&r, 3, NULL, 1);
+    int64_t epoch;
+    ASSERT_EQ(rn_ctl_register_broker(e.ctl, e.img, &r, -1, e.now, &e.b, &epoch), RN_ERR_POLICY_VIOLATION);
+    ASSERT_EQ(env_create(&e, "a", 4, 1), RN_ERR_POLICY_VIOLATION); /* 4 partitions > 3 */
+    rn_ctl_kv_t kv[2] = {{RN_STR_LIT("retention.ms"), RN_STR_LIT("1")}, {RN_STR_LIT("segment.ms"), RN_STR_LIT("1")}};
+    rn_ctl_create_topic_t req = {.name = RN_STR_LIT("a"), .num_partitions = 2, .replication_factor = 1,
+                                 .nconfigs = 2, .configs = kv};
+    rn_ctl_create_topic_result_t res;
+    ASSERT_EQ(rn_ctl_create_topic(e.ctl, e.img, &req, &e.b, &res), RN_ERR_POLICY_VIOLATION); /* 2 configs > 1 */
+    req.nconfigs = 1;
+    ASSERT_EQ(rn_ctl_create_topic(e.ctl, e.img, &req, &e.b, &res), RN_OK);
+    ASSERT_EQ(env_commit(&e), RN_OK);
+    ASSERT_EQ(env_create(&e, "b", 1, 1), RN_ERR_POLICY_VIOLATION); /* one topic at most */
+    ASSERT_EQ(rn_ctl_create_partitions(e.ctl, e.img, RN_STR_LIT("a"), 4, 0, NULL, false, &e.b), RN_ERR_POLICY_VIOLATION);
+    ASSERT_EQ(rn_ctl_alter_config(e.ctl, e.img, RN_META_RESOURCE_TOPIC, RN_STR_LIT("a"), RN_STR_LIT("segment.ms"),
+                                  RN_STR_LIT("1"), &e.b),
+              RN_ERR_POLICY_VIOLATION);
+    ASSERT_EQ(rn_ctl_alter_config(e.ctl, e.img, RN_META_RESOURCE_TOPIC, RN_STR_LIT("a"), RN_STR_LIT("retention.ms"),
+                                  RN_STR_LIT("2"), &e.b),
+              RN_OK); /* replacing a value needs no room */
+    ASSERT_EQ(env_commit(&e), RN_OK);
+    ASSERT_EQ(e.b.count, 0);
+    env_free(&e);
+}
+
 RN_TEST(registration_rejects_oversized_strings) {
     env_t e;
     cluster(&e, 1, 1);
