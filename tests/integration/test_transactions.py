@@ -547,3 +547,72 @@ def test_describe_and_list_transactions(broker):
     assert list_transactions(bs, states=["Ongoing"], duration=600000)[2] == []
     p.abort_transaction(30)
     assert describe_transactions(bs, ["tx-open"])[0]["state"] == "CompleteAbort"
+
+
+def test_consume_transform_produce_100k_exactly_once_across_kill9(broker):
+    """The issue's loop: read `in`, write transformed copies to `out` and the consumed offsets in
+    the same transaction (send_offsets_to_transaction), 100,000 messages in batches, with the
+    broker killed -9 in the middle of a transaction (data and offsets sent, not committed) and
+    restarted. A transaction that fails is aborted and the consumer rewinds to the committed
+    offsets. `out` read_committed holds every input exactly once."""
+    from confluent_kafka import OFFSET_BEGINNING
+    from helpers import producer, produce_all
+    bs = broker.bootstrap
+    total, batch, parts = 100_000, 2_000, 3
+    create_topic(bs, "eos-in", partitions=parts)
+    create_topic(bs, "eos-out", partitions=parts)
+    produce_all(producer(bs, **{"linger.ms": 20, "batch.num.messages": 10000}), "eos-in",
+                (dict(value=b"m%d" % i, partition=i % parts) for i in range(total)))
+    c = Consumer({"bootstrap.servers": bs, "group.id": "eos-g", "enable.auto.commit": False,
+                  "isolation.level": "read_committed", "auto.offset.reset": "earliest",
+                  "enable.partition.eof": False})
+
+    def rewind():
+        committed = c.committed([TopicPartition("eos-in", i) for i in range(parts)], timeout=30)
+        c.assign([TopicPartition("eos-in", tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
+                  for tp in committed])
+
+    rewind()
+    p = txn_producer(bs, "eos-txn", **{"linger.ms": 20, "batch.num.messages": 10000})
+    p.init_transactions(30)
+    # two crashes: one after the transaction's data and offsets reached the broker, one while
+    # its produce requests may still be in flight
+    crashes = [(total // 2, True), (3 * total // 4, False)]
+    done, crashed, aborted, deadline = 0, 0, 0, time.time() + 150
+    try:
+        while done < total and time.time() < deadline:
+            msgs = [m for m in c.consume(batch, 1.0) if m.error() is None]
+            if not msgs:
+                continue
+            p.begin_transaction()
+            for m in msgs:
+                while True:
+                    try:
+                        p.produce("eos-out", value=m.value().upper(), partition=m.partition())
+                        break
+                    except BufferError:
+                        p.poll(0.05)
+            if crashed < len(crashes) and done >= crashes[crashed][0] and not crashes[crashed][1]:
+                broker.kill9()
+                broker.start()
+                crashed += 1
+            p.send_offsets_to_transaction(c.position(c.assignment()), c.consumer_group_metadata(), 60)
+            if crashed < len(crashes) and done >= crashes[crashed][0]:
+                p.flush(60)  # this transaction's data and offsets are on the broker, not committed
+                broker.kill9()
+                broker.start()
+                crashed += 1
+            try:
+                p.commit_transaction(60)
+                done += len(msgs)
+            except KafkaException as e:
+                assert e.args[0].txn_requires_abort(), e
+                p.abort_transaction(60)
+                aborted += 1
+                rewind()
+    finally:
+        c.close()
+    assert crashed == 2 and done == total, (done, aborted)
+    got = committed_values(bs, "eos-out", parts, total)
+    assert len(got) == total
+    assert got == sorted("M%d" % i for i in range(total))
