@@ -68,6 +68,7 @@ struct rn_raft {
     uint8_t *snap_data;
     size_t snap_len;
     rn_raft_voters_t voters;  /* latest config in the log (or the snapshot's) */
+    rn_raft_voters_t learners;
     uint64_t config_index;    /* index of that config entry (snap.index if none) */
 
     /* volatile */
@@ -98,7 +99,7 @@ struct rn_raft {
     size_t rx_len, rx_total;
 
     /* leader */
-    peer_t peers[RN_RAFT_MAX_VOTERS];
+    peer_t peers[2 * RN_RAFT_MAX_VOTERS]; /* voters and learners */
     uint32_t n_peers;
 
     /* last notified to sm.role_change */
@@ -132,7 +133,6 @@ static void fail(rn_raft_t *r, rn_err_t err, const char *what) {
     r->failed = err;
 }
 
-static bool voters_valid(const rn_raft_voters_t *v);
 static bool is_voter(const rn_raft_t *r, int32_t id) { return rn_raft_voters_has(&r->voters, id); }
 
 static uint32_t quorum(const rn_raft_t *r) { return r->voters.count / 2 + 1; }
@@ -179,14 +179,16 @@ static void request_sync(rn_raft_t *r) {
     if (err) fail(r, err, "sync");
 }
 
-/* The voter set in force at index (the last config entry at or below it). */
-static rn_raft_voters_t config_at(const rn_raft_t *r, uint64_t index) {
+/* The members in force at index (the last config entry at or below it), in meta. */
+static void config_at(const rn_raft_t *r, uint64_t index, rn_raft_snap_meta_t *meta) {
     for (uint64_t i = index; i > r->snap.index; i--) {
         const log_ent_t *e = ent(r, i);
-        rn_raft_voters_t v;
-        if (e->type == RN_RAFT_ENTRY_CONFIG && rn_raft_config_decode(e->data, e->len, &v) == RN_OK) return v;
+        if (e->type == RN_RAFT_ENTRY_CONFIG &&
+            rn_raft_config_decode(e->data, e->len, &meta->voters, &meta->learners) == RN_OK)
+            return;
     }
-    return r->snap.voters;
+    meta->voters = r->snap.voters;
+    meta->learners = r->snap.learners;
 }
 
 static uint64_t config_index_at(const rn_raft_t *r, uint64_t index) {
@@ -201,14 +203,14 @@ static peer_t *find_peer(rn_raft_t *r, int32_t id) {
     return NULL;
 }
 
-/* Leader: peers are exactly the voters other than this node. */
+/* Leader: peers are exactly the voters and learners other than this node. */
 static void sync_peers(rn_raft_t *r) {
-    peer_t old[RN_RAFT_MAX_VOTERS];
+    peer_t old[2 * RN_RAFT_MAX_VOTERS];
     uint32_t n_old = r->n_peers;
     memcpy(old, r->peers, sizeof(old));
     r->n_peers = 0;
-    for (uint32_t i = 0; i < r->voters.count; i++) {
-        int32_t id = r->voters.ids[i];
+    for (uint32_t i = 0; i < r->voters.count + r->learners.count; i++) {
+        int32_t id = i < r->voters.count ? r->voters.ids[i] : r->learners.ids[i - r->voters.count];
         if (id == r->cfg.node_id) continue;
         peer_t *p = &r->peers[r->n_peers++];
         bool found = false;
@@ -224,7 +226,10 @@ static void sync_peers(rn_raft_t *r) {
 }
 
 static void update_config(rn_raft_t *r) {
-    r->voters = config_at(r, last_index(r));
+    rn_raft_snap_meta_t m;
+    config_at(r, last_index(r), &m);
+    r->voters = m.voters;
+    r->learners = m.learners;
     r->config_index = config_index_at(r, last_index(r));
     if (r->role == RN_RAFT_LEADER) sync_peers(r);
 }
@@ -330,8 +335,8 @@ static void maybe_snapshot(rn_raft_t *r) {
         rn_buf_free(&b);
         return;
     }
-    rn_raft_snap_meta_t meta = {.index = r->applied, .term = rn_raft_term_at(r, r->applied),
-                                .voters = config_at(r, r->applied)};
+    rn_raft_snap_meta_t meta = {.index = r->applied, .term = rn_raft_term_at(r, r->applied)};
+    config_at(r, r->applied, &meta);
     err = r->io.save_snapshot(r->io.ctx, &meta, b.data, b.len, false);
     if (err) {
         fail(r, err, "save_snapshot");
@@ -710,7 +715,7 @@ static void on_snapshot(rn_raft_t *r, const rn_raft_msg_t *m) {
     heard_leader(r, m);
     if (r->failed) return;
     rn_raft_msg_t resp = {.type = RN_RAFT_MSG_SNAPSHOT_RESP, .snap = m->snap};
-    if (!voters_valid(&m->snap.voters) || m->snap.term > r->term || m->snap.term == 0) {
+    if (!rn_raft_members_valid(&m->snap.voters, &m->snap.learners) || m->snap.term > r->term || m->snap.term == 0) {
         RN_WARN("raft", "node %d: malformed snapshot from %d ignored", r->cfg.node_id, m->from);
         return;
     }
@@ -869,7 +874,8 @@ void rn_raft_tick(rn_raft_t *r) {
         if (now >= r->quorum_deadline_ms) {
             uint32_t alive = is_voter(r, r->cfg.node_id) ? 1 : 0;
             for (uint32_t i = 0; i < r->n_peers; i++)
-                if (now - r->peers[i].last_resp_ms < (int64_t)r->cfg.election_timeout_ms) alive++;
+                if (is_voter(r, r->peers[i].id) && now - r->peers[i].last_resp_ms < (int64_t)r->cfg.election_timeout_ms)
+                    alive++;
             if (alive < quorum(r)) {
                 RN_DEBUG("raft", "node %d: no quorum heard within the election timeout", r->cfg.node_id);
                 become_follower(r, r->term, RN_RAFT_NO_NODE);
@@ -895,8 +901,9 @@ void rn_raft_tick(rn_raft_t *r) {
         /* a node its uncommitted config removes may still be needed to commit
          * that config (the voters it names may lack it): it campaigns while it
          * is a voter of the committed config, counting votes of the new one */
-        rn_raft_voters_t committed = config_at(r, r->commit);
-        if (is_voter(r, r->cfg.node_id) || rn_raft_voters_has(&committed, r->cfg.node_id))
+        rn_raft_snap_meta_t committed;
+        config_at(r, r->commit, &committed);
+        if (is_voter(r, r->cfg.node_id) || rn_raft_voters_has(&committed.voters, r->cfg.node_id))
             campaign(r, true);
         else
             reset_election_timer(r);
@@ -970,23 +977,31 @@ rn_err_t rn_raft_propose(rn_raft_t *r, const void *data, size_t len, uint64_t *i
     return err;
 }
 
-rn_err_t rn_raft_change_voter(rn_raft_t *r, int32_t id, bool add, uint64_t *index) {
+static void set_without(rn_raft_voters_t *out, const rn_raft_voters_t *in, int32_t id) {
+    out->count = 0;
+    for (uint32_t i = 0; i < in->count; i++)
+        if (in->ids[i] != id) out->ids[out->count++] = in->ids[i];
+}
+
+/* Appends a CONFIG entry that puts id among the voters, the learners, or neither. */
+static rn_err_t change_member(rn_raft_t *r, int32_t id, bool voter, bool learner, uint64_t *index) {
     if (r->failed) return r->failed;
     if (r->role != RN_RAFT_LEADER) return RN_ERR_NOT_LEADER_OR_FOLLOWER;
-    if (id < 0 || add == is_voter(r, id)) return RN_ERR_INVALID_ARG;
+    if (id < 0) return RN_ERR_INVALID_ARG;
     /* one change at a time, and only once this leader committed in its term */
     if (r->config_index > r->commit || rn_raft_term_at(r, r->commit) != r->term) return RN_ERR_AGAIN;
-    rn_raft_voters_t v = {0};
-    for (uint32_t i = 0; i < r->voters.count; i++)
-        if (r->voters.ids[i] != id) v.ids[v.count++] = r->voters.ids[i];
-    if (add) {
-        if (v.count == RN_RAFT_MAX_VOTERS) return RN_ERR_LIMIT;
-        v.ids[v.count++] = id;
+    rn_raft_voters_t v, l;
+    set_without(&v, &r->voters, id);
+    set_without(&l, &r->learners, id);
+    rn_raft_voters_t *to = voter ? &v : learner ? &l : NULL;
+    if (to) {
+        if (to->count == RN_RAFT_MAX_VOTERS) return RN_ERR_LIMIT;
+        to->ids[to->count++] = id;
     }
-    if (v.count == 0) return RN_ERR_INVALID_ARG;
+    if (!rn_raft_members_valid(&v, &l)) return RN_ERR_INVALID_ARG;
     rn_buf_t b;
-    rn_buf_init(&b, 4 + 4 * RN_RAFT_MAX_VOTERS);
-    rn_err_t err = rn_raft_config_encode(&v, &b);
+    rn_buf_init(&b, 8 + 8 * RN_RAFT_MAX_VOTERS);
+    rn_err_t err = rn_raft_config_encode(&v, &l, &b);
     if (!err) {
         enter(r);
         err = leader_append(r, RN_RAFT_ENTRY_CONFIG, b.data, b.len, index);
@@ -994,6 +1009,16 @@ rn_err_t rn_raft_change_voter(rn_raft_t *r, int32_t id, bool add, uint64_t *inde
     }
     rn_buf_free(&b);
     return err;
+}
+
+rn_err_t rn_raft_change_voter(rn_raft_t *r, int32_t id, bool add, uint64_t *index) {
+    if (add == is_voter(r, id)) return RN_ERR_INVALID_ARG;
+    return change_member(r, id, add, false, index);
+}
+
+rn_err_t rn_raft_change_learner(rn_raft_t *r, int32_t id, bool add, uint64_t *index) {
+    if (is_voter(r, id) || add == rn_raft_voters_has(&r->learners, id)) return RN_ERR_INVALID_ARG;
+    return change_member(r, id, false, add, index);
 }
 
 /* ---- construction --------------------------------------------------------------- */
@@ -1019,19 +1044,10 @@ rn_raft_msg_limits_t rn_raft_msg_limits(const rn_raft_config_t *c) {
     return (rn_raft_msg_limits_t){.max_entries = RN_RAFT_MAX_APPEND_ENTRIES, .max_entry_bytes = chunk};
 }
 
-static bool voters_valid(const rn_raft_voters_t *v) {
-    if (v->count == 0 || v->count > RN_RAFT_MAX_VOTERS) return false;
-    for (uint32_t i = 0; i < v->count; i++) {
-        if (v->ids[i] < 0) return false;
-        for (uint32_t j = 0; j < i; j++)
-            if (v->ids[i] == v->ids[j]) return false;
-    }
-    return true;
-}
 
 rn_err_t rn_raft_new(const rn_raft_config_t *cfg, const rn_raft_io_t *io, const rn_raft_sm_t *sm,
                      const rn_raft_boot_t *boot, rn_raft_t **out) {
-    if (cfg->node_id < 0 || !voters_valid(&cfg->initial_voters) || cfg->election_timeout_ms == 0 ||
+    if (cfg->node_id < 0 || !rn_raft_members_valid(&cfg->initial_voters, &cfg->initial_learners) || cfg->election_timeout_ms == 0 ||
         cfg->heartbeat_ms == 0 || cfg->max_inflight == 0 || cfg->max_append_entries == 0 ||
         cfg->max_append_bytes == 0 || cfg->snapshot_entries == 0)
         return RN_ERR_INVALID_ARG;
@@ -1044,9 +1060,11 @@ rn_err_t rn_raft_new(const rn_raft_config_t *cfg, const rn_raft_io_t *io, const 
     r->vote = boot->vote;
     r->leader = r->n_leader = RN_RAFT_NO_NODE;
     r->snap.voters = cfg->initial_voters;
+    r->snap.learners = cfg->initial_learners;
     rn_err_t err = RN_OK;
     if (boot->has_snapshot) {
-        if (!voters_valid(&boot->snap.voters) || boot->snap_len > cfg->max_snapshot_bytes) {
+        if (!rn_raft_members_valid(&boot->snap.voters, &boot->snap.learners) ||
+            boot->snap_len > cfg->max_snapshot_bytes) {
             err = RN_ERR_CORRUPT;
             goto fail;
         }
@@ -1107,6 +1125,7 @@ uint64_t rn_raft_last_index(const rn_raft_t *r) { return last_index(r); }
 uint64_t rn_raft_durable_index(const rn_raft_t *r) { return r->durable; }
 const rn_raft_snap_meta_t *rn_raft_snapshot_meta(const rn_raft_t *r) { return &r->snap; }
 const rn_raft_voters_t *rn_raft_voters(const rn_raft_t *r) { return &r->voters; }
+const rn_raft_voters_t *rn_raft_learners(const rn_raft_t *r) { return &r->learners; }
 rn_err_t rn_raft_failed(const rn_raft_t *r) { return r->failed; }
 
 bool rn_raft_entry_at(const rn_raft_t *r, uint64_t index, rn_raft_entry_t *out) {

@@ -18,8 +18,9 @@
  * fast back-off (conflict term/index), commitment only of current-term entries
  * (a no-op is appended on election), snapshots (taken from the state machine
  * every snapshot_entries applied entries; sent in chunks to followers whose
- * next entry was compacted), and voter-set changes one voter at a time (a
- * config entry takes effect as soon as it is appended, on every node).
+ * next entry was compacted), voter-set changes one voter at a time (a config
+ * entry takes effect as soon as it is appended, on every node), and learners
+ * (members that get the log but never vote or count, e.g. brokers).
  *
  * Durability: term and vote are persisted (save_hardstate, durable on return)
  * before a vote is granted or a message of the new term is sent. Entries are
@@ -67,6 +68,7 @@ typedef struct {
     uint32_t len;
 } rn_raft_entry_t;
 
+/* A set of node ids (voters, or learners). */
 typedef struct {
     uint32_t count;
     int32_t ids[RN_RAFT_MAX_VOTERS];
@@ -76,7 +78,8 @@ typedef struct {
 typedef struct {
     uint64_t index;
     uint64_t term;
-    rn_raft_voters_t voters; /* the voter set in force at `index` */
+    rn_raft_voters_t voters;   /* the voter set in force at `index` */
+    rn_raft_voters_t learners; /* and the learners (replicated to, never counted) */
 } rn_raft_snap_meta_t;
 
 /* ---- messages ------------------------------------------------------------ */
@@ -140,10 +143,13 @@ rn_err_t rn_raft_msg_decode(const uint8_t *p, size_t len, const rn_raft_msg_limi
                             rn_raft_entry_t *ents, rn_raft_msg_t *m);
 const char *rn_raft_msg_type_name(uint8_t type);
 
-/* Voter-set encoding used in CONFIG entries: u32 count, then i32 ids (big-endian). */
-rn_err_t rn_raft_config_encode(const rn_raft_voters_t *v, rn_buf_t *out);
-rn_err_t rn_raft_config_decode(const uint8_t *p, size_t len, rn_raft_voters_t *v);
+/* CONFIG entry payload: voters then learners, each u32 count + i32 ids (big-endian);
+ * 1..16 voters, 0..16 learners, all distinct. */
+rn_err_t rn_raft_config_encode(const rn_raft_voters_t *voters, const rn_raft_voters_t *learners, rn_buf_t *out);
+rn_err_t rn_raft_config_decode(const uint8_t *p, size_t len, rn_raft_voters_t *voters, rn_raft_voters_t *learners);
 bool rn_raft_voters_has(const rn_raft_voters_t *v, int32_t id);
+/* 1..16 voters, 0..16 learners, ids >= 0, no id twice across both. */
+bool rn_raft_members_valid(const rn_raft_voters_t *voters, const rn_raft_voters_t *learners);
 
 /* ---- io and state machine hooks ------------------------------------------ */
 
@@ -186,6 +192,7 @@ typedef struct {
 typedef struct {
     int32_t node_id;
     rn_raft_voters_t initial_voters; /* used when storage holds no config */
+    rn_raft_voters_t initial_learners; /* likewise (may be empty) */
     uint32_t election_timeout_ms;    /* randomized in [t, 2t) */
     uint32_t heartbeat_ms;
     uint32_t max_entry_bytes;        /* a proposal larger is refused */
@@ -232,9 +239,13 @@ void rn_raft_synced(rn_raft_t *r, uint64_t ticket);
  * RN_ERR_LIMIT (entry too large, or the log is full until a snapshot). */
 rn_err_t rn_raft_propose(rn_raft_t *r, const void *data, size_t len, uint64_t *index,
                          int32_t *leader_hint);
-/* Adds or removes one voter (leader only). RN_ERR_AGAIN while a previous change
- * is uncommitted or the leader has not committed an entry of its term yet. */
+/* Adds or removes one voter (leader only); adding a learner promotes it. RN_ERR_AGAIN
+ * while a previous change is uncommitted or the leader has not committed an entry
+ * of its term yet. */
 rn_err_t rn_raft_change_voter(rn_raft_t *r, int32_t id, bool add, uint64_t *index);
+/* Adds or removes one learner: a member that receives the log and applies it but
+ * never votes or counts toward a commit (same rules as rn_raft_change_voter). */
+rn_err_t rn_raft_change_learner(rn_raft_t *r, int32_t id, bool add, uint64_t *index);
 
 /* ---- state (for the embedding and the tests) ----------------------------- */
 
@@ -248,6 +259,7 @@ uint64_t rn_raft_last_index(const rn_raft_t *r);
 uint64_t rn_raft_durable_index(const rn_raft_t *r);
 const rn_raft_snap_meta_t *rn_raft_snapshot_meta(const rn_raft_t *r);
 const rn_raft_voters_t *rn_raft_voters(const rn_raft_t *r);
+const rn_raft_voters_t *rn_raft_learners(const rn_raft_t *r);
 /* Entry at index if held in memory (snapshot index < index <= last), else false. */
 bool rn_raft_entry_at(const rn_raft_t *r, uint64_t index, rn_raft_entry_t *out);
 /* Term of the entry at index (0 if unknown; the snapshot's term at its index). */

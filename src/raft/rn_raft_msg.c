@@ -14,6 +14,7 @@
  *                            n × (uv term | u8 type | uv len | len bytes)
  *   APPEND_RESP              u8 success | uv index | uv conflict_term
  *   SNAPSHOT                 uv index | uv term | uv nvoters | nvoters × uv id |
+ *                            uv nlearners | nlearners × uv id |
  *                            uv offset | uv total | u8 done | uv len | len bytes
  *   SNAPSHOT_RESP            uv index | uv offset | u8 success
  *
@@ -21,8 +22,9 @@
  * count or length: each is checked against the caller's limits and against the
  * bytes remaining before anything is borrowed, and it allocates nothing.
  *
- * A CONFIG entry's payload (rn_raft_config_encode) is u32 count then count × i32,
- * big-endian, ids >= 0, no duplicates, 1..RN_RAFT_MAX_VOTERS of them.
+ * A CONFIG entry's payload (rn_raft_config_encode) is the voters, u32 count then
+ * count × i32, then the learners the same way, big-endian; ids >= 0 and all
+ * distinct, 1..RN_RAFT_MAX_VOTERS voters, 0..RN_RAFT_MAX_VOTERS learners.
  */
 #include <string.h>
 
@@ -42,6 +44,16 @@ const char *rn_raft_msg_type_name(uint8_t type) {
     case RN_RAFT_MSG_SNAPSHOT_RESP: return "SnapshotResp";
     default: return "?";
     }
+}
+
+static bool put_ids(rn_buf_t *out, const rn_raft_voters_t *v) {
+    if (v->count > RN_RAFT_MAX_VOTERS) return false;
+    rn_buf_put_uvarint(out, v->count);
+    for (uint32_t i = 0; i < v->count; i++) {
+        if (v->ids[i] < 0) return false;
+        rn_buf_put_uvarint(out, (uint64_t)v->ids[i]);
+    }
+    return true;
 }
 
 rn_err_t rn_raft_msg_encode(const rn_raft_msg_t *m, rn_buf_t *out) {
@@ -79,14 +91,9 @@ rn_err_t rn_raft_msg_encode(const rn_raft_msg_t *m, rn_buf_t *out) {
         rn_buf_put_uvarint(out, m->log_term);
         break;
     case RN_RAFT_MSG_SNAPSHOT:
-        if (m->snap.voters.count > RN_RAFT_MAX_VOTERS) return RN_ERR_INVALID_ARG;
         rn_buf_put_uvarint(out, m->snap.index);
         rn_buf_put_uvarint(out, m->snap.term);
-        rn_buf_put_uvarint(out, m->snap.voters.count);
-        for (uint32_t i = 0; i < m->snap.voters.count; i++) {
-            if (m->snap.voters.ids[i] < 0) return RN_ERR_INVALID_ARG;
-            rn_buf_put_uvarint(out, (uint64_t)m->snap.voters.ids[i]);
-        }
+        if (!put_ids(out, &m->snap.voters) || !put_ids(out, &m->snap.learners)) return RN_ERR_INVALID_ARG;
         rn_buf_put_uvarint(out, m->offset);
         rn_buf_put_uvarint(out, m->total);
         rn_buf_put_i8(out, m->done ? 1 : 0);
@@ -113,6 +120,16 @@ static bool read_flag(rn_reader_t *rd) {
     int8_t v = rn_reader_i8(rd);
     if (v != 0 && v != 1) rn_reader_fail(rd, RN_ERR_MALFORMED);
     return v == 1;
+}
+
+static void read_ids(rn_reader_t *rd, rn_raft_voters_t *v) {
+    uint32_t n = rn_reader_uvarint32(rd);
+    if (n > RN_RAFT_MAX_VOTERS) {
+        rn_reader_fail(rd, RN_ERR_MALFORMED);
+        return;
+    }
+    v->count = n;
+    for (uint32_t i = 0; i < n; i++) v->ids[i] = read_node_id(rd);
 }
 
 /* A length that must fit in what is left of the input and under max. */
@@ -179,10 +196,8 @@ rn_err_t rn_raft_msg_decode(const uint8_t *p, size_t len, const rn_raft_msg_limi
     case RN_RAFT_MSG_SNAPSHOT: {
         m->snap.index = rn_reader_uvarint(&rd);
         m->snap.term = rn_reader_uvarint(&rd);
-        uint32_t nv = rn_reader_uvarint32(&rd);
-        if (nv > RN_RAFT_MAX_VOTERS) return RN_ERR_MALFORMED;
-        m->snap.voters.count = nv;
-        for (uint32_t i = 0; i < nv; i++) m->snap.voters.ids[i] = read_node_id(&rd);
+        read_ids(&rd, &m->snap.voters);
+        read_ids(&rd, &m->snap.learners);
         m->offset = rn_reader_uvarint(&rd);
         m->total = rn_reader_uvarint(&rd);
         m->done = read_flag(&rd);
@@ -212,24 +227,41 @@ bool rn_raft_voters_has(const rn_raft_voters_t *v, int32_t id) {
     return false;
 }
 
-rn_err_t rn_raft_config_encode(const rn_raft_voters_t *v, rn_buf_t *out) {
-    if (v->count == 0 || v->count > RN_RAFT_MAX_VOTERS) return RN_ERR_INVALID_ARG;
-    rn_buf_put_u32(out, v->count);
-    for (uint32_t i = 0; i < v->count; i++) rn_buf_put_i32(out, v->ids[i]);
+bool rn_raft_members_valid(const rn_raft_voters_t *voters, const rn_raft_voters_t *learners) {
+    if (voters->count == 0 || voters->count > RN_RAFT_MAX_VOTERS || learners->count > RN_RAFT_MAX_VOTERS)
+        return false;
+    for (uint32_t i = 0; i < voters->count + learners->count; i++) {
+        int32_t id = i < voters->count ? voters->ids[i] : learners->ids[i - voters->count];
+        if (id < 0) return false;
+        for (uint32_t j = 0; j < i; j++)
+            if (id == (j < voters->count ? voters->ids[j] : learners->ids[j - voters->count])) return false;
+    }
+    return true;
+}
+
+rn_err_t rn_raft_config_encode(const rn_raft_voters_t *voters, const rn_raft_voters_t *learners, rn_buf_t *out) {
+    static const rn_raft_voters_t none;
+    if (!learners) learners = &none;
+    if (!rn_raft_members_valid(voters, learners)) return RN_ERR_INVALID_ARG;
+    for (int k = 0; k < 2; k++) {
+        const rn_raft_voters_t *v = k ? learners : voters;
+        rn_buf_put_u32(out, v->count);
+        for (uint32_t i = 0; i < v->count; i++) rn_buf_put_i32(out, v->ids[i]);
+    }
     return rn_buf_err(out);
 }
 
-rn_err_t rn_raft_config_decode(const uint8_t *p, size_t len, rn_raft_voters_t *v) {
+rn_err_t rn_raft_config_decode(const uint8_t *p, size_t len, rn_raft_voters_t *voters, rn_raft_voters_t *learners) {
     rn_reader_t rd;
     rn_reader_init(&rd, p, len);
-    uint32_t n = rn_reader_u32(&rd);
-    if (rn_reader_err(&rd) || n == 0 || n > RN_RAFT_MAX_VOTERS || len != 4 + (size_t)n * 4)
-        return RN_ERR_MALFORMED;
-    v->count = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        int32_t id = rn_reader_i32(&rd);
-        if (id < 0 || rn_raft_voters_has(v, id)) return RN_ERR_MALFORMED;
-        v->ids[v->count++] = id;
+    for (int k = 0; k < 2; k++) {
+        rn_raft_voters_t *v = k ? learners : voters;
+        uint32_t n = rn_reader_u32(&rd);
+        if (rn_reader_err(&rd) || n > RN_RAFT_MAX_VOTERS || (size_t)n * 4 > rn_reader_remaining(&rd))
+            return RN_ERR_MALFORMED;
+        v->count = n;
+        for (uint32_t i = 0; i < n; i++) v->ids[i] = rn_reader_i32(&rd);
     }
+    if (rn_reader_remaining(&rd) || !rn_raft_members_valid(voters, learners)) return RN_ERR_MALFORMED;
     return RN_OK;
 }

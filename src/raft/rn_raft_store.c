@@ -10,7 +10,8 @@
  *                   pwrite at the end, made durable by fdatasync (sync); a
  *                   truncation is an ftruncate, durable with the next sync.
  *   raft-state      "RNRAFTS1" | u64 term | i32 vote | u32 CRC-32C of the 20 bytes before
- *   raft-snapshot   "RNRAFTP1" | u64 index | u64 term | u32 voter count | count × i32 |
+ *   raft-snapshot   "RNRAFTP2" | u64 index | u64 term | u32 voter count | count × i32 |
+ *                   u32 learner count | count × i32 |
  *                   u64 data length | data | u32 CRC-32C of everything before
  *
  * raft-state and raft-snapshot are replaced atomically (write "<name>.tmp",
@@ -55,7 +56,7 @@
 
 #define LOG_MAGIC "RNRAFTL1"
 #define STATE_MAGIC "RNRAFTS1"
-#define SNAP_MAGIC "RNRAFTP1"
+#define SNAP_MAGIC "RNRAFTP2"
 #define MAGIC_LEN 8
 #define REC_HDR 8  /* length + crc */
 #define BODY_HDR 17 /* index + term + type */
@@ -195,10 +196,14 @@ static rn_err_t load_snapshot(rn_raft_store_t *st) {
     rn_reader_take(&rd, MAGIC_LEN);
     st->snap.index = (uint64_t)rn_reader_i64(&rd);
     st->snap.term = (uint64_t)rn_reader_i64(&rd);
-    uint32_t nv = rn_reader_u32(&rd);
-    if (nv == 0 || nv > RN_RAFT_MAX_VOTERS) rn_reader_fail(&rd, RN_ERR_MALFORMED);
-    st->snap.voters.count = nv & 0xff;
-    for (uint32_t i = 0; i < nv && !rn_reader_err(&rd); i++) st->snap.voters.ids[i] = rn_reader_i32(&rd);
+    for (int k = 0; k < 2; k++) {
+        rn_raft_voters_t *v = k ? &st->snap.learners : &st->snap.voters;
+        uint32_t n = rn_reader_u32(&rd);
+        if (n > RN_RAFT_MAX_VOTERS) rn_reader_fail(&rd, RN_ERR_MALFORMED);
+        v->count = rn_reader_err(&rd) ? 0 : n;
+        for (uint32_t i = 0; i < v->count; i++) v->ids[i] = rn_reader_i32(&rd);
+    }
+    if (!rn_raft_members_valid(&st->snap.voters, &st->snap.learners)) rn_reader_fail(&rd, RN_ERR_MALFORMED);
     uint64_t dlen = (uint64_t)rn_reader_i64(&rd);
     if (dlen > rn_reader_remaining(&rd)) rn_reader_fail(&rd, RN_ERR_TRUNCATED);
     st->snap_data = rn_reader_take(&rd, (size_t)dlen);
@@ -456,15 +461,18 @@ rn_err_t rn_raft_store_save_hardstate(rn_raft_store_t *st, uint64_t term, int32_
 
 rn_err_t rn_raft_store_save_snapshot(rn_raft_store_t *st, const rn_raft_snap_meta_t *meta, const uint8_t *data,
                                      size_t len, bool reset_log) {
-    if (len > st->lim.max_snapshot_bytes || meta->voters.count == 0 || meta->voters.count > RN_RAFT_MAX_VOTERS)
+    if (len > st->lim.max_snapshot_bytes || !rn_raft_members_valid(&meta->voters, &meta->learners))
         return RN_ERR_INVALID_ARG;
     rn_buf_t b;
-    rn_buf_init(&b, 64 + 4 * RN_RAFT_MAX_VOTERS + len);
+    rn_buf_init(&b, 64 + 8 * RN_RAFT_MAX_VOTERS + len);
     rn_buf_put(&b, SNAP_MAGIC, MAGIC_LEN);
     rn_buf_put_i64(&b, (int64_t)meta->index);
     rn_buf_put_i64(&b, (int64_t)meta->term);
-    rn_buf_put_u32(&b, meta->voters.count);
-    for (uint32_t i = 0; i < meta->voters.count; i++) rn_buf_put_i32(&b, meta->voters.ids[i]);
+    for (int k = 0; k < 2; k++) {
+        const rn_raft_voters_t *v = k ? &meta->learners : &meta->voters;
+        rn_buf_put_u32(&b, v->count);
+        for (uint32_t i = 0; i < v->count; i++) rn_buf_put_i32(&b, v->ids[i]);
+    }
     rn_buf_put_i64(&b, (int64_t)len);
     rn_buf_put(&b, data, len);
     if (!b.err) rn_buf_put_u32(&b, rn_crc32c(0, b.data, b.len));

@@ -63,6 +63,7 @@ static rn_raft_config_t fuzz_config(void) {
     rn_raft_config_t cfg;
     rn_raft_config_defaults(&cfg);
     cfg.initial_voters = (rn_raft_voters_t){.count = 3, .ids = {1, 2, 3}};
+    cfg.initial_learners = (rn_raft_voters_t){.count = 1, .ids = {4}};
     cfg.election_timeout_ms = 100;
     cfg.heartbeat_ms = 20;
     cfg.max_entry_bytes = 4096;
@@ -145,7 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             RN_ASSERT(rn_raft_msg_decode(b.data, b.len, &lim, ents2, &m2) == RN_OK);
             RN_ASSERT(msg_equal(&m, &m2));
             rn_buf_free(&b);
-            m.from = 2 + (int32_t)(m.from & 1);
+            m.from = 2 + (int32_t)(m.from % 3); /* voters 2, 3 or learner 4 */
             m.to = 1;
             fnode_t *n = frame & 1 ? &leader : &follower;
             rn_raft_step(n->r, &m);

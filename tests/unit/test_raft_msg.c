@@ -23,7 +23,8 @@ static rn_raft_msg_t sample(uint8_t type) {
         m.entries = ents_in;
     }
     if (type == RN_RAFT_MSG_SNAPSHOT) {
-        m.snap = (rn_raft_snap_meta_t){.index = 99, .term = 5, .voters = {.count = 3, .ids = {1, 2, 70000}}};
+        m.snap = (rn_raft_snap_meta_t){.index = 99, .term = 5, .voters = {.count = 3, .ids = {1, 2, 70000}},
+                                       .learners = {.count = 1, .ids = {8}}};
         m.offset = 4;
         m.total = 10;
         m.chunk = (const uint8_t *)"abcdef";
@@ -81,6 +82,8 @@ RN_TEST(raft_msg_round_trip_every_type) {
             ASSERT_EQ(d.snap.index, 99);
             ASSERT_EQ(d.snap.voters.count, 3);
             ASSERT_EQ(d.snap.voters.ids[2], 70000);
+            ASSERT_EQ(d.snap.learners.count, 1);
+            ASSERT_EQ(d.snap.learners.ids[0], 8);
             ASSERT_EQ(d.offset, 4);
             ASSERT_EQ(d.total, 10);
             ASSERT_TRUE(d.done);
@@ -140,9 +143,11 @@ RN_TEST(raft_msg_bad_header_and_fields) {
     /* a node id above INT32_MAX */
     uint8_t id[] = {1, RN_RAFT_MSG_VOTE_RESP, 0x80, 0x80, 0x80, 0x80, 0x08, 1, 1, 1};
     ASSERT_NE(rn_raft_msg_decode(id, sizeof(id), &lim, ents, &d), RN_OK);
-    /* a snapshot naming 17 voters */
+    /* a snapshot naming 17 voters, or 17 learners */
     uint8_t sv[] = {1, RN_RAFT_MSG_SNAPSHOT, 1, 2, 1, 5, 1, 17};
     ASSERT_EQ(rn_raft_msg_decode(sv, sizeof(sv), &lim, ents, &d), RN_ERR_MALFORMED);
+    uint8_t sl[] = {1, RN_RAFT_MSG_SNAPSHOT, 1, 2, 1, 5, 1, 1, 3, 17};
+    ASSERT_EQ(rn_raft_msg_decode(sl, sizeof(sl), &lim, ents, &d), RN_ERR_MALFORMED);
     /* an entry count that cannot fit in what is left */
     uint8_t cnt[] = {1, RN_RAFT_MSG_APPEND, 1, 2, 1, 0, 0, 0, 4, 0, 0};
     ASSERT_EQ(rn_raft_msg_decode(cnt, sizeof(cnt), &lim, ents, &d), RN_ERR_TRUNCATED);
@@ -152,26 +157,37 @@ RN_TEST(raft_msg_bad_header_and_fields) {
 }
 
 RN_TEST(raft_config_encoding) {
-    rn_raft_voters_t v = {.count = 3, .ids = {1, 5, 9}}, d;
+    rn_raft_voters_t v = {.count = 3, .ids = {1, 5, 9}}, l = {.count = 1, .ids = {4}}, dv, dl;
     rn_buf_t b;
     rn_buf_init(&b, 128);
-    ASSERT_EQ(rn_raft_config_encode(&v, &b), RN_OK);
-    ASSERT_EQ(b.len, 16);
-    ASSERT_EQ(rn_raft_config_decode(b.data, b.len, &d), RN_OK);
-    ASSERT_EQ(d.count, 3);
-    ASSERT_TRUE(rn_raft_voters_has(&d, 9));
-    ASSERT_FALSE(rn_raft_voters_has(&d, 2));
-    ASSERT_EQ(rn_raft_config_decode(b.data, b.len - 1, &d), RN_ERR_MALFORMED);
-    b.data[11] = 1; /* ids 1, 1, 9: a duplicate */
-    ASSERT_EQ(rn_raft_config_decode(b.data, b.len, &d), RN_ERR_MALFORMED);
+    ASSERT_EQ(rn_raft_config_encode(&v, &l, &b), RN_OK);
+    ASSERT_EQ(b.len, 24);
+    ASSERT_EQ(rn_raft_config_decode(b.data, b.len, &dv, &dl), RN_OK);
+    ASSERT_EQ(dv.count, 3);
+    ASSERT_TRUE(rn_raft_voters_has(&dv, 9));
+    ASSERT_FALSE(rn_raft_voters_has(&dv, 4));
+    ASSERT_EQ(dl.count, 1);
+    ASSERT_TRUE(rn_raft_voters_has(&dl, 4));
+    ASSERT_EQ(rn_raft_config_decode(b.data, b.len - 1, &dv, &dl), RN_ERR_MALFORMED);
+    b.data[23] = 5; /* learner 5 is a voter too */
+    ASSERT_EQ(rn_raft_config_decode(b.data, b.len, &dv, &dl), RN_ERR_MALFORMED);
+    b.data[11] = 1; /* voters 1, 1, 9: a duplicate */
+    b.data[23] = 4;
+    ASSERT_EQ(rn_raft_config_decode(b.data, b.len, &dv, &dl), RN_ERR_MALFORMED);
+    rn_buf_reset(&b);
+    ASSERT_EQ(rn_raft_config_encode(&v, NULL, &b), RN_OK); /* no learners */
+    ASSERT_EQ(b.len, 20);
+    ASSERT_EQ(rn_raft_config_decode(b.data, b.len, &dv, &dl), RN_OK);
+    ASSERT_EQ(dl.count, 0);
     rn_buf_free(&b);
-    uint8_t zero[4] = {0};
-    ASSERT_EQ(rn_raft_config_decode(zero, 4, &d), RN_ERR_MALFORMED);
-    uint8_t many[4] = {0, 0, 0, 17};
-    ASSERT_EQ(rn_raft_config_decode(many, 4, &d), RN_ERR_MALFORMED);
+    uint8_t zero[8] = {0}; /* no voters */
+    ASSERT_EQ(rn_raft_config_decode(zero, 8, &dv, &dl), RN_ERR_MALFORMED);
+    uint8_t many[8] = {0, 0, 0, 17};
+    ASSERT_EQ(rn_raft_config_decode(many, 8, &dv, &dl), RN_ERR_MALFORMED);
     rn_raft_voters_t none = {0};
     rn_buf_init(&b, 128);
-    ASSERT_EQ(rn_raft_config_encode(&none, &b), RN_ERR_INVALID_ARG);
+    ASSERT_EQ(rn_raft_config_encode(&none, NULL, &b), RN_ERR_INVALID_ARG);
+    ASSERT_EQ(rn_raft_config_encode(&v, &v, &b), RN_ERR_INVALID_ARG); /* overlapping */
     rn_buf_free(&b);
 }
 

@@ -683,7 +683,16 @@ static node_t *sim_leader(sim_t *s);
 
 static void fault(sim_t *s) {
     int id = 1 + (int)rnd(s, (uint64_t)s->n);
-    switch (rnd(s, s->membership ? 11 : 9)) {
+    switch (rnd(s, s->membership ? 12 : 9)) {
+    case 11: {
+        node_t *l = sim_leader(s);
+        if (!l || rn_raft_voters_has(rn_raft_voters(l->r), id)) break;
+        bool add = !rn_raft_voters_has(rn_raft_learners(l->r), id);
+        rn_err_t err = rn_raft_change_learner(l->r, id, add, NULL);
+        if (s->trace) printf("t=%lld %s learner %d at leader %d: %s\n", (long long)s->now, add ? "add" : "remove", id,
+                             l->id, rn_err_name(err));
+        break;
+    }
     case 9:
     case 10: {
         node_t *l = sim_leader(s);
@@ -858,25 +867,30 @@ static void sim_liveness(sim_t *s, int64_t bound_ms) {
             if (rn_raft_propose(l->r, p, sizeof(p), &idx, &hint) == RN_OK) term = rn_raft_term(l->r);
             continue;
         }
-        const rn_raft_voters_t *v = rn_raft_voters(l->r);
         bool all = true;
-        for (uint32_t k = 0; k < v->count; k++) {
-            node_t *nd = &s->nodes[v->ids[k]];
-            if (!nd->up || rn_raft_applied_index(nd->r) < idx) all = false;
+        for (int set = 0; set < 2; set++) {
+            const rn_raft_voters_t *v = set ? rn_raft_learners(l->r) : rn_raft_voters(l->r);
+            for (uint32_t k = 0; k < v->count; k++) {
+                node_t *nd = &s->nodes[v->ids[k]];
+                if (!nd->up || rn_raft_applied_index(nd->r) < idx) all = false;
+            }
         }
         if (all) return;
     }
-    sim_fail(s, "liveness: no proposal committed on every voter within %lld ms after healing", (long long)bound_ms);
+    sim_fail(s, "liveness: no proposal applied on every voter and learner within %lld ms after healing",
+             (long long)bound_ms);
 }
 
 static uint64_t total_events, total_ms, total_commits, total_crashes;
 
 static bool run_seed(uint64_t seed, bool trace, int64_t chaos_ms) {
-    /* odd seeds: 5 nodes; one in two of those starts with 3 voters and changes voters as it goes */
+    /* odd seeds: 5 nodes; seeds 1 mod 4 start with 3 voters and change voters and
+     * learners as they go, seeds 3 mod 4 have 3 voters and 2 learners */
     int n = seed % 2 ? 5 : 3;
     bool membership = seed % 4 == 1;
-    sim_t *s = sim_new(seed, n, membership ? 3 : n);
+    sim_t *s = sim_new(seed, n, n == 5 ? 3 : n);
     s->membership = membership;
+    if (seed % 4 == 3) s->cfg.initial_learners = (rn_raft_voters_t){.count = 2, .ids = {4, 5}};
     /* vary batching per seed: one entry per message makes more interleavings */
     s->cfg.max_append_entries = 1 + (uint32_t)rnd(s, 8);
     s->cfg.max_inflight = 1 + (uint32_t)rnd(s, 4);
@@ -1116,6 +1130,48 @@ RN_TEST(raft_sim_membership) {
     sim_run_until(s, s->now + 3000);
     ASSERT_EQ(rn_raft_term(ld->r), term);
     ASSERT_EQ(rn_raft_role(ld->r), RN_RAFT_LEADER);
+    ASSERT_SIM_OK(s);
+    sim_free(s);
+}
+
+/* Learners get every entry but never count: with two of three voters down the
+ * two learners cannot make a commit; a learner is promoted to voter. */
+RN_TEST(raft_sim_learners) {
+    sim_t *s = sim_new(51, 5, 3);
+    s->cfg.initial_learners = (rn_raft_voters_t){.count = 2, .ids = {4, 5}};
+    sim_start(s);
+    for (int j = 0; j < 3; j++) ASSERT_TRUE(commit_one(s, all_mask(s), "to all five"));
+    sim_run_until(s, s->now + 2000);
+    for (int i = 4; i <= 5; i++) {
+        ASSERT_EQ(rn_raft_role(s->nodes[i].r), RN_RAFT_FOLLOWER); /* never campaigned */
+        ASSERT_EQ(s->nodes[i].sm_roll, sim_leader(s)->sm_roll);
+    }
+    int l = sim_leader(s)->id, down = l % 3 + 1;
+    node_crash(s, down);
+    ASSERT_TRUE(commit_one(s, all_mask(s) & ~(1 << down), "two voters"));
+    /* the second voter down: learners up, nothing commits */
+    int other = 6 - l - down;
+    node_crash(s, other);
+    uint64_t idx;
+    int32_t hint;
+    node_t *ld = &s->nodes[l];
+    if (rn_raft_role(ld->r) == RN_RAFT_LEADER) {
+        ASSERT_EQ(rn_raft_propose(ld->r, "stuck", 5, &idx, &hint), RN_OK);
+        sim_run_until(s, s->now + 100);
+        ASSERT_LT(rn_raft_commit_index(ld->r), idx);
+        ASSERT_GE(rn_raft_last_index(s->nodes[4].r), idx); /* replicated to the learners */
+    }
+    node_start(s, down);
+    node_start(s, other);
+    ASSERT_TRUE(commit_one(s, all_mask(s), "all back"));
+    /* promote learner 4 */
+    change_voter(s, 4, true);
+    ASSERT_SIM_OK(s);
+    ASSERT_TRUE(commit_one(s, all_mask(s), "promoted"));
+    for (int i = 1; i <= 5; i++) {
+        ASSERT_EQ(rn_raft_voters(s->nodes[i].r)->count, 4);
+        ASSERT_EQ(rn_raft_learners(s->nodes[i].r)->count, 1);
+    }
     ASSERT_SIM_OK(s);
     sim_free(s);
 }

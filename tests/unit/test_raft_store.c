@@ -187,7 +187,8 @@ RN_TEST(raft_store_truncate_suffix) {
 }
 
 static rn_raft_snap_meta_t meta3(uint64_t index, uint64_t term) {
-    return (rn_raft_snap_meta_t){.index = index, .term = term, .voters = {.count = 3, .ids = {1, 2, 3}}};
+    return (rn_raft_snap_meta_t){.index = index, .term = term, .voters = {.count = 3, .ids = {1, 2, 3}},
+                                 .learners = {.count = 1, .ids = {7}}};
 }
 
 RN_TEST(raft_store_snapshot_compacts) {
@@ -202,6 +203,8 @@ RN_TEST(raft_store_snapshot_compacts) {
     ASSERT_TRUE(boot.has_snapshot);
     ASSERT_EQ(boot.snap.index, 6);
     ASSERT_EQ(boot.snap.voters.count, 3);
+    ASSERT_EQ(boot.snap.learners.count, 1);
+    ASSERT_EQ(boot.snap.learners.ids[0], 7);
     ASSERT_EQ(boot.snap_len, 7);
     ASSERT_MEMEQ(boot.snap_data, "state@6", 7);
     ASSERT_EQ(boot.n_entries, 6);
