@@ -10,9 +10,10 @@ run and the ratio.
   bench/bench_txn.py [--messages 200000] [--size 100] [--txn-messages 10000] [--partitions 3]
 
 Each transaction has a fixed cost on top of its messages: librdkafka waits for
-its AddPartitionsToTxn (which it delays to batch them) before producing, and
-commit_transaction flushes, then waits for EndTxn, whose markers are fsynced
-before the answer. Small transactions are bounded by that, large ones by the
+its AddPartitionsToTxn (its Ongoing record fsynced in __transaction_state; the
+client delays it to batch partitions) before producing, and commit_transaction
+flushes, then waits for EndTxn: PrepareCommit is fsynced before any marker,
+then the markers and CompleteCommit are, before the answer. Small transactions are bounded by that, large ones by the
 produce path. Run-to-run variation on a shared 2-vCPU VM is large: repeat.
 """
 import argparse

@@ -355,6 +355,6 @@ void rn_h_init_producer_id(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
         }
     }
     /* A transactional id's new epoch is answered once its record is durable. */
-    rn_broker_respond_durable(b, req, h, ticket, 30000, (rn_encode_fn)rn_InitProducerIdResponse_encode, resp,
+    rn_broker_respond_durable(b, req, h, ticket, RN_TXN_SYNC_TIMEOUT_MS, (rn_encode_fn)rn_InitProducerIdResponse_encode, resp,
                               init_producer_id_fail, RN_ERR_COORDINATOR_NOT_AVAILABLE);
 }

@@ -39,6 +39,10 @@
  *                                   Stable with members, Empty without
  *   group key + tombstone           membership forgotten; group dropped unless
  *                                   it still has offsets
+ *   offset key + value in a         pending for that producer id (a transactional
+ *   transactional batch             offset commit, TxnOffsetCommit)
+ *   COMMIT marker of a producer     its pending offsets in this partition applied
+ *   ABORT marker of a producer      its pending offsets in this partition dropped
  *   other key versions              skipped
  *   unparsable key or value         skipped, counted, warned once per partition
  *

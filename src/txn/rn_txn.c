@@ -76,7 +76,6 @@
 #define TXN_PARTITIONS_MAX 100000 /* partitions in one transaction */
 #define RN_TXN_REAP_INTERVAL_MS 1000 /* how often timed-out transactions and idle ids are looked for */
 #define RN_TXN_SEGMENT_BYTES "104857600" /* Kafka's transaction.state.log.segment.bytes */
-#define RN_TXN_SYNC_TIMEOUT_MS 30000 /* a state record not durable by then: the request fails */
 
 typedef rn_txn_state_t txn_state_t;
 #define TXN_EMPTY RN_TXN_EMPTY

@@ -15,6 +15,9 @@
 
 typedef struct rn_txn_coordinator rn_txn_coordinator_t;
 
+/* A state record not durable by then: the request fails (retriable). */
+#define RN_TXN_SYNC_TIMEOUT_MS 30000
+
 rn_err_t rn_txn_coordinator_start(rn_broker_t *b, char *err, size_t errlen);
 void rn_txn_coordinator_free(rn_broker_t *b);
 
