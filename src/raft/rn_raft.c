@@ -100,6 +100,9 @@ struct rn_raft {
 
     /* leader */
     peer_t peers[2 * RN_RAFT_MAX_VOTERS]; /* voters and learners */
+    int32_t transfer_to; /* leadership being handed to (RN_RAFT_NO_NODE: none) */
+    bool transfer_sent;
+    int64_t transfer_deadline_ms;
     uint32_t n_peers;
 
     /* last notified to sm.role_change */
@@ -497,6 +500,7 @@ static void become_leader(rn_raft_t *r) {
     RN_DEBUG("raft", "node %d: leader of term %llu", r->cfg.node_id, (unsigned long long)r->term);
     r->role = RN_RAFT_LEADER;
     r->leader = r->cfg.node_id;
+    r->transfer_to = RN_RAFT_NO_NODE;
     r->n_peers = 0;
     sync_peers(r);
     int64_t now = now_ms(r);
@@ -522,6 +526,7 @@ static void become_follower(rn_raft_t *r, uint64_t term, int32_t leader) {
     r->role = RN_RAFT_FOLLOWER;
     r->leader = leader;
     r->n_peers = 0;
+    r->transfer_to = RN_RAFT_NO_NODE;
     reset_election_timer(r);
 }
 
@@ -760,6 +765,14 @@ static void on_snapshot(rn_raft_t *r, const rn_raft_msg_t *m) {
 
 /* ---- leader: responses -------------------------------------------------------- */
 
+/* Leadership transfer: once the target holds the whole log, tell it to campaign. */
+static void maybe_timeout_now(rn_raft_t *r, peer_t *p) {
+    if (r->role != RN_RAFT_LEADER || p->id != r->transfer_to || r->transfer_sent || p->match < last_index(r)) return;
+    r->transfer_sent = true;
+    rn_raft_msg_t m = {.type = RN_RAFT_MSG_TIMEOUT_NOW};
+    send(r, &m, p->id);
+}
+
 static void on_append_resp(rn_raft_t *r, const rn_raft_msg_t *m) {
     peer_t *p = find_peer(r, m->from);
     if (r->role != RN_RAFT_LEADER || !p) return;
@@ -779,6 +792,7 @@ static void on_append_resp(rn_raft_t *r, const rn_raft_msg_t *m) {
         }
         if (p->next <= p->match) p->next = p->match + 1;
         leader_maybe_commit(r);
+        maybe_timeout_now(r, p);
     } else {
         if (m->index <= p->match && p->mode == PEER_REPLICATE) return; /* stale */
         uint64_t next = m->index;
@@ -871,6 +885,10 @@ void rn_raft_tick(rn_raft_t *r) {
     if (!enter(r)) return;
     int64_t now = now_ms(r);
     if (r->role == RN_RAFT_LEADER) {
+        if (r->transfer_to != RN_RAFT_NO_NODE && now >= r->transfer_deadline_ms) {
+            RN_INFO("raft", "node %d: leadership transfer to %d gave up", r->cfg.node_id, r->transfer_to);
+            r->transfer_to = RN_RAFT_NO_NODE;
+        }
         if (now >= r->quorum_deadline_ms) {
             uint32_t alive = is_voter(r, r->cfg.node_id) ? 1 : 0;
             for (uint32_t i = 0; i < r->n_peers; i++)
@@ -948,6 +966,13 @@ void rn_raft_step(rn_raft_t *r, const rn_raft_msg_t *m) {
     case RN_RAFT_MSG_APPEND_RESP: on_append_resp(r, m); break;
     case RN_RAFT_MSG_SNAPSHOT: on_snapshot(r, m); break;
     case RN_RAFT_MSG_SNAPSHOT_RESP: on_snapshot_resp(r, m); break;
+    case RN_RAFT_MSG_TIMEOUT_NOW:
+        /* from the leader of this term: campaign without waiting or pre-voting */
+        if (r->role == RN_RAFT_FOLLOWER && r->leader == m->from && is_voter(r, r->cfg.node_id)) {
+            RN_INFO("raft", "node %d: leadership handed over by %d", r->cfg.node_id, m->from);
+            campaign(r, false);
+        }
+        break;
     default: break;
     }
 out:
@@ -971,10 +996,30 @@ rn_err_t rn_raft_propose(rn_raft_t *r, const void *data, size_t len, uint64_t *i
     if (leader_hint) *leader_hint = r->leader;
     if (r->failed) return r->failed;
     if (r->role != RN_RAFT_LEADER) return RN_ERR_NOT_LEADER_OR_FOLLOWER;
+    if (r->transfer_to != RN_RAFT_NO_NODE) {
+        if (leader_hint) *leader_hint = r->transfer_to;
+        return RN_ERR_NOT_LEADER_OR_FOLLOWER;
+    }
     enter(r);
     rn_err_t err = leader_append(r, RN_RAFT_ENTRY_DATA, data, len, index);
     leave(r);
     return err;
+}
+
+rn_err_t rn_raft_transfer_leadership(rn_raft_t *r, int32_t id) {
+    if (r->failed) return r->failed;
+    if (r->role != RN_RAFT_LEADER) return RN_ERR_NOT_LEADER_OR_FOLLOWER;
+    if (id == r->cfg.node_id) return RN_OK;
+    peer_t *p = find_peer(r, id);
+    if (!p || !is_voter(r, id)) return RN_ERR_INVALID_ARG;
+    enter(r);
+    r->transfer_to = id;
+    r->transfer_sent = false;
+    r->transfer_deadline_ms = now_ms(r) + r->cfg.election_timeout_ms;
+    maybe_timeout_now(r, p);
+    if (!r->transfer_sent) replicate_to(r, p, false);
+    leave(r);
+    return RN_OK;
 }
 
 static void set_without(rn_raft_voters_t *out, const rn_raft_voters_t *in, int32_t id) {
@@ -1059,6 +1104,7 @@ rn_err_t rn_raft_new(const rn_raft_config_t *cfg, const rn_raft_io_t *io, const 
     r->term = boot->term;
     r->vote = boot->vote;
     r->leader = r->n_leader = RN_RAFT_NO_NODE;
+    r->transfer_to = RN_RAFT_NO_NODE;
     r->snap.voters = cfg->initial_voters;
     r->snap.learners = cfg->initial_learners;
     rn_err_t err = RN_OK;

@@ -93,6 +93,7 @@ typedef enum {
     RN_RAFT_MSG_APPEND_RESP = 6,
     RN_RAFT_MSG_SNAPSHOT = 7,
     RN_RAFT_MSG_SNAPSHOT_RESP = 8,
+    RN_RAFT_MSG_TIMEOUT_NOW = 9, /* leadership transfer: campaign now */
 } rn_raft_msg_type_t;
 
 /*
@@ -108,6 +109,7 @@ typedef enum {
  *   SNAPSHOT              term, snap, offset, total, chunk, done
  *   SNAPSHOT_RESP         term, snap.index, offset = bytes received so far,
  *                         success = snapshot installed
+ *   TIMEOUT_NOW           term (from the leader: start an election at once)
  * Entries and chunk borrow memory for the call (from the core when sending,
  * from the input buffer when decoded).
  */
@@ -243,6 +245,10 @@ rn_err_t rn_raft_propose(rn_raft_t *r, const void *data, size_t len, uint64_t *i
  * while a previous change is uncommitted or the leader has not committed an entry
  * of its term yet. */
 rn_err_t rn_raft_change_voter(rn_raft_t *r, int32_t id, bool add, uint64_t *index);
+/* Hands leadership to voter id (thesis §3.10): proposals are refused (NOT_LEADER,
+ * hint id) while id is brought up to date, then id is told to campaign at once,
+ * without pre-vote; given up after an election timeout. */
+rn_err_t rn_raft_transfer_leadership(rn_raft_t *r, int32_t id);
 /* Adds or removes one learner: a member that receives the log and applies it but
  * never votes or counts toward a commit (same rules as rn_raft_change_voter). */
 rn_err_t rn_raft_change_learner(rn_raft_t *r, int32_t id, bool add, uint64_t *index);

@@ -17,6 +17,7 @@
  *                            uv nlearners | nlearners × uv id |
  *                            uv offset | uv total | u8 done | uv len | len bytes
  *   SNAPSHOT_RESP            uv index | uv offset | u8 success
+ *   TIMEOUT_NOW              (nothing)
  *
  * The message must end exactly where its body does. The decoder trusts no
  * count or length: each is checked against the caller's limits and against the
@@ -42,6 +43,7 @@ const char *rn_raft_msg_type_name(uint8_t type) {
     case RN_RAFT_MSG_APPEND_RESP: return "AppendResp";
     case RN_RAFT_MSG_SNAPSHOT: return "Snapshot";
     case RN_RAFT_MSG_SNAPSHOT_RESP: return "SnapshotResp";
+    case RN_RAFT_MSG_TIMEOUT_NOW: return "TimeoutNow";
     default: return "?";
     }
 }
@@ -105,6 +107,7 @@ rn_err_t rn_raft_msg_encode(const rn_raft_msg_t *m, rn_buf_t *out) {
         rn_buf_put_uvarint(out, m->offset);
         rn_buf_put_i8(out, m->granted ? 1 : 0);
         break;
+    case RN_RAFT_MSG_TIMEOUT_NOW: break;
     default: return RN_ERR_INVALID_ARG;
     }
     return rn_buf_err(out);
@@ -212,6 +215,7 @@ rn_err_t rn_raft_msg_decode(const uint8_t *p, size_t len, const rn_raft_msg_limi
         m->offset = rn_reader_uvarint(&rd);
         m->granted = read_flag(&rd);
         break;
+    case RN_RAFT_MSG_TIMEOUT_NOW: break;
     default: return RN_ERR_MALFORMED;
     }
     if (rn_reader_err(&rd)) return rn_reader_err(&rd);

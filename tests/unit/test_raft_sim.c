@@ -683,6 +683,13 @@ static node_t *sim_leader(sim_t *s);
 
 static void fault(sim_t *s) {
     int id = 1 + (int)rnd(s, (uint64_t)s->n);
+    if (rnd(s, 10) == 0) {
+        node_t *l = sim_leader(s);
+        rn_err_t err = l ? rn_raft_transfer_leadership(l->r, id) : RN_OK;
+        if (s->trace && l) printf("t=%lld leader %d hands over to %d: %s\n", (long long)s->now, l->id, id,
+                                  rn_err_name(err));
+        return;
+    }
     switch (rnd(s, s->membership ? 12 : 9)) {
     case 11: {
         node_t *l = sim_leader(s);
@@ -1172,6 +1179,36 @@ RN_TEST(raft_sim_learners) {
         ASSERT_EQ(rn_raft_voters(s->nodes[i].r)->count, 4);
         ASSERT_EQ(rn_raft_learners(s->nodes[i].r)->count, 1);
     }
+    ASSERT_SIM_OK(s);
+    sim_free(s);
+}
+
+/* Leadership handed over: the target leads within a few round trips, well under
+ * an election timeout; proposals meanwhile point at the target. */
+RN_TEST(raft_sim_leader_transfer) {
+    sim_t *s = sim_new(61, 5, 5);
+    sim_start(s);
+    ASSERT_TRUE(commit_one(s, all_mask(s), "before"));
+    for (int round = 0; round < 4; round++) {
+        node_t *l = sim_leader(s);
+        int target = l->id % 5 + 1;
+        uint64_t term = rn_raft_term(l->r);
+        ASSERT_EQ(rn_raft_transfer_leadership(l->r, target), RN_OK);
+        uint64_t idx;
+        int32_t hint = 0;
+        if (rn_raft_role(l->r) == RN_RAFT_LEADER) {
+            ASSERT_EQ(rn_raft_propose(l->r, "x", 1, &idx, &hint), RN_ERR_NOT_LEADER_OR_FOLLOWER);
+            ASSERT_EQ(hint, target);
+        }
+        int64_t start = s->now;
+        ASSERT_TRUE(run_until(s, p_leader, (int)term, 1000));
+        ASSERT_EQ(sim_leader(s)->id, target);
+        ASSERT_EQ(rn_raft_term(sim_leader(s)->r), term + 1);
+        ASSERT_LT(s->now - start, (int64_t)s->cfg.election_timeout_ms);
+        printf("  handover %d -> %d in %lld ms of virtual time\n", l->id, target, (long long)(s->now - start));
+        ASSERT_TRUE(commit_one(s, all_mask(s), "after"));
+    }
+    ASSERT_EQ(rn_raft_transfer_leadership(sim_leader(s)->r, 9), RN_ERR_INVALID_ARG);
     ASSERT_SIM_OK(s);
     sim_free(s);
 }
