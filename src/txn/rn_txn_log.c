@@ -98,7 +98,7 @@ rn_err_t rn_txn_log_parse_key(rn_bytes_t key, rn_str_t *txn_id) {
     rn_reader_init(&r, key.ptr, (size_t)key.len);
     int16_t v = rn_reader_i16(&r);
     *txn_id = rn_reader_str(&r, false);
-    if (rn_reader_err(&r) || v != 0 || txn_id->len <= 0) return RN_ERR_MALFORMED;
+    if (rn_reader_err(&r) || v != 0 || txn_id->len <= 0 || rn_reader_remaining(&r) != 0) return RN_ERR_MALFORMED;
     return RN_OK;
 }
 
@@ -121,7 +121,9 @@ rn_err_t rn_txn_log_parse_value(rn_bytes_t value, int32_t max_parts, rn_txn_reco
     for (int32_t i = 0; i < ntopics; i++) {
         rn_str_t topic = rn_reader_str(&r, flex);
         int32_t n = rn_reader_array_len(&r, flex, 4, max_parts);
-        if (rn_reader_err(&r) || topic.len <= 0 || n < 0 || n > max_parts - out->nparts) goto bad;
+        if (rn_reader_err(&r) || topic.len <= 0 || memchr(topic.ptr, 0, (size_t)topic.len) || n < 0 ||
+            n > max_parts - out->nparts)
+            goto bad;
         rn_txn_tp_t *np = realloc(out->parts, (size_t)(out->nparts + n + 1) * sizeof(*np));
         if (!np) goto nomem;
         out->parts = np;
@@ -136,7 +138,7 @@ rn_err_t rn_txn_log_parse_value(rn_bytes_t value, int32_t max_parts, rn_txn_reco
     out->last_update_ms = rn_reader_i64(&r);
     out->start_ms = rn_reader_i64(&r);
     if (flex) rn_reader_skip_tagged(&r);
-    if (rn_reader_err(&r)) goto bad;
+    if (rn_reader_err(&r) || rn_reader_remaining(&r) != 0) goto bad;
     return RN_OK;
 bad:
     rn_txn_record_free(out);
