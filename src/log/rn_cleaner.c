@@ -6,7 +6,7 @@
  *
  *   1. Cleanable range: sealed segments from the start, ending before the
  *      first one that is newer than min.compaction.lag.ms or not wholly below
- *      the high watermark. The dirty part starts at the cleaner offset (the
+ *      the last stable offset (the high watermark, or an open transaction). The dirty part starts at the cleaner offset (the
  *      end of the previous pass; the log start after an open). Skip the log if
  *      dirty bytes / cleanable bytes < min.cleanable.dirty.ratio.
  *   2. Offset map: scan the dirty records, key hash → latest offset, in a table
@@ -22,7 +22,10 @@
  *      offset deltas, lastOffsetDelta, producer id/epoch/sequence, leader epoch,
  *      attributes and codec; one keeping none disappears (offsets stay valid:
  *      a read of a missing offset returns the next batch). Batches at or above
- *      `upper`, control batches and keyless records are kept.
+ *      `upper`, control batches and keyless records are kept. Data batches of
+ *      aborted transactions (the partition's aborted list) are dropped whole
+ *      and never count as a key's latest record in step 2, so an aborted
+ *      write cannot take the place of the committed one before it.
  *   4. Swap, per segment: fdatasync the .cleaned file, rename it to
  *      <base>.log.swap, then under the log's write lock unlink the old
  *      indexes, rename .swap over .log, rebuild the indexes, fsync the dir.
@@ -35,8 +38,9 @@
  * retention deleted meanwhile is skipped at swap time.
  *
  * Not done (Kafka does): grouping small cleaned segments into one, keeping the
- * last batch of each producer for its state, transaction markers, and a
- * persisted cleaner-offset-checkpoint (a restart re-cleans from the start).
+ * last batch of each producer for its state, removing transaction markers
+ * (they are kept), and a persisted cleaner-offset-checkpoint (a restart
+ * re-cleans from the start).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -111,9 +115,30 @@ typedef struct {
 
 #define MAX_DECOMPRESSED (64u << 20)
 
+/* The aborted transactions, copied under the lock (sorted by last offset). */
+typedef struct {
+    rn_aborted_txn_t *v;
+    int32_t n;
+} aborted_t;
+
+/* Is h a data batch of an aborted transaction? The first aborted entry of its
+ * producer ending at or after the batch is its transaction's, if any. */
+static bool in_aborted(const aborted_t *ab, const rn_batch_header_t *h) {
+    if (!rn_batch_is_transactional(h) || rn_batch_is_control(h) || h->producer_id < 0) return false;
+    int32_t lo = 0, hi = ab->n;
+    while (lo < hi) {
+        int32_t mid = lo + (hi - lo) / 2;
+        if (ab->v[mid].last_offset < h->base_offset) lo = mid + 1;
+        else hi = mid;
+    }
+    for (int32_t i = lo; i < ab->n; i++)
+        if (ab->v[i].producer_id == h->producer_id) return ab->v[i].first_offset <= h->base_offset;
+    return false;
+}
+
 /* Step 2: map the dirty records from `from`; returns the offset it got to. */
-static rn_err_t build_map(rn_log_t *log, cseg_t *segs, int n, int64_t from, int64_t end, offset_map_t *m,
-                          int64_t *upper) {
+static rn_err_t build_map(rn_log_t *log, cseg_t *segs, int n, int64_t from, int64_t end, const aborted_t *ab,
+                          offset_map_t *m, int64_t *upper) {
     rn_arena_t arena;
     rn_arena_init(&arena, MAX_DECOMPRESSED + (1u << 20));
     rn_err_t err = RN_OK;
@@ -124,7 +149,7 @@ static rn_err_t build_map(rn_log_t *log, cseg_t *segs, int n, int64_t from, int6
         rn__scan_t s;
         rn__scan_init(&s, segs[i].file->fd, 0, segs[i].size);
         while ((err = rn__scan_next(&s)) == RN_OK) {
-            if (rn_batch_last_offset(&s.h) < from || rn_batch_is_control(&s.h)) continue;
+            if (rn_batch_last_offset(&s.h) < from || rn_batch_is_control(&s.h) || in_aborted(ab, &s.h)) continue;
             if (m->count + (size_t)(s.h.record_count > 0 ? s.h.record_count : 0) > m->max_count) {
                 *upper = s.h.base_offset;
                 err = RN_ERR_LIMIT;
@@ -165,12 +190,16 @@ static rn_err_t out_flush(out_t *o) {
 }
 
 /* Step 3 for one batch: appends what survives to o->buf; *changed if not copied whole. */
-static rn_err_t clean_batch(const rn__scan_t *s, const offset_map_t *m, int64_t upper, int64_t now_ms,
-                            int64_t delete_retention_ms, rn_arena_t *arena, out_t *o, bool *changed) {
+static rn_err_t clean_batch(const rn__scan_t *s, const offset_map_t *m, const aborted_t *ab, int64_t upper,
+                            int64_t now_ms, int64_t delete_retention_ms, rn_arena_t *arena, out_t *o, bool *changed) {
     const rn_batch_header_t *h = &s->h;
     if (h->base_offset >= upper || rn_batch_is_control(h)) {
         rn_buf_put(&o->buf, s->batch, s->size);
         return rn_buf_err(&o->buf);
+    }
+    if (in_aborted(ab, h)) {
+        *changed = true;
+        return RN_OK;
     }
     bool old_tombstones = now_ms - h->max_timestamp > delete_retention_ms;
     rn_record_iter_t it;
@@ -233,8 +262,8 @@ static rn_err_t clean_batch(const rn__scan_t *s, const offset_map_t *m, int64_t 
 }
 
 /* Rewrites one segment into <base>.log.cleaned; *changed false: nothing to swap. */
-static rn_err_t clean_segment(rn_log_t *log, const cseg_t *cs, const offset_map_t *m, int64_t upper, int64_t now_ms,
-                              bool *changed, int64_t *new_size) {
+static rn_err_t clean_segment(rn_log_t *log, const cseg_t *cs, const offset_map_t *m, const aborted_t *ab,
+                              int64_t upper, int64_t now_ms, bool *changed, int64_t *new_size) {
     char path[4096];
     rn__segment_path(log, cs->base, ".log.cleaned", path, sizeof(path));
     out_t o = {.fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), .pos = 0};
@@ -251,7 +280,7 @@ static rn_err_t clean_segment(rn_log_t *log, const cseg_t *cs, const offset_map_
     *changed = false;
     while ((err = rn__scan_next(&s)) == RN_OK) {
         if ((err = rn__scan_body(&s)) != RN_OK) break;
-        err = clean_batch(&s, m, upper, now_ms, log->cfg.delete_retention_ms, &arena, &o, changed);
+        err = clean_batch(&s, m, ab, upper, now_ms, log->cfg.delete_retention_ms, &arena, &o, changed);
         if (!err && o.buf.len >= (1u << 20)) err = out_flush(&o);
         if (err) break;
     }
@@ -326,7 +355,7 @@ int64_t rn__log_compact(rn_log_t *log, int64_t now_ms, int64_t dedupe_buffer_byt
         pthread_rwlock_unlock(&log->lock);
         return 0;
     }
-    int64_t hw = atomic_load(&log->high_watermark), lag = log->cfg.min_compaction_lag_ms;
+    int64_t hw = rn_log_last_stable_offset(log), lag = log->cfg.min_compaction_lag_ms;
     double ratio = log->cfg.min_cleanable_dirty_ratio;
     int64_t from = log->cleaner_offset >= 0 ? log->cleaner_offset : atomic_load(&log->log_start_offset);
     cseg_t *segs = calloc((size_t)log->nsegs, sizeof(*segs));
@@ -347,6 +376,16 @@ int64_t rn__log_compact(rn_log_t *log, int64_t now_ms, int64_t dedupe_buffer_byt
         n++;
     }
     int64_t end = n > 0 ? log->segs[n]->base_offset : 0;
+    aborted_t ab = {NULL, 0};
+    if (!err && n > 0 && log->txns.naborted > 0) {
+        ab.v = malloc((size_t)log->txns.naborted * sizeof(*ab.v));
+        if (ab.v) {
+            memcpy(ab.v, log->txns.aborted, (size_t)log->txns.naborted * sizeof(*ab.v));
+            ab.n = log->txns.naborted;
+        } else {
+            err = RN_ERR_NOMEM;
+        }
+    }
     pthread_rwlock_unlock(&log->lock);
 
     int64_t freed = 0;
@@ -360,7 +399,7 @@ int64_t rn__log_compact(rn_log_t *log, int64_t now_ms, int64_t dedupe_buffer_byt
         goto out;
     }
     int64_t upper;
-    err = build_map(log, segs, n, from, end, &m, &upper);
+    err = build_map(log, segs, n, from, end, &ab, &m, &upper);
     if (!err && upper <= from) {
         RN_WARN("log", "%s: dedupe buffer too small for one batch; not compacting", log->path);
         err = RN_ERR_LIMIT;
@@ -368,7 +407,7 @@ int64_t rn__log_compact(rn_log_t *log, int64_t now_ms, int64_t dedupe_buffer_byt
     for (int i = 0; !err && i < n && segs[i].base < upper; i++) {
         bool changed;
         int64_t new_size;
-        err = clean_segment(log, &segs[i], &m, upper, now_ms, &changed, &new_size);
+        err = clean_segment(log, &segs[i], &m, &ab, upper, now_ms, &changed, &new_size);
         if (err || !changed) continue;
         pthread_rwlock_wrlock(&log->lock);
         err = swap_in(log, &segs[i], new_size);
@@ -390,5 +429,6 @@ int64_t rn__log_compact(rn_log_t *log, int64_t now_ms, int64_t dedupe_buffer_byt
 out:
     for (int i = 0; i < n; i++) rn_fileref_release(segs[i].file);
     free(segs);
+    free(ab.v);
     return err ? err : freed;
 }

@@ -256,4 +256,89 @@ RN_TEST(transactions_survive_reopen_and_crash) {
     tl_rmrf(path);
 }
 
+/* A transactional data batch with key k and value v (one record). */
+static void txn_kv(rn_log_t *log, int64_t pid, int32_t seq, const char *k, const char *v) {
+    rn_buf_t b;
+    rn_buf_init(&b, 1 << 20);
+    rn_batch_builder_t bb;
+    rn_batch_builder_init(&bb, &b, 0, 0, 1 << 20);
+    bb.producer_id = pid;
+    bb.producer_epoch = 0;
+    bb.base_sequence = seq;
+    bb.attributes |= RN_BATCH_ATTR_TRANSACTIONAL;
+    rn_batch_builder_add(&bb, rn_clock_wall_ms(), (rn_bytes_t){(const uint8_t *)k, (int32_t)strlen(k)},
+                         (rn_bytes_t){(const uint8_t *)v, (int32_t)strlen(v)}, 0, NULL, NULL);
+    if (rn_batch_builder_finish(&bb) != RN_OK) abort();
+    rn_append_opts_t o = {.leader_epoch = 0};
+    rn_append_result_t res;
+    if (rn_log_append(log, b.data, b.len, &o, &res) != RN_OK) abort();
+    rn_buf_free(&b);
+}
+
+/* The values of key k left in the log, oldest first, into out (NUL-separated count returned). */
+static int values_of(rn_log_t *log, const char *k, char out[][8], int max) {
+    int n = 0;
+    int64_t off = rn_log_start_offset(log), end = rn_log_end_offset(log);
+    rn_arena_t a;
+    rn_arena_init(&a, 1 << 20);
+    while (off < end) {
+        rn_log_read_t rd;
+        if (rn_log_read(log, off, 1 << 20, true, end, &rd) != RN_OK || rd.len <= 0) break;
+        uint8_t *data = tl_read_region(&rd);
+        rn_fileref_release(rd.file);
+        for (size_t pos = 0; pos + RN_BATCH_HEADER_SIZE <= (size_t)rd.len;) {
+            rn_batch_header_t h;
+            rn_batch_header_decode(data + pos, &h);
+            rn_record_iter_t it;
+            rn_record_t rec;
+            if (!rn_batch_is_control(&h) && rn_record_iter_init(&it, data + pos, rn_batch_total_size(&h), 0, &a) == RN_OK)
+                while (rn_record_iter_next(&it, &rec))
+                    if (rec.key.len == (int32_t)strlen(k) && !memcmp(rec.key.ptr, k, strlen(k)) && n < max) {
+                        snprintf(out[n++], 8, "%.*s", (int)rec.value.len, (const char *)rec.value.ptr);
+                    }
+            off = rn_batch_last_offset(&h) + 1;
+            pos += rn_batch_total_size(&h);
+            rn_arena_reset(&a);
+        }
+        free(data);
+    }
+    rn_arena_reset(&a);
+    return n;
+}
+
+/* Compaction drops aborted transactional records and never lets one stand
+ * for its key's latest value; an open transaction is not compacted. */
+RN_TEST(compaction_drops_aborted_records_and_keeps_the_committed_value) {
+    const char *path = tl_mkdtemp();
+    rn_logdir_config_t dc;
+    rn_logdir_t *dir;
+    rn_log_t *log = lazy_log(path, "c", &dc, &dir);
+    log->cfg.cleanup_policy = RN_CLEANUP_COMPACT;
+    log->cfg.min_cleanable_dirty_ratio = 0.01;
+    rn_append_result_t res;
+    txn_kv(log, 1, 0, "k", "v1");                                /* 0 committed */
+    ASSERT_EQ(txn_marker(log, 1, RN_CONTROL_COMMIT, &res), RN_OK); /* 1 */
+    txn_kv(log, 2, 0, "k", "v2");                                /* 2 aborted */
+    ASSERT_EQ(txn_marker(log, 2, RN_CONTROL_ABORT, &res), RN_OK);  /* 3 */
+    txn_kv(log, 3, 0, "j", "open");                              /* 4 left open */
+    pthread_rwlock_wrlock(&log->lock);
+    ASSERT_EQ(rn__log_roll(log, rn_log_end_offset(log), rn_clock_wall_ms()), RN_OK);
+    pthread_rwlock_unlock(&log->lock);
+    ASSERT_EQ(tl_append(log, 1, 1, 10, &res), RN_OK);
+    pthread_rwlock_wrlock(&log->lock);
+    ASSERT_EQ(rn__log_roll(log, rn_log_end_offset(log), rn_clock_wall_ms()), RN_OK);
+    pthread_rwlock_unlock(&log->lock);
+    /* the open transaction (LSO 4) holds the segment back */
+    ASSERT_EQ(rn__log_compact(log, rn_clock_wall_ms(), 1 << 20), 0);
+    char vals[4][8];
+    ASSERT_EQ(values_of(log, "k", vals, 4), 2);
+    ASSERT_EQ(txn_marker(log, 3, RN_CONTROL_COMMIT, &res), RN_OK);
+    ASSERT_GT(rn__log_compact(log, rn_clock_wall_ms(), 1 << 20), 0);
+    ASSERT_EQ(values_of(log, "k", vals, 4), 1);
+    ASSERT_STREQ(vals[0], "v1");
+    ASSERT_EQ(values_of(log, "j", vals, 4), 1);
+    rn_logdir_close(dir);
+    tl_rmrf(path);
+}
+
 int main(void) { return rn_test_main(); }
