@@ -16,6 +16,7 @@
 
 #include "rn_broker.h"
 #include "rn_clock.h"
+#include "rn_cluster.h"
 #include "rn_logging.h"
 #include "rn_txn.h"
 
@@ -94,8 +95,14 @@ rn_err_t rn_broker_new(rn_broker_t **out, const rn_config_set_t *explicit_values
         return rc;
     }
     rn_broker_apply_configs_locked(b); /* dynamic configs from runnel.meta */
-    rc = rn_group_coordinator_start(b, err, errlen); /* replays __consumer_offsets */
-    if (!rc) rc = rn_txn_coordinator_start(b, err, errlen);
+    if (rn_cluster_enabled(&b->cfg)) {
+        /* The metadata quorum replays the image; topics follow it once serving.
+         * Group and transaction coordination are single-node only for now. */
+        rc = rn_cluster_init(b, err, errlen);
+    } else {
+        rc = rn_group_coordinator_start(b, err, errlen); /* replays __consumer_offsets */
+        if (!rc) rc = rn_txn_coordinator_start(b, err, errlen);
+    }
     if (rc) {
         rn_broker_free(b);
         return rc;
@@ -133,8 +140,9 @@ rn_err_t rn_broker_start(rn_broker_t *b) {
         atomic_init(&bl->wake_posted, false);
     }
     if (b->cfg.advertised_port == 0) b->cfg.advertised_port = rn_net_port(b->net);
-    rn_logdir_on_sync(b->logdir, on_sync, b);
+    if (!b->cluster) rn_logdir_on_sync(b->logdir, on_sync, b); /* cluster mode set its own (it wakes waiters too) */
     rc = rn_net_start(b->net);
+    if (!rc && b->cluster) rc = rn_cluster_start(b);
     if (rc) return rc;
     atomic_store(&b->state, RN_STATE_SERVING);
     RN_INFO("broker", "node %d serving the Kafka protocol on %s:%d (advertised %s:%d), cluster id %s", b->cfg.node_id,
@@ -148,6 +156,7 @@ int rn_broker_port(const rn_broker_t *b) { return b->net ? rn_net_port(b->net) :
 void rn_broker_stop(rn_broker_t *b) {
     atomic_store(&b->stopping, true);
     atomic_store(&b->state, RN_STATE_STOPPING);
+    rn_cluster_stop_begin(b);
     if (b->net) rn_net_stop(b->net);
 }
 
@@ -157,6 +166,7 @@ void rn_broker_free(rn_broker_t *b) {
     rn_metrics_stop(b);
     if (b->net) rn_net_free(b->net);
     rn_txn_coordinator_free(b); /* after the network: no handler runs any more */
+    rn_cluster_free(b);
     /* The flusher may still call on_sync (which reads b->loops; every wait is
      * gone, so it posts nothing) until the log dir is closed: loops go last. */
     if (b->logdir) rn_logdir_on_sync(b->logdir, NULL, NULL);

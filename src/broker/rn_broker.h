@@ -11,9 +11,9 @@
  * is parked on its loop (rn_broker_loop_t) and woken by a coalesced
  * rn_loop_post from the log dir's flusher thread or from an appending thread.
  *
- * Replication-ready: every partition has a leader id, leader epoch, replica
- * list and ISR (all this node for now), and the high watermark is the log's,
- * apart from its end offset.
+ * Partitions have a leader id, leader epoch, replica list and ISR: all this
+ * node for the single-node broker; from the metadata image in cluster mode
+ * (src/cluster), where the high watermark comes from replication.
  */
 #ifndef RN_BROKER_H
 #define RN_BROKER_H
@@ -33,12 +33,17 @@
 typedef struct rn_broker rn_broker_t;
 typedef struct rn_topic rn_topic_t;
 
+#define RN_PARTITION_MAX_REPLICAS 16
+
 typedef struct {
     rn_topic_t *topic;
     int32_t index;
-    rn_log_t *log;
-    int32_t leader_id;
+    rn_log_t *log; /* NULL when this node holds no replica (cluster mode) */
+    int32_t leader_id; /* -1: no leader */
     int32_t leader_epoch;
+    int32_t nreplicas, nisr;
+    int32_t replicas[RN_PARTITION_MAX_REPLICAS];
+    int32_t isr[RN_PARTITION_MAX_REPLICAS];
 } rn_partition_t;
 
 struct rn_topic {
@@ -106,6 +111,7 @@ struct rn_broker {
     int64_t started_ms;
     struct rn_group_coordinator *group_coordinator; /* consumer groups (src/group/) */
     struct rn_txn_coordinator *txn_coordinator;     /* transactions (src/txn/) */
+    struct rn_cluster *cluster;                     /* cluster mode (src/cluster/), NULL single-node */
 };
 
 rn_err_t rn_broker_new(rn_broker_t **out, const rn_config_set_t *explicit_values, char *err, size_t errlen);
@@ -123,6 +129,14 @@ rn_partition_t *rn_broker_partition_locked(rn_broker_t *b, const char *name, siz
 rn_topic_t *rn_broker_topic_by_id_locked(rn_broker_t *b, const uint8_t id[16]);
 void rn_topic_retain(rn_topic_t *t);
 void rn_topic_release(rn_topic_t *t);
+/* For cluster mode, which builds the registry from the metadata image. */
+rn_topic_t *rn_topic_new(const char *name, size_t len, int32_t partitions);
+void rn_topic_refresh_locked(rn_broker_t *b, rn_topic_t *t); /* cached config values */
+rn_err_t rn_topic_grow_locked(rn_topic_t *t, int32_t partitions);
+/* Is this node the partition's leader with a local log? (topics_lock held) */
+static inline bool rn_partition_led_here(const rn_broker_t *b, const rn_partition_t *p) {
+    return p && p->log && p->leader_id == b->cfg.node_id;
+}
 
 typedef struct {
     int32_t num_partitions;     /* -1: num.partitions */

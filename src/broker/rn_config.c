@@ -105,6 +105,12 @@ const rn_config_def_t rn_broker_config_defs[] = {
     B("transactional.id.expiration.ms", RN_CT_INT, "604800000", 1, I_MAX, NULL, "Idle transactional ids expire after this."),
     B("producer.id.expiration.ms", RN_CT_INT, "86400000", 1, I_MAX, NULL, "Idle producer ids are forgotten after this."),
     B("replica.lag.time.max.ms", RN_CT_LONG, "30000", 1, L_MAX, NULL, "A follower this far behind leaves the ISR."),
+    BR("replica.fetch.wait.max.ms", RN_CT_INT, "500", 1, I_MAX, NULL, "Longest wait of a follower's fetch for data."),
+    BR("replica.fetch.max.bytes", RN_CT_INT, "1048576", 1024, I_MAX, NULL, "A follower's fetch: bytes per partition."),
+    BR("replica.fetch.response.max.bytes", RN_CT_INT, "10485760", 1024, I_MAX, NULL, "A follower's fetch: bytes in all."),
+    BR("replica.fetch.backoff.ms", RN_CT_INT, "1000", 0, I_MAX, NULL, "Pause after a failed follower fetch."),
+    BR("broker.heartbeat.interval.ms", RN_CT_INT, "500", 10, I_MAX, NULL, "runnel: how often a broker heartbeats the controller (Kafka: 2000)."),
+    BR("broker.session.timeout.ms", RN_CT_INT, "2000", 100, I_MAX, NULL, "runnel: a broker without heartbeats this long is fenced (Kafka: 9000)."),
     BR("metrics.listeners", RN_CT_STRING, "127.0.0.1:9644", 0, 0, NULL, "runnel: host:port of the Prometheus endpoint; empty disables."),
     B("log.level", RN_CT_STRING, "info", 0, 0, "error,warn,info,debug", "runnel: log verbosity."),
 };

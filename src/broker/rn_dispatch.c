@@ -14,6 +14,7 @@
 
 #include "rn_broker.h"
 #include "rn_clock.h"
+#include "rn_cluster.h"
 #include "rn_logging.h"
 #include "rn_msg_gen.h"
 #include "rn_txn.h"
@@ -54,10 +55,35 @@ const rn_handler_t rn_handlers[] = {
 };
 const size_t rn_handlers_count = sizeof(rn_handlers) / sizeof(rn_handlers[0]);
 
+/* Node-to-node APIs of cluster mode: served, not advertised in ApiVersions. */
+static const rn_handler_t internal_handlers[] = {
+    {RN_API_RUNNEL_RAFT, 0, 0, rn_h_runnel_raft},
+    {RN_API_BROKER_REGISTRATION, 0, 4, rn_h_broker_registration},
+    {RN_API_BROKER_HEARTBEAT, 0, 1, rn_h_broker_heartbeat},
+    {RN_API_ALTER_PARTITION, 0, 3, rn_h_alter_partition},
+};
+
 const rn_handler_t *rn_handler_find(int16_t api_key) {
     for (size_t i = 0; i < rn_handlers_count; i++)
         if (rn_handlers[i].api_key == api_key) return &rn_handlers[i];
+    for (size_t i = 0; i < sizeof(internal_handlers) / sizeof(internal_handlers[0]); i++)
+        if (internal_handlers[i].api_key == api_key) return &internal_handlers[i];
     return NULL;
+}
+
+/* Group and transaction coordination, and topic changes other than create and
+ * delete, run on the single-node broker only (for now). */
+static bool single_node_only(int16_t api_key) {
+    switch (api_key) {
+    case RN_API_CREATE_PARTITIONS: case RN_API_ALTER_CONFIGS: case RN_API_INCREMENTAL_ALTER_CONFIGS:
+    case RN_API_JOIN_GROUP: case RN_API_SYNC_GROUP: case RN_API_HEARTBEAT: case RN_API_LEAVE_GROUP:
+    case RN_API_OFFSET_COMMIT: case RN_API_OFFSET_FETCH: case RN_API_LIST_GROUPS: case RN_API_DESCRIBE_GROUPS:
+    case RN_API_DELETE_GROUPS: case RN_API_OFFSET_DELETE: case RN_API_ADD_PARTITIONS_TO_TXN:
+    case RN_API_ADD_OFFSETS_TO_TXN: case RN_API_END_TXN: case RN_API_TXN_OFFSET_COMMIT:
+        return true;
+    default:
+        return false;
+    }
 }
 
 #define RN_RESPONSE_MAX_BYTES ((size_t)1 << 30)
@@ -152,10 +178,16 @@ void rn_broker_on_request(void *ctx, rn_req_t *req) {
             return;
         }
         char why[128];
-        snprintf(why, sizeof(why), "unsupported %s version %d (served: %d-%d)", rn_api_info(h.api_key)->name,
-                 h.api_version, hd->min_version, hd->max_version);
+        snprintf(why, sizeof(why), "unsupported %s version %d (served: %d-%d)",
+                 rn_api_info(h.api_key) ? rn_api_info(h.api_key)->name : "internal", h.api_version, hd->min_version,
+                 hd->max_version);
         atomic_fetch_add(&b->stats.bad_requests, 1);
         rn_req_close(req, why);
+        return;
+    }
+    if (b->cluster && single_node_only(h.api_key)) {
+        atomic_fetch_add(&b->stats.bad_requests, 1);
+        rn_req_close(req, "not available in cluster mode yet (groups, transactions, partition and config changes)");
         return;
     }
     hd->fn(b, req, &h, &r);

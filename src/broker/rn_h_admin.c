@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "rn_broker.h"
+#include "rn_cluster.h"
 #include "rn_logging.h"
 #include "rn_msg_gen.h"
 
@@ -31,6 +32,10 @@ static rn_str_t msg_or_null(rn_arena_t *a, rn_err_t rc, const char *msg) {
 /* ---- CreateTopics ---- */
 
 void rn_h_create_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    if (b->cluster) { /* the active controller decides (src/cluster) */
+        rn_cluster_create_topics(b, req, h, body);
+        return;
+    }
     rn_arena_t *a = &req->arena;
     rn_CreateTopicsRequest_t rq;
     rn_CreateTopicsRequest_init(&rq);
@@ -142,6 +147,10 @@ void rn_h_create_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
 /* ---- DeleteTopics ---- */
 
 void rn_h_delete_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    if (b->cluster) { /* the active controller decides (src/cluster) */
+        rn_cluster_delete_topics(b, req, h, body);
+        return;
+    }
     rn_arena_t *a = &req->arena;
     rn_DeleteTopicsRequest_t rq;
     rn_DeleteTopicsRequest_init(&rq);

@@ -13,6 +13,11 @@
  * read_committed up to the last stable offset, with the aborted transactions
  * in the range returned.
  *
+ * Cluster mode: consumers fetch from the partition leader
+ * (NOT_LEADER_OR_FOLLOWER elsewhere); a follower's fetch (ReplicaId >= 0) is
+ * served by the replica manager: to the log end, with the divergence check,
+ * and its fetch offset counted toward the high watermark.
+ *
  * Long poll: with fewer than MinBytes available the request parks on its loop
  * until an append or sync wakes it, or MaxWaitMs passes; then it answers with
  * whatever is there. Fetch sessions (KIP-227) are declined (SessionId 0): every
@@ -25,6 +30,8 @@
 
 #include "rn_batch.h"
 #include "rn_broker.h"
+#include "rn_clock.h"
+#include "rn_cluster.h"
 #include "rn_logging.h"
 #include "rn_msg_gen.h"
 
@@ -128,6 +135,8 @@ static int32_t fetch_build(rn_broker_t *b, fetch_ctx_t *fc) {
     if (budget < 0) budget = 0;
     int32_t total = 0;
     bool committed = rq->IsolationLevel == 1;
+    rn_replica_mgr_t *replicas = rn_cluster_replicas(b);
+    bool replica_fetch = replicas && rq->ReplicaId >= 0;
     int32_t nt = rq->Topics_count > 0 ? rq->Topics_count : 0;
     resp->Responses = rn_arena_calloc(a, (size_t)nt + 1, sizeof(*resp->Responses));
     if (!resp->Responses) {
@@ -161,6 +170,27 @@ static int32_t fetch_build(rn_broker_t *b, fetch_ctx_t *fc) {
             rn_partition_t *p = t && fp->Partition >= 0 && fp->Partition < t->partition_count ? t->partitions[fp->Partition] : NULL;
             if (!p) {
                 pd->ErrorCode = fc->h.api_version >= 13 && !t ? RN_ERR_UNKNOWN_TOPIC_ID : RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            if (replica_fetch) { /* a follower: to the log end, its progress noted (src/replication) */
+                int32_t max = fp->PartitionMaxBytes;
+                if (max > budget - total) max = (int32_t)(budget - total);
+                rn_repl_served_t sv;
+                if (!p->log) {
+                    pd->ErrorCode = RN_ERR_NOT_LEADER_OR_FOLLOWER;
+                    continue;
+                }
+                rn_replica_mgr_serve(replicas, p->log, rq->ReplicaId, fp->CurrentLeaderEpoch, fp->FetchOffset,
+                                     fp->LastFetchedEpoch, max < 0 ? 0 : max, total == 0, rn_clock_mono_ms(), &sv);
+                rn_repl_served_to_response(&sv, pd);
+                if (sv.read.file) {
+                    fc->files[fc->nfiles++] = sv.read.file;
+                    total += sv.read.len;
+                }
+                continue;
+            }
+            if (!rn_partition_led_here(b, p)) {
+                pd->ErrorCode = RN_ERR_NOT_LEADER_OR_FOLLOWER;
                 continue;
             }
             if (fp->CurrentLeaderEpoch >= 0 && fp->CurrentLeaderEpoch != p->leader_epoch) {

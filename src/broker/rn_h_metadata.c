@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "rn_broker.h"
+#include "rn_cluster.h"
 #include "rn_msg_gen.h"
 
 #define RN_AUTHORIZED_OPS_OMITTED INT32_MIN
@@ -33,6 +34,12 @@ void rn_h_api_versions(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, 
     rn_broker_respond(b, req, h, (rn_encode_fn)rn_ApiVersionsResponse_encode, &resp);
 }
 
+static int32_t *copy_ids(rn_arena_t *a, const int32_t *ids, int32_t n) {
+    int32_t *v = rn_arena_alloc(a, (size_t)(n > 0 ? n : 1) * sizeof(int32_t));
+    if (v && n > 0) memcpy(v, ids, (size_t)n * sizeof(int32_t));
+    return v;
+}
+
 static int32_t *one_node(rn_arena_t *a, int32_t id) {
     int32_t *v = rn_arena_alloc(a, sizeof(int32_t));
     if (v) *v = id;
@@ -59,17 +66,18 @@ static void fill_topic(rn_broker_t *b, rn_arena_t *a, rn_MetadataResponse_Metada
         rn_MetadataResponse_MetadataResponsePartition_init(rp);
         rn_partition_t *p = t->partitions[i];
         rp->PartitionIndex = i;
-        if (!p || rn_logdir_offline(b->logdir)) {
-            rp->ErrorCode = p ? RN_ERR_KAFKA_STORAGE_ERROR : RN_ERR_LEADER_NOT_AVAILABLE;
+        bool local_offline = p && p->log && p->leader_id == b->cfg.node_id && rn_logdir_offline(b->logdir);
+        if (!p || p->leader_id < 0 || local_offline) {
+            rp->ErrorCode = local_offline ? RN_ERR_KAFKA_STORAGE_ERROR : RN_ERR_LEADER_NOT_AVAILABLE;
             rp->LeaderId = -1;
         } else {
             rp->LeaderId = p->leader_id;
             rp->LeaderEpoch = p->leader_epoch;
         }
-        rp->ReplicaNodes = one_node(a, b->cfg.node_id);
-        rp->ReplicaNodes_count = rp->ReplicaNodes ? 1 : 0;
-        rp->IsrNodes = one_node(a, b->cfg.node_id);
-        rp->IsrNodes_count = rp->IsrNodes ? 1 : 0;
+        rp->ReplicaNodes = p ? copy_ids(a, p->replicas, p->nreplicas) : NULL;
+        rp->ReplicaNodes_count = rp->ReplicaNodes ? p->nreplicas : 0;
+        rp->IsrNodes = p ? copy_ids(a, p->isr, p->nisr) : NULL;
+        rp->IsrNodes_count = rp->IsrNodes ? p->nisr : 0;
         rp->OfflineReplicas_count = 0;
         if (rp->ErrorCode == RN_ERR_KAFKA_STORAGE_ERROR) {
             rp->OfflineReplicas = one_node(a, b->cfg.node_id);
@@ -95,20 +103,25 @@ void rn_h_metadata(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_r
     rn_arena_t *a = &req->arena;
     rn_MetadataResponse_t resp;
     rn_MetadataResponse_init(&resp);
-    resp.Brokers = rn_arena_calloc(a, 1, sizeof(*resp.Brokers));
-    if (!resp.Brokers) {
-        rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
-        return;
+    if (b->cluster) {
+        resp.Brokers_count = rn_cluster_brokers(b, a, &resp.Brokers);
+        resp.ControllerId = rn_cluster_controller_id(b);
+    } else {
+        resp.Brokers = rn_arena_calloc(a, 1, sizeof(*resp.Brokers));
+        if (!resp.Brokers) {
+            rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
+            return;
+        }
+        rn_MetadataResponse_MetadataResponseBroker_init(&resp.Brokers[0]);
+        resp.Brokers[0].NodeId = b->cfg.node_id;
+        resp.Brokers[0].Host = rn_str_dup_arena(a, b->cfg.advertised_host);
+        resp.Brokers[0].Port = b->cfg.advertised_port;
+        const char *rack = rn_broker_config_value(&b->cfg, "broker.rack", NULL);
+        resp.Brokers[0].Rack = rack ? rn_str_dup_arena(a, rack) : RN_STR_NULL;
+        resp.Brokers_count = 1;
+        resp.ControllerId = b->cfg.node_id;
     }
-    rn_MetadataResponse_MetadataResponseBroker_init(&resp.Brokers[0]);
-    resp.Brokers[0].NodeId = b->cfg.node_id;
-    resp.Brokers[0].Host = rn_str_dup_arena(a, b->cfg.advertised_host);
-    resp.Brokers[0].Port = b->cfg.advertised_port;
-    const char *rack = rn_broker_config_value(&b->cfg, "broker.rack", NULL);
-    resp.Brokers[0].Rack = rack ? rn_str_dup_arena(a, rack) : RN_STR_NULL;
-    resp.Brokers_count = 1;
     resp.ClusterId = rn_str_dup_arena(a, b->cluster_id);
-    resp.ControllerId = b->cfg.node_id;
     resp.ClusterAuthorizedOperations = rq.IncludeClusterAuthorizedOperations ? 0 : RN_AUTHORIZED_OPS_OMITTED;
     bool include_ops = rq.IncludeTopicAuthorizedOperations;
 

@@ -24,13 +24,14 @@ static rn_err_t lookup(rn_broker_t *b, rn_str_t topic, int32_t partition, rn_log
     if (topic.len <= 0) return RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     pthread_rwlock_rdlock(&b->topics_lock);
     rn_partition_t *p = rn_broker_partition_locked(b, topic.ptr, (size_t)topic.len, partition);
-    if (p) {
+    bool led = rn_partition_led_here(b, p);
+    if (led) {
         *log = p->log;
         rn_log_retain(p->log);
         if (epoch) *epoch = p->leader_epoch;
     }
     pthread_rwlock_unlock(&b->topics_lock);
-    return p ? RN_OK : RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    return led ? RN_OK : p ? RN_ERR_NOT_LEADER_OR_FOLLOWER : RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
 }
 
 /*
@@ -337,7 +338,9 @@ void rn_h_init_producer_id(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
     resp->ProducerId = -1;
     resp->ProducerEpoch = -1;
     uint64_t ticket = 0;
-    if (rq.TransactionalId.len >= 0) {
+    if (rq.TransactionalId.len >= 0 && !b->txn_coordinator) {
+        resp->ErrorCode = RN_ERR_COORDINATOR_NOT_AVAILABLE; /* cluster mode, for now */
+    } else if (rq.TransactionalId.len >= 0) {
         resp->ErrorCode = rn_txn_init_producer_id(b, rq.TransactionalId, rq.TransactionTimeoutMs, rq.ProducerId,
                                                   rq.ProducerEpoch, &resp->ProducerId, &resp->ProducerEpoch, &ticket);
         if (resp->ErrorCode == RN_ERR_PRODUCER_FENCED && h->api_version < 4)

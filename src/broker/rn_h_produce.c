@@ -13,6 +13,12 @@
  * the client notices). acks=1/-1 wait for the highest sync ticket of the
  * request: durable mode answers after the group commit that covers it, lazy
  * mode at once. A wait past TimeoutMs answers REQUEST_TIMED_OUT.
+ *
+ * Cluster mode: only the partition's leader appends (NOT_LEADER_OR_FOLLOWER
+ * elsewhere); acks=all is refused with NOT_ENOUGH_REPLICAS while the ISR is
+ * below min.insync.replicas, and answered once the high watermark — durable
+ * on every ISR member — passes the batch (NOT_ENOUGH_REPLICAS_AFTER_APPEND if
+ * the ISR shrinks below the minimum meanwhile); acks=1 once the leader has it.
  */
 #include <stdio.h>
 #include <string.h>
@@ -20,25 +26,58 @@
 #include "rn_batch.h"
 #include "rn_broker.h"
 #include "rn_clock.h"
+#include "rn_cluster.h"
 #include "rn_logging.h"
 #include "rn_msg_gen.h"
 #include "rn_txn.h"
 
 #define RN_PRODUCE_MAX_DECOMPRESSED ((size_t)256 << 20)
 
+/* acks=all on a replicated partition: answered once the high watermark passes `target`. */
+typedef struct {
+    rn_log_t *log; /* retained */
+    int64_t target;
+    rn_ProduceResponse_PartitionProduceResponse_t *pr;
+} hw_wait_t;
+
 typedef struct {
     rn_wait_t w; /* first: the wait is the context */
     rn_req_t *req;
     rn_req_header_t h;
     rn_ProduceResponse_t resp;
+    hw_wait_t *hw; /* cluster mode, acks=all */
+    int32_t nhw;
 } produce_ctx_t;
 
+static void release_hw(produce_ctx_t *pc) {
+    for (int32_t i = 0; i < pc->nhw; i++) rn_log_release(pc->hw[i].log);
+    pc->nhw = 0;
+}
+
+/* Every acks=all partition replicated? Those whose ISR fell below
+ * min.insync.replicas meanwhile fail with NOT_ENOUGH_REPLICAS_AFTER_APPEND. */
+static bool hw_reached(rn_broker_t *b, produce_ctx_t *pc) {
+    bool all = true;
+    for (int32_t i = 0; i < pc->nhw; i++) {
+        hw_wait_t *hw = &pc->hw[i];
+        if (hw->pr->ErrorCode || rn_log_high_watermark(hw->log) >= hw->target) continue;
+        if (rn_replica_mgr_check_acks_all(rn_cluster_replicas(b), hw->log) != RN_OK) {
+            hw->pr->ErrorCode = RN_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND;
+            continue;
+        }
+        all = false;
+    }
+    return all;
+}
+
 static void produce_finish(rn_broker_t *b, produce_ctx_t *pc) {
+    release_hw(pc);
     rn_broker_respond(b, pc->req, &pc->h, (rn_encode_fn)rn_ProduceResponse_encode, &pc->resp);
 }
 
 static void produce_resume(rn_broker_t *b, rn_wait_t *w, bool timed_out, rn_err_t err) {
     produce_ctx_t *pc = (produce_ctx_t *)w;
+    if (!timed_out && !err && !hw_reached(b, pc)) return; /* stay parked */
     rn_broker_unpark(w->ctx, w);
     if (timed_out || err) {
         for (int32_t i = 0; i < pc->resp.Responses_count; i++) {
@@ -67,7 +106,8 @@ static bool has_transactional_batch(const uint8_t *data, size_t len) {
 /* Append one partition's records; fills the partition response, returns the sync ticket. */
 static uint64_t produce_partition(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_str_t txn_id,
                                   rn_str_t topic, const rn_ProduceRequest_PartitionProduceData_t *pd,
-                                  rn_ProduceResponse_PartitionProduceResponse_t *pr, bool *appended_lazy) {
+                                  rn_ProduceResponse_PartitionProduceResponse_t *pr, bool *appended_lazy,
+                                  int16_t acks, produce_ctx_t *pc) {
     rn_arena_t *a = &req->arena;
     pr->Index = pd->Index;
     pr->BaseOffset = -1;
@@ -92,6 +132,11 @@ static uint64_t produce_partition(rn_broker_t *b, rn_req_t *req, const rn_req_he
         return 0;
     }
     rn_partition_t *p = t->partitions[pd->Index];
+    if (!rn_partition_led_here(b, p)) {
+        pthread_rwlock_unlock(&b->topics_lock);
+        pr->ErrorCode = RN_ERR_NOT_LEADER_OR_FOLLOWER;
+        return 0;
+    }
     rn_log_t *log = p->log;
     rn_log_retain(log);
     int32_t epoch = p->leader_epoch;
@@ -138,7 +183,11 @@ static uint64_t produce_partition(rn_broker_t *b, rn_req_t *req, const rn_req_he
     int32_t nbatches = 0;
     int64_t nrecords = 0;
     if (!rc) rc = rn_batch_validate_set(data, len, &vo, a, &nbatches, &nrecords);
-    if (!rc && txn_id.len >= 0) {
+    rn_replica_mgr_t *replicas = rn_cluster_replicas(b);
+    if (!rc && acks == -1 && replicas) rc = rn_replica_mgr_check_acks_all(replicas, log);
+    if (!rc && txn_id.len >= 0 && !b->txn_coordinator) {
+        rc = RN_ERR_INVALID_TXN_STATE; /* no transaction coordinator in cluster mode yet */
+    } else if (!rc && txn_id.len >= 0) {
         /* The coordinator must know the producer and the partition must be in its transaction. */
         rn_batch_header_t bh;
         rn_batch_header_decode(data, &bh);
@@ -159,6 +208,14 @@ static uint64_t produce_partition(rn_broker_t *b, rn_req_t *req, const rn_req_he
             pr->LogStartOffset = ar.log_start_offset;
             ticket = ar.sync_ticket;
             if (!ticket) *appended_lazy = true;
+            if (replicas) {
+                *appended_lazy = true; /* wake followers' parked fetches now, not after our sync */
+                if (acks == -1 && pc->hw) { /* the high watermark says when (it implies our sync) */
+                    ticket = 0;
+                    rn_log_retain(log);
+                    pc->hw[pc->nhw++] = (hw_wait_t){log, ar.last_offset + 1, pr};
+                }
+            }
             if (!ar.duplicate) {
                 atomic_fetch_add(&b->stats.messages_in, (uint64_t)nrecords);
                 atomic_fetch_add_explicit(&t->messages_in, (uint64_t)nrecords, memory_order_relaxed);
@@ -213,6 +270,16 @@ void rn_h_produce(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_re
     }
     uint64_t ticket = 0;
     bool lazy = false, any_error = false;
+    if (b->cluster && acks == -1) {
+        size_t nparts = 0;
+        for (int32_t i = 0; i < pc->resp.Responses_count; i++)
+            nparts += rq.TopicData[i].PartitionData_count > 0 ? (size_t)rq.TopicData[i].PartitionData_count : 0;
+        pc->hw = rn_arena_calloc(a, nparts + 1, sizeof(*pc->hw));
+        if (!pc->hw) {
+            rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
+            return;
+        }
+    }
     for (int32_t i = 0; i < pc->resp.Responses_count; i++) {
         const rn_ProduceRequest_TopicProduceData_t *td = &rq.TopicData[i];
         rn_ProduceResponse_TopicProduceResponse_t *tr = &pc->resp.Responses[i];
@@ -236,7 +303,7 @@ void rn_h_produce(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_re
                                                 : RN_ERR_INVALID_TOPIC_EXCEPTION;
             } else {
                 uint64_t t = produce_partition(b, req, h, rq.TransactionalId, td->Name, &td->PartitionData[j], pr,
-                                               &lazy);
+                                               &lazy, acks, pc);
                 if (t > ticket) ticket = t;
             }
             if (pr->ErrorCode) {
@@ -247,6 +314,7 @@ void rn_h_produce(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_re
     }
     if (lazy) rn_broker_wake_all(b); /* lazy appends are visible now: wake fetchers */
     if (acks == 0) {
+        release_hw(pc);
         rn_histo_observe_ns(&b->stats.latency[RN_API_PRODUCE], rn_clock_mono_ns() - req->received_ns);
         if (any_error)
             rn_req_close(req, "acks=0 produce failed; closing so the client refreshes its metadata");
@@ -266,6 +334,13 @@ void rn_h_produce(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_re
     }
     if (ticket && rn_logdir_offline(b->logdir)) {
         produce_resume(b, &pc->w, false, RN_ERR_KAFKA_STORAGE_ERROR);
+        return;
+    }
+    if (pc->nhw > 0 && !hw_reached(b, pc)) { /* acks=all: until the ISR has it */
+        pc->w.wants_data = true;
+        pc->w.resume = produce_resume;
+        rn_broker_park(rn_broker_loop_for(b, req->loop), &pc->w, rq.TimeoutMs > 0 ? rq.TimeoutMs : -1);
+        produce_resume(b, &pc->w, false, RN_OK); /* the high watermark may have moved before the park */
         return;
     }
     produce_finish(b, pc);

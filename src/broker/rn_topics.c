@@ -30,6 +30,7 @@
 
 #include "rn_assert.h"
 #include "rn_broker.h"
+#include "rn_cluster.h"
 #include "rn_logging.h"
 
 #define RN_TOPIC_NAME_MAX 249
@@ -98,7 +99,7 @@ rn_topic_t *rn_broker_topic_by_id_locked(rn_broker_t *b, const uint8_t id[16]) {
     return NULL;
 }
 
-static void topic_refresh_cache(rn_broker_t *b, rn_topic_t *t) {
+void rn_topic_refresh_locked(rn_broker_t *b, rn_topic_t *t) {
     t->max_message_bytes = (int32_t)rn_topic_config_long(&b->cfg, &t->configs, "max.message.bytes");
     const char *p = rn_topic_config_value(&b->cfg, &t->configs, "cleanup.policy", NULL);
     t->compacted = p && strstr(p, "compact");
@@ -132,6 +133,8 @@ static rn_err_t topic_open_partitions(rn_broker_t *b, rn_topic_t *t, int32_t fro
         p->index = i;
         p->leader_id = b->cfg.node_id;
         p->leader_epoch = 0;
+        p->nreplicas = p->nisr = 1;
+        p->replicas[0] = p->isr[0] = b->cfg.node_id;
         rn_log_t *log = rn_logdir_find(b->logdir, t->name, i);
         if (log) {
             rn_log_retain(log);
@@ -151,7 +154,7 @@ static rn_err_t topic_open_partitions(rn_broker_t *b, rn_topic_t *t, int32_t fro
     return RN_OK;
 }
 
-static rn_topic_t *topic_new(const char *name, size_t len, int32_t partitions) {
+rn_topic_t *rn_topic_new(const char *name, size_t len, int32_t partitions) {
     rn_topic_t *t = calloc(1, sizeof(*t));
     if (!t) return NULL;
     t->name = strndup(name, len);
@@ -166,6 +169,16 @@ static rn_topic_t *topic_new(const char *name, size_t len, int32_t partitions) {
     rn_config_set_init(&t->configs);
     atomic_init(&t->refs, 1);
     return t;
+}
+
+rn_err_t rn_topic_grow_locked(rn_topic_t *t, int32_t partitions) {
+    if (partitions <= t->partition_count) return RN_OK;
+    rn_partition_t **np = realloc(t->partitions, (size_t)partitions * sizeof(*np));
+    if (!np) return RN_ERR_NOMEM;
+    for (int32_t i = t->partition_count; i < partitions; i++) np[i] = NULL;
+    t->partitions = np;
+    t->partition_count = partitions;
+    return RN_OK;
 }
 
 /* Kafka: topics whose names differ only in '.' vs '_' collide in metric names. */
@@ -234,7 +247,7 @@ rn_err_t rn_broker_create_topic(rn_broker_t *b, const char *name, size_t len, co
         snprintf(msg, msglen, "Log directory is offline");
         return RN_ERR_KAFKA_STORAGE_ERROR;
     }
-    rn_topic_t *t = topic_new(name, len, np);
+    rn_topic_t *t = rn_topic_new(name, len, np);
     if (!t) {
         pthread_rwlock_unlock(&b->topics_lock);
         return RN_ERR_NOMEM;
@@ -246,7 +259,7 @@ rn_err_t rn_broker_create_topic(rn_broker_t *b, const char *name, size_t len, co
     t->id[6] = (uint8_t)((t->id[6] & 0x0f) | 0x40); /* version 4 */
     t->id[8] = (uint8_t)((t->id[8] & 0x3f) | 0x80);
     if (spec->configs && !rn_config_set_copy(&t->configs, spec->configs)) rc = RN_ERR_NOMEM;
-    topic_refresh_cache(b, t);
+    rn_topic_refresh_locked(b, t);
     if (!rc && !rn_map_put(&b->topics, t->name, len, t)) rc = RN_ERR_NOMEM;
     if (!rc) {
         rc = rn_broker_save_metadata(b);
@@ -274,6 +287,10 @@ rn_err_t rn_broker_auto_create(rn_broker_t *b, const char *name, size_t len) {
     if (!b->cfg.auto_create_topics_enable) return RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     rn_err_t rc = rn_topic_name_validate(name, len, msg, sizeof(msg));
     if (rc) return rc;
+    if (b->cluster) { /* the controller creates it; the client retries until the image has it */
+        rn_cluster_auto_create(b, name, len);
+        return RN_ERR_LEADER_NOT_AVAILABLE;
+    }
     rn_topic_create_t spec = {.num_partitions = -1, .replication_factor = -1};
     rc = rn_broker_create_topic(b, name, len, &spec, msg, sizeof(msg));
     if (rc == RN_ERR_TOPIC_ALREADY_EXISTS) return RN_OK;
@@ -392,7 +409,7 @@ rn_err_t rn_broker_set_topic_configs(rn_broker_t *b, const char *name, size_t le
         return RN_ERR_KAFKA_STORAGE_ERROR;
     }
     rn_config_set_free(&old);
-    topic_refresh_cache(b, t);
+    rn_topic_refresh_locked(b, t);
     rn_log_config_t lc;
     rn_topic_log_config(&b->cfg, &t->configs, &lc);
     for (int32_t i = 0; i < t->partition_count; i++)
@@ -457,7 +474,7 @@ void rn_broker_apply_configs_locked(rn_broker_t *b) {
     void *tv;
     while (rn_map_next(&b->topics, &it, NULL, &tv)) {
         rn_topic_t *t = tv;
-        topic_refresh_cache(b, t);
+        rn_topic_refresh_locked(b, t);
         rn_log_config_t lc;
         rn_topic_log_config(&b->cfg, &t->configs, &lc);
         for (int32_t i = 0; i < t->partition_count; i++)
@@ -528,7 +545,8 @@ static rn_err_t save_metadata_locked(rn_broker_t *b) {
             (long long)b->producer_id_block_end);
     size_t it = 0;
     void *v;
-    while (rn_map_next(&b->topics, &it, NULL, &v)) {
+    /* In cluster mode topics live in the metadata log, not here. */
+    while (!rn_cluster_enabled(&b->cfg) && rn_map_next(&b->topics, &it, NULL, &v)) {
         rn_topic_t *t = v;
         fprintf(f, "topic %s ", t->name);
         for (int i = 0; i < 16; i++) fprintf(f, "%02x", t->id[i]);
@@ -586,7 +604,7 @@ int64_t rn_broker_alloc_producer_id(rn_broker_t *b) {
 out:
     pthread_mutex_unlock(&b->meta_lock);
     pthread_rwlock_unlock(&b->topics_lock);
-    return id;
+    return b->cluster ? rn_cluster_producer_id(b, id) : id;
 }
 
 static int hexval(char c) {
@@ -673,7 +691,7 @@ rn_err_t rn_broker_load_metadata(rn_broker_t *b) {
                 rc = RN_ERR_CORRUPT;
                 break;
             }
-            rn_topic_t *t = topic_new(name, strlen(name), n);
+            rn_topic_t *t = rn_topic_new(name, strlen(name), n);
             if (!t) {
                 rc = RN_ERR_NOMEM;
                 break;
@@ -720,12 +738,14 @@ rn_err_t rn_broker_load_metadata(rn_broker_t *b) {
         RN_ERROR("broker", "%s:%d: corrupt metadata file (%s)", path, lineno, rn_err_name(rc));
         return rc;
     }
+    /* Cluster mode: partitions follow the metadata image (src/cluster); no orphan here is an orphan there. */
+    if (rn_cluster_enabled(&b->cfg)) return RN_OK;
     /* Partition logs: open what exists, create what is missing, delete orphans. */
     size_t it = 0;
     void *v;
     while (rn_map_next(&b->topics, &it, NULL, &v)) {
         rn_topic_t *t = v;
-        topic_refresh_cache(b, t);
+        rn_topic_refresh_locked(b, t);
         rc = topic_open_partitions(b, t, 0, t->partition_count);
         if (rc) {
             RN_ERROR("broker", "topic %s: opening partitions failed: %s", t->name, rn_err_name(rc));

@@ -244,9 +244,11 @@ static void *driver_main(void *arg) {
                 p->err = err;
                 p->leader_hint = hint;
             } else if (p->state == P_QUEUED) {
-                p->state = P_PROPOSED;
                 p->index = index;
                 p->term = rn_raft_term(q->raft);
+                /* A lone voter commits and applies inside rn_raft_propose: then it is ours, done. */
+                p->state = atomic_load(&q->applied) >= index ? P_DONE : P_PROPOSED;
+                if (p->state == P_DONE) p->err = RN_OK;
             }
             pthread_cond_broadcast(&q->cond);
             pthread_mutex_unlock(&q->lock);

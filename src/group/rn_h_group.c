@@ -225,7 +225,10 @@ void rn_h_find_coordinator(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
     rn_group_coordinator_t *c = b->group_coordinator;
     int16_t err = 0;
     rn_str_t msg = RN_STR_NULL;
-    if (rq.KeyType == 1) {
+    if (!c) { /* cluster mode, for now */
+        err = RN_ERR_COORDINATOR_NOT_AVAILABLE;
+        msg = RN_STR_LIT("Group and transaction coordination are not available in cluster mode yet");
+    } else if (rq.KeyType == 1) {
         /* This node coordinates every transactional id (src/txn/). */
     } else if (rq.KeyType != 0) {
         err = RN_ERR_INVALID_REQUEST;

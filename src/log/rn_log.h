@@ -214,6 +214,9 @@ int64_t rn_log_local_durable_end(rn_log_t *log);
 /* Replicated logs: the high watermark, clamped to [current, log end]; it only
  * moves forward (truncation is the one thing that lowers it). */
 void rn_log_set_high_watermark(rn_log_t *log, int64_t hw);
+/* Lowers the high watermark to `hw` if it is above (a replica that does not
+ * know what was committed starts low and learns it from replication). */
+void rn_log_clamp_high_watermark(rn_log_t *log, int64_t hw);
 /* Removes every batch at or past `offset` (a follower's divergent tail, KIP-101).
  * The cut falls on a batch boundary: the new log end is the base offset of the
  * batch holding `offset`, so it may be below `offset`. Later segments, index

@@ -38,6 +38,12 @@ void rn_log_set_high_watermark(rn_log_t *log, int64_t hw) {
     pthread_rwlock_unlock(&log->lock);
 }
 
+void rn_log_clamp_high_watermark(rn_log_t *log, int64_t hw) {
+    pthread_rwlock_wrlock(&log->lock);
+    if (atomic_load(&log->high_watermark) > hw) atomic_store(&log->high_watermark, hw);
+    pthread_rwlock_unlock(&log->lock);
+}
+
 rn_err_t rn_log_begin_epoch(rn_log_t *log, int32_t epoch) {
     pthread_rwlock_wrlock(&log->lock);
     rn_err_t err = RN_OK;

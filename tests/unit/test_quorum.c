@@ -226,6 +226,40 @@ RN_TEST(quorum_survives_leader_loss_and_restarts_from_its_store) {
     cluster_stop();
 }
 
+/* One voter: the entry commits inside the proposal; the caller hears so at once. */
+RN_TEST(quorum_single_voter_commits_at_once) {
+    snprintf(base, sizeof(base), "/tmp/rn_test_quorum_XXXXXX");
+    ASSERT_TRUE(mkdtemp(base) != NULL);
+    node_t *n = &nodes[0];
+    memset(n, 0, sizeof(*n));
+    n->id = 1;
+    pthread_mutex_init(&n->lock, NULL);
+    snprintf(n->dir, sizeof(n->dir), "%s/solo", base);
+    rn_quorum_config_t qc = {.node_id = 1, .dir = n->dir, .api_key = API_RAFT, .election_timeout_ms = 100,
+                             .heartbeat_ms = 20, .apply = sm_apply, .snapshot_take = sm_take, .snapshot_load = sm_load,
+                             .arg = n, .nvoters = 1};
+    qc.voters[0] = (rn_quorum_voter_t){.id = 1, .host = "127.0.0.1", .port = 1};
+    ASSERT_EQ(rn_quorum_start(&qc, &n->q), RN_OK);
+    for (int64_t end = rn_clock_mono_ms() + 5000; !rn_quorum_is_leader(n->q) && rn_clock_mono_ms() < end;) usleep(5000);
+    ASSERT_TRUE(rn_quorum_is_leader(n->q));
+    for (uint32_t v = 0; v < 20; v++) {
+        uint8_t d[4];
+        rn_store_be32(d, v);
+        uint64_t index;
+        int32_t hint;
+        int64_t t0 = rn_clock_mono_ms();
+        ASSERT_EQ(rn_quorum_propose(n->q, d, 4, 2000, &index, &hint), RN_OK);
+        ASSERT_LT(rn_clock_mono_ms() - t0, 1000);
+    }
+    ASSERT_EQ(applied_count(n), 20);
+    rn_quorum_stop(n->q);
+    n->q = NULL;
+    pthread_mutex_destroy(&n->lock);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+    if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
+}
+
 RN_TEST(quorum_voters_parse) {
     rn_quorum_config_t qc;
     char err[256];

@@ -1,0 +1,195 @@
+#!/usr/bin/python3
+"""bench_cluster.py — a 3-node Runnel cluster on this machine: replicated
+throughput (RF=3) against RF=1, and failover time.
+
+Starts three brokers (RUNNEL_BIN, default build/runnel) on free loopback ports
+with temporary data dirs, as one cluster (controller.quorum.voters), with the
+default settings. Then:
+
+  1. throughput: `runnel bench produce` (librdkafka, acks=all, 100-byte
+     messages, linger 5 ms) into a topic with replication factor 1, then one
+     with replication factor 3 (min.insync.replicas=2), same partitions;
+  2. failover: an idempotent acks=all producer sends at a steady rate to a
+     one-partition RF=3 topic; the partition's leader is killed with -9; the
+     failover time is from the kill to the first acknowledgement of a message
+     sent after it (the partition accepts writes again), repeated --rounds
+     times (the killed node is restarted and caught up between rounds).
+
+All three brokers and the client share the machine's cores, so RF=3 does three
+times the disk and CPU work of RF=1 on the same cores: the ratio says what
+replication costs here, not on three machines.
+
+  bench/bench_cluster.py [--messages 300000] [--partitions 3] [--rounds 3] [--json]
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Node:
+    def __init__(self, binary, node_id, port, voters, base):
+        self.binary, self.id, self.port, self.voters = binary, node_id, port, voters
+        self.data = os.path.join(base, "n%d" % node_id)
+        self.log = os.path.join(base, "n%d.log" % node_id)
+        self.proc = None
+
+    def start(self):
+        args = [self.binary, "broker", "--override", "node.id=%d" % self.id,
+                "--override", "listeners=PLAINTEXT://127.0.0.1:%d" % self.port,
+                "--override", "log.dirs=%s" % self.data, "--override", "metrics.listeners=",
+                "--override", "controller.quorum.voters=%s" % self.voters]
+        self.proc = subprocess.Popen(args, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("node %d did not start" % self.id)
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.proc = None
+
+    def stop(self):
+        if self.proc:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(60)
+            self.proc = None
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if pred():
+                return
+        except Exception:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("timed out waiting for " + what)
+
+
+def partitions(admin, topic):
+    t = admin.list_topics(topic=topic, timeout=10).topics.get(topic)
+    return t.partitions if t and not t.error else {}
+
+
+def create(admin, topic, n, rf, config=None):
+    admin.create_topics([NewTopic(topic, n, rf, config=config or {})])
+    wait_for(lambda: len(partitions(admin, topic)) == n and all(
+        p.leader >= 0 and len(p.isrs) == rf for p in partitions(admin, topic).values()), 60, topic)
+
+
+def bench_produce(binary, bootstrap, topic, messages):
+    out = subprocess.run([binary, "bench", "produce", "-b", bootstrap, "-t", topic, "--no-create", "-n",
+                          str(messages), "-s", "100", "--acks", "all", "--progress", "0", "--json"],
+                         capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError("bench produce failed: " + out.stderr[-2000:])
+    return json.loads(out.stdout)
+
+
+def failover_round(admin, nodes, bootstrap, topic):
+    acks = []
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 0,
+                  "message.timeout.ms": 60000, "topic.metadata.refresh.interval.ms": 1000})
+
+    def cb(err, msg):
+        if not err:
+            acks.append(time.time())
+
+    t_end = time.time() + 2
+    while time.time() < t_end:  # steady state first
+        p.produce(topic, b"x", on_delivery=cb)
+        p.poll(0.002)
+    leader = partitions(admin, topic)[0].leader
+    victim = nodes[leader - 1]
+    t_kill = time.time()
+    victim.kill9()
+    deadline = time.time() + 60
+    first = None
+    while time.time() < deadline and first is None:
+        sent_at = time.time()
+        p.produce(topic, b"y", on_delivery=lambda e, m, s=sent_at: (not e) and acks.append(time.time()))
+        p.poll(0.005)
+        later = [a for a in acks if a > t_kill]
+        if later:
+            first = min(later)
+    p.flush(60)
+    victim.start()
+    wait_for(lambda: all(len(x.isrs) == 3 for x in partitions(admin, topic).values()), 120, "ISR back to 3")
+    return (first - t_kill) if first else None, leader
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--messages", type=int, default=300000)
+    ap.add_argument("--partitions", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    binary = os.environ.get("RUNNEL_BIN", os.path.join(ROOT, "build", "runnel"))
+    base = tempfile.mkdtemp(prefix="bench_cluster_")
+    ports = [free_port() for _ in range(3)]
+    voters = ",".join("%d@127.0.0.1:%d" % (i + 1, p) for i, p in enumerate(ports))
+    nodes = [Node(binary, i + 1, ports[i], voters, base) for i in range(3)]
+    bootstrap = ",".join("127.0.0.1:%d" % p for p in ports)
+    result = {}
+    try:
+        for n in nodes:
+            n.start()
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        wait_for(lambda: len(admin.list_topics(timeout=5).brokers) == 3, 60, "3 brokers")
+        create(admin, "rf1", a.partitions, 1)
+        create(admin, "rf3", a.partitions, 3, {"min.insync.replicas": "2"})
+        r1 = bench_produce(binary, bootstrap, "rf1", a.messages)
+        r3 = bench_produce(binary, bootstrap, "rf3", a.messages)
+        result["rf1_msgs_per_s"] = r1.get("msgs_per_s")
+        result["rf3_msgs_per_s"] = r3.get("msgs_per_s")
+        result["rf1"] = r1
+        result["rf3"] = r3
+        create(admin, "fo", 1, 3, {"min.insync.replicas": "2"})
+        times = []
+        for _ in range(a.rounds):
+            t, leader = failover_round(admin, nodes, bootstrap, "fo")
+            times.append({"killed_node": leader, "failover_s": round(t, 3) if t else None})
+        result["failover"] = times
+    finally:
+        for n in nodes:
+            try:
+                n.stop()
+            except Exception:
+                pass
+        shutil.rmtree(base, ignore_errors=True)
+    if a.json:
+        print(json.dumps(result))
+    else:
+        print("RF=1 acks=all: %s msgs/s" % result.get("rf1_msgs_per_s"))
+        print("RF=3 acks=all: %s msgs/s (min.insync.replicas=2)" % result.get("rf3_msgs_per_s"))
+        for r in result.get("failover", []):
+            print("failover after kill -9 of leader node %s: %s s" % (r["killed_node"], r["failover_s"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

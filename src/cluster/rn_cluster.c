@@ -1,0 +1,1085 @@
+/*
+ * rn_cluster.c — cluster mode (see rn_cluster.h): the metadata image kept from
+ * the quorum, the active controller's work queue, and the broker lifecycle
+ * (registration, heartbeats, ISR changes, following the image).
+ *
+ * Locks, in this order: img_lock → b->topics_lock → (replica manager, logs).
+ * c->lock guards the queues and flags; it is never held across any of them.
+ */
+#include "rn_cluster.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "rn_client.h"
+#include "rn_clock.h"
+#include "rn_cond.h"
+#include "rn_controller.h"
+#include "rn_logging.h"
+#include "rn_meta_image.h"
+#include "rn_meta_sm.h"
+#include "rn_quorum.h"
+
+#define CTL_TICK_MS 250
+#define RN_CLUSTER_ENTRY_BYTES (512 << 10)
+#define PROPOSE_TIMEOUT_MS 5000
+
+enum { JOB_REGISTER, JOB_HEARTBEAT, JOB_ALTER, JOB_CREATE, JOB_DELETE };
+
+typedef struct job {
+    struct job *next;
+    int kind;
+    rn_broker_t *b;
+    rn_req_t *req;
+    rn_req_header_t h;
+    void *rq;
+    void *resp;
+    rn_encode_fn encode;
+} job_t;
+
+typedef struct isr_change {
+    struct isr_change *next;
+    char topic[256];
+    int32_t partition, leader_epoch, partition_epoch, nisr;
+    int32_t isr[RN_REPL_MAX_REPLICAS];
+} isr_change_t;
+
+typedef struct name_item {
+    struct name_item *next;
+    char name[256];
+} name_item_t;
+
+struct rn_cluster {
+    rn_broker_t *b;
+    rn_quorum_t *quorum;
+    rn_quorum_config_t qcfg;
+    rn_replica_mgr_t *mgr;
+    pthread_rwlock_t img_lock;
+    rn_meta_sm_t sm; /* sm.img: the committed image */
+    rn_controller_t *ctl;
+    uint64_t ctl_active_term; /* the term the controller was activated in (controller thread) */
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    atomic_bool stopping;
+    job_t *jobs_head, *jobs_tail;
+    int32_t njobs;
+    uint64_t image_version, image_seen; /* bumped on apply; the lifecycle thread follows */
+    isr_change_t *isr_changes;
+    name_item_t *auto_creates;
+    pthread_t ctl_thread, life_thread, follow_thread;
+    bool threads_started;
+
+    uint8_t incarnation[16];
+    int64_t broker_epoch; /* -1 until registered */
+    rn_client_t *ctl_client;
+    int32_t ctl_client_node;
+};
+
+bool rn_cluster_enabled(const rn_broker_config_t *cfg) {
+    const char *v = rn_broker_config_value(cfg, "controller.quorum.voters", NULL);
+    return v && *v;
+}
+
+rn_replica_mgr_t *rn_cluster_replicas(rn_broker_t *b) { return b->cluster ? b->cluster->mgr : NULL; }
+
+int32_t rn_cluster_controller_id(rn_broker_t *b) { return b->cluster ? rn_quorum_leader(b->cluster->quorum) : -1; }
+
+int64_t rn_cluster_producer_id(rn_broker_t *b, int64_t local_id) {
+    /* Disjoint per node: the low 16 bits are the node id (node.id < 65536 in cluster mode). */
+    return local_id < 0 ? -1 : (local_id << 16) | (b->cfg.node_id & 0xffff);
+}
+
+/* ---- the image (quorum thread applies) ----------------------------------------- */
+
+static void wake(rn_cluster_t *c) {
+    pthread_mutex_lock(&c->lock);
+    c->image_version++;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* The image is the quorum's state machine (rn_meta_sm); these add the lock
+ * other threads read it under, and wake the lifecycle thread. */
+static void sm_apply(void *arg, uint64_t index, const uint8_t *data, size_t len) {
+    rn_cluster_t *c = arg;
+    pthread_rwlock_wrlock(&c->img_lock);
+    rn_meta_sm_apply(&c->sm, index, data, len);
+    pthread_rwlock_unlock(&c->img_lock);
+    wake(c);
+}
+
+static rn_err_t sm_take(void *arg, uint64_t index, rn_buf_t *out) {
+    rn_cluster_t *c = arg;
+    pthread_rwlock_rdlock(&c->img_lock);
+    rn_err_t err = rn_meta_sm_snapshot_take(&c->sm, index, out);
+    pthread_rwlock_unlock(&c->img_lock);
+    return err;
+}
+
+static rn_err_t sm_load(void *arg, uint64_t index, const uint8_t *data, size_t len) {
+    rn_cluster_t *c = arg;
+    pthread_rwlock_wrlock(&c->img_lock);
+    rn_err_t err = rn_meta_sm_snapshot_load(&c->sm, index, data, len);
+    pthread_rwlock_unlock(&c->img_lock);
+    wake(c);
+    return err;
+}
+
+/* ---- replica manager callbacks ---------------------------------------------------- */
+
+static bool node_address(void *arg, int32_t id, char *host, size_t hostlen, int *port) {
+    rn_cluster_t *c = arg;
+    bool ok = false;
+    pthread_rwlock_rdlock(&c->img_lock);
+    const rn_meta_broker_t *br = rn_meta_image_broker(c->sm.img, id);
+    if (br && br->nlisteners > 0) {
+        snprintf(host, hostlen, "%s", br->listeners[0].host);
+        *port = br->listeners[0].port;
+        ok = true;
+    }
+    pthread_rwlock_unlock(&c->img_lock);
+    return ok;
+}
+
+static void hw_advanced(void *arg) { rn_broker_wake_all(((rn_cluster_t *)arg)->b); }
+
+static void alter_isr(void *arg, const char *topic, int32_t partition, int32_t leader_epoch, int32_t partition_epoch,
+                      const int32_t *isr, int32_t nisr) {
+    rn_cluster_t *c = arg;
+    isr_change_t *ch = calloc(1, sizeof(*ch));
+    if (!ch) return; /* proposed again at the next tick */
+    snprintf(ch->topic, sizeof(ch->topic), "%s", topic);
+    ch->partition = partition;
+    ch->leader_epoch = leader_epoch;
+    ch->partition_epoch = partition_epoch;
+    ch->nisr = nisr;
+    memcpy(ch->isr, isr, (size_t)nisr * sizeof(int32_t));
+    pthread_mutex_lock(&c->lock);
+    ch->next = c->isr_changes;
+    c->isr_changes = ch;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void on_logdir_sync(void *arg, uint64_t ticket, rn_err_t err) {
+    rn_broker_t *b = arg;
+    rn_broker_wake_all(b);
+    if (b->cluster && b->cluster->mgr) rn_replica_mgr_on_sync(b->cluster->mgr);
+}
+
+/* ---- following the image (lifecycle thread) ---------------------------------------- */
+
+static void partition_state(const rn_meta_topic_t *mt, int32_t i, const rn_meta_image_t *img, rn_partition_state_t *st,
+                            int32_t default_min_isr) {
+    rn_meta_part_rec_t pr;
+    rn_meta_partition_get(mt, i, &pr);
+    memset(st, 0, sizeof(*st));
+    st->topic = mt->name;
+    st->partition = i;
+    st->leader = pr.leader;
+    st->leader_epoch = pr.leader_epoch;
+    st->partition_epoch = pr.partition_epoch;
+    for (int32_t k = 0; k < pr.replicas.n && st->nreplicas < RN_REPL_MAX_REPLICAS; k++)
+        st->replicas[st->nreplicas++] = pr.replicas.ids[k];
+    for (int32_t k = 0; k < pr.isr.n && st->nisr < RN_REPL_MAX_REPLICAS; k++) st->isr[st->nisr++] = pr.isr.ids[k];
+    const char *mi = rn_meta_image_config(img, RN_META_RESOURCE_TOPIC, mt->name, "min.insync.replicas");
+    st->min_isr = mi ? atoi(mi) : default_min_isr;
+    if (st->min_isr < 1) st->min_isr = 1;
+}
+
+/* Brings one topic of the registry in line with the image (img_lock read-held). */
+static void follow_topic(rn_cluster_t *c, const rn_meta_image_t *img, const rn_meta_topic_t *mt) {
+    rn_broker_t *b = c->b;
+    int32_t self = b->cfg.node_id;
+    int32_t default_min_isr = (int32_t)rn_broker_config_long(&b->cfg, "min.insync.replicas");
+    size_t nlen = strlen(mt->name);
+    pthread_rwlock_wrlock(&b->topics_lock);
+    rn_topic_t *t = rn_broker_topic_locked(b, mt->name, nlen);
+    if (!t) {
+        t = rn_topic_new(mt->name, nlen, mt->npartitions);
+        if (!t || !rn_map_put(&b->topics, t->name, nlen, t)) {
+            if (t) rn_topic_release(t);
+            pthread_rwlock_unlock(&b->topics_lock);
+            return;
+        }
+        memcpy(t->id, mt->id, 16);
+        t->internal = mt->name[0] == '_' && mt->name[1] == '_';
+        for (int32_t k = 0; k < rn_meta_image_config_count(img); k++) {
+            const rn_meta_config_t *cf = rn_meta_image_config_at(img, k);
+            if (cf->resource_type == RN_META_RESOURCE_TOPIC && !strcmp(cf->resource_name, mt->name))
+                rn_config_set_put(&t->configs, cf->key, cf->value);
+        }
+        rn_topic_refresh_locked(b, t);
+        RN_INFO("cluster", "topic %s (%d partitions) from the metadata log", mt->name, mt->npartitions);
+    }
+    if (mt->npartitions > t->partition_count && rn_topic_grow_locked(t, mt->npartitions) != RN_OK) {
+        pthread_rwlock_unlock(&b->topics_lock);
+        return;
+    }
+    rn_log_config_t lc;
+    rn_topic_log_config(&b->cfg, &t->configs, &lc);
+    rn_partition_state_t *states = calloc((size_t)mt->npartitions + 1, sizeof(*states));
+    rn_log_t **logs = calloc((size_t)mt->npartitions + 1, sizeof(*logs));
+    for (int32_t i = 0; states && logs && i < mt->npartitions; i++) {
+        rn_partition_state_t *st = &states[i];
+        partition_state(mt, i, img, st, default_min_isr);
+        rn_partition_t *p = t->partitions[i];
+        if (!p) {
+            p = calloc(1, sizeof(*p));
+            if (!p) continue;
+            p->topic = t;
+            p->index = i;
+            t->partitions[i] = p;
+        }
+        p->leader_id = st->leader;
+        p->leader_epoch = st->leader_epoch;
+        p->nreplicas = st->nreplicas;
+        memcpy(p->replicas, st->replicas, sizeof(p->replicas));
+        p->nisr = st->nisr;
+        memcpy(p->isr, st->isr, sizeof(p->isr));
+        if (rn_repl_in(st->replicas, st->nreplicas, self) && !p->log) {
+            rn_log_t *log = rn_logdir_find(b->logdir, t->name, i);
+            if (log) {
+                rn_log_retain(log);
+                rn_log_set_config(log, &lc);
+            } else if (rn_logdir_create_log(b->logdir, t->name, i, &lc, &log) == RN_OK) {
+                rn_log_retain(log);
+            } else {
+                log = NULL;
+            }
+            if (log) { /* recovery set its high watermark to its end: what was committed is replication's to say */
+                rn_log_set_replicated(log, true);
+                rn_log_clamp_high_watermark(log, rn_log_start_offset(log));
+            }
+            p->log = log;
+        }
+        if (p->log) {
+            rn_log_retain(p->log);
+            logs[i] = p->log;
+        }
+    }
+    pthread_rwlock_unlock(&b->topics_lock);
+    for (int32_t i = 0; states && logs && i < mt->npartitions; i++) {
+        if (!logs[i]) continue;
+        rn_err_t err = rn_replica_mgr_set_partition(c->mgr, logs[i], &states[i]);
+        if (err && err != RN_ERR_AGAIN)
+            RN_WARN("cluster", "%s-%d: applying partition state failed: %s", mt->name, i, rn_err_name(err));
+        rn_log_release(logs[i]);
+    }
+    free(states);
+    free(logs);
+}
+
+/* Topics the image no longer has go (img_lock read-held). */
+static void drop_deleted_topics(rn_cluster_t *c, const rn_meta_image_t *img) {
+    rn_broker_t *b = c->b;
+    pthread_rwlock_wrlock(&b->topics_lock);
+    size_t it = 0;
+    const char *k;
+    void *v;
+    rn_topic_t *gone[64];
+    int n = 0;
+    while (n < 64 && rn_map_next(&b->topics, &it, &k, &v)) {
+        rn_topic_t *t = v;
+        if (!rn_meta_image_topic_by_name(img, (rn_str_t){t->name, (int32_t)strlen(t->name)})) gone[n++] = t;
+    }
+    for (int i = 0; i < n; i++) {
+        rn_topic_t *t = gone[i];
+        rn_map_del(&b->topics, t->name, strlen(t->name));
+        t->deleted = true;
+        for (int32_t p = 0; p < t->partition_count; p++) {
+            rn_partition_t *pp = t->partitions[p];
+            if (!pp || !pp->log) continue;
+            rn_replica_mgr_remove(c->mgr, pp->log);
+            rn_logdir_delete_log(b->logdir, pp->log);
+        }
+        RN_INFO("cluster", "topic %s deleted by the metadata log", t->name);
+        rn_topic_release(t);
+    }
+    pthread_rwlock_unlock(&b->topics_lock);
+}
+
+static void follow_image(rn_cluster_t *c) {
+    pthread_rwlock_rdlock(&c->img_lock);
+    for (int32_t i = 0; i < rn_meta_image_topic_count(c->sm.img); i++)
+        follow_topic(c, c->sm.img, rn_meta_image_topic_at(c->sm.img, i));
+    drop_deleted_topics(c, c->sm.img);
+    pthread_rwlock_unlock(&c->img_lock);
+    rn_broker_wake_all(c->b);
+}
+
+/* ---- calls to the active controller (lifecycle thread) ------------------------------ */
+
+static rn_client_t *controller_client(rn_cluster_t *c) {
+    int32_t leader = rn_quorum_leader(c->quorum);
+    if (leader < 0) return NULL;
+    if (c->ctl_client && c->ctl_client_node == leader) return c->ctl_client;
+    for (int32_t i = 0; i < c->qcfg.nvoters; i++) {
+        if (c->qcfg.voters[i].id != leader) continue;
+        rn_client_config_t cc = {.host = c->qcfg.voters[i].host, .port = c->qcfg.voters[i].port,
+                                 .client_id = "runnel-broker", .timeout_ms = PROPOSE_TIMEOUT_MS + 2000};
+        rn_client_t *cl;
+        if (rn_client_new(&cc, &cl) != RN_OK) return NULL;
+        pthread_mutex_lock(&c->lock);
+        rn_client_t *old = c->ctl_client;
+        c->ctl_client = cl;
+        c->ctl_client_node = leader;
+        if (c->stopping) rn_client_interrupt(cl);
+        pthread_mutex_unlock(&c->lock);
+        rn_client_free(old);
+        return cl;
+    }
+    return NULL;
+}
+
+/* Encodes `rq`, calls the controller and decodes its response (arena) into *resp. */
+static rn_err_t call_controller(rn_cluster_t *c, int16_t key, int16_t ver, rn_encode_fn enc, const void *rq,
+                                void **resp, rn_arena_t *a) {
+    *resp = NULL;
+    rn_client_t *cl = controller_client(c);
+    if (!cl) return RN_ERR_NOT_CONTROLLER;
+    rn_buf_t body, out;
+    rn_buf_init(&body, 16 << 20);
+    rn_buf_init(&out, 16 << 20);
+    enc(&body, ver, rq);
+    rn_err_t err = rn_buf_err(&body) ? rn_buf_err(&body) : rn_client_call(cl, key, ver, &body, &out);
+    if (!err) {
+        rn_reader_t r;
+        rn_reader_init(&r, out.data, out.len);
+        err = rn_msg_decode_any(key, true, ver, &r, a, resp);
+    }
+    rn_buf_free(&body);
+    rn_buf_free(&out);
+    return err;
+}
+
+static void fill_registration(rn_cluster_t *c, rn_BrokerRegistrationRequest_t *rq, rn_arena_t *a) {
+    rn_broker_t *b = c->b;
+    rn_BrokerRegistrationRequest_init(rq);
+    rq->BrokerId = b->cfg.node_id;
+    rq->ClusterId = rn_str_dup_arena(a, b->cluster_id);
+    memcpy(rq->IncarnationId, c->incarnation, 16);
+    rq->Listeners = rn_arena_calloc(a, 1, sizeof(*rq->Listeners));
+    if (rq->Listeners) {
+        rn_BrokerRegistrationRequest_Listener_init(rq->Listeners);
+        rq->Listeners[0].Name = RN_STR_LIT("PLAINTEXT");
+        rq->Listeners[0].Host = rn_str_dup_arena(a, b->cfg.advertised_host);
+        rq->Listeners[0].Port = (uint16_t)b->cfg.advertised_port;
+        rq->Listeners_count = 1;
+    }
+    const char *rack = rn_broker_config_value(&b->cfg, "broker.rack", NULL);
+    rq->Rack = rack ? rn_str_dup_arena(a, rack) : RN_STR_NULL;
+    rq->PreviousBrokerEpoch = c->broker_epoch;
+}
+
+static void send_isr_changes(rn_cluster_t *c, isr_change_t *list, rn_arena_t *a) {
+    for (isr_change_t *ch = list; ch; ch = ch->next) {
+        rn_AlterPartitionRequest_t rq;
+        rn_AlterPartitionRequest_init(&rq);
+        rq.BrokerId = c->b->cfg.node_id;
+        rq.BrokerEpoch = c->broker_epoch;
+        rn_AlterPartitionRequest_TopicData_t *td = rn_arena_calloc(a, 1, sizeof(*td));
+        rn_AlterPartitionRequest_PartitionData_t *pd = rn_arena_calloc(a, 1, sizeof(*pd));
+        if (!td || !pd) return;
+        rn_AlterPartitionRequest_TopicData_init(td);
+        rn_AlterPartitionRequest_PartitionData_init(pd);
+        td->TopicName = rn_str_dup_arena(a, ch->topic);
+        pthread_rwlock_rdlock(&c->img_lock);
+        const rn_meta_topic_t *mt = rn_meta_image_topic_by_name(c->sm.img, td->TopicName);
+        if (mt) memcpy(td->TopicId, mt->id, 16);
+        pthread_rwlock_unlock(&c->img_lock);
+        pd->PartitionIndex = ch->partition;
+        pd->LeaderEpoch = ch->leader_epoch;
+        pd->PartitionEpoch = ch->partition_epoch;
+        pd->NewIsr = rn_arena_calloc(a, (size_t)ch->nisr + 1, sizeof(int32_t));
+        if (!pd->NewIsr) return;
+        memcpy(pd->NewIsr, ch->isr, (size_t)ch->nisr * sizeof(int32_t));
+        pd->NewIsr_count = ch->nisr;
+        td->Partitions = pd;
+        td->Partitions_count = 1;
+        rq.Topics = td;
+        rq.Topics_count = 1;
+        void *resp;
+        rn_err_t err =
+            call_controller(c, RN_API_ALTER_PARTITION, 1, (rn_encode_fn)rn_AlterPartitionRequest_encode, &rq, &resp, a);
+        if (!err) err = ((rn_AlterPartitionResponse_t *)resp)->ErrorCode;
+        if (err)
+            RN_DEBUG("cluster", "AlterPartition %s-%d: %s (the leader proposes again)", ch->topic, ch->partition,
+                     rn_err_name(err));
+    }
+}
+
+static void send_auto_creates(rn_cluster_t *c, name_item_t *list, rn_arena_t *a) {
+    for (name_item_t *it = list; it; it = it->next) {
+        rn_CreateTopicsRequest_t rq;
+        rn_CreateTopicsRequest_init(&rq);
+        rn_CreateTopicsRequest_CreatableTopic_t *t = rn_arena_calloc(a, 1, sizeof(*t));
+        void *resp;
+        if (!t) return;
+        rn_CreateTopicsRequest_CreatableTopic_init(t);
+        t->Name = rn_str_dup_arena(a, it->name);
+        t->NumPartitions = -1;
+        t->ReplicationFactor = -1;
+        rq.Topics = t;
+        rq.Topics_count = 1;
+        rq.timeoutMs = PROPOSE_TIMEOUT_MS;
+        (void)call_controller(c, RN_API_CREATE_TOPICS, 5, (rn_encode_fn)rn_CreateTopicsRequest_encode, &rq, &resp, a);
+    }
+}
+
+static void *life_main(void *arg) {
+    rn_cluster_t *c = arg;
+    rn_arena_t arena;
+    rn_arena_init(&arena, (size_t)16 << 20);
+    int64_t next_heartbeat = 0;
+    bool fenced_logged = false;
+    pthread_mutex_lock(&c->lock);
+    while (!c->stopping) {
+        isr_change_t *changes = c->isr_changes;
+        c->isr_changes = NULL;
+        name_item_t *creates = c->auto_creates;
+        c->auto_creates = NULL;
+        pthread_mutex_unlock(&c->lock);
+
+        int64_t now = rn_clock_mono_ms();
+        if (now >= next_heartbeat) {
+            next_heartbeat = now + rn_broker_config_long(&c->b->cfg, "broker.heartbeat.interval.ms");
+            if (c->broker_epoch < 0) {
+                rn_BrokerRegistrationRequest_t rq;
+                fill_registration(c, &rq, &arena);
+                rn_BrokerRegistrationResponse_t *resp;
+                rn_err_t err = call_controller(c, RN_API_BROKER_REGISTRATION, 0,
+                                               (rn_encode_fn)rn_BrokerRegistrationRequest_encode, &rq, (void **)&resp,
+                                               &arena);
+                if (!err) err = resp->ErrorCode;
+                if (!err) {
+                    c->broker_epoch = resp->BrokerEpoch;
+                    RN_INFO("cluster", "node %d registered with the controller (broker epoch %lld)", c->b->cfg.node_id,
+                            (long long)c->broker_epoch);
+                }
+            } else {
+                rn_BrokerHeartbeatRequest_t rq;
+                rn_BrokerHeartbeatRequest_init(&rq);
+                rq.BrokerId = c->b->cfg.node_id;
+                rq.BrokerEpoch = c->broker_epoch;
+                rq.CurrentMetadataOffset = (int64_t)rn_quorum_applied(c->quorum);
+                rn_BrokerHeartbeatResponse_t *resp;
+                rn_err_t err = call_controller(c, RN_API_BROKER_HEARTBEAT, 0,
+                                               (rn_encode_fn)rn_BrokerHeartbeatRequest_encode, &rq, (void **)&resp,
+                                               &arena);
+                if (!err) err = resp->ErrorCode;
+                if (err == RN_ERR_STALE_BROKER_EPOCH || err == RN_ERR_BROKER_ID_NOT_REGISTERED) c->broker_epoch = -1;
+                if (!err && resp->IsFenced != fenced_logged) {
+                    fenced_logged = resp->IsFenced;
+                    RN_INFO("cluster", "node %d is %s", c->b->cfg.node_id, resp->IsFenced ? "fenced" : "unfenced");
+                }
+            }
+            rn_replica_mgr_tick(c->mgr, rn_clock_mono_ms());
+        }
+        if (c->broker_epoch >= 0) send_isr_changes(c, changes, &arena);
+        send_auto_creates(c, creates, &arena);
+        while (changes) {
+            isr_change_t *n = changes->next;
+            free(changes);
+            changes = n;
+        }
+        while (creates) {
+            name_item_t *n = creates->next;
+            free(creates);
+            creates = n;
+        }
+        rn_arena_reset(&arena);
+        pthread_mutex_lock(&c->lock);
+        if (!c->stopping && !c->isr_changes && !c->auto_creates) rn_cond_wait_until(&c->cond, &c->lock, next_heartbeat);
+    }
+    pthread_mutex_unlock(&c->lock);
+    rn_arena_reset(&arena);
+    return NULL;
+}
+
+/* Follows the image as it changes: a thread of its own, so that waiting on
+ * the controller (registration, heartbeats) never delays it. */
+static void *follow_main(void *arg) {
+    rn_cluster_t *c = arg;
+    pthread_mutex_lock(&c->lock);
+    while (!c->stopping) {
+        if (c->image_seen == c->image_version) {
+            rn_cond_wait_until(&c->cond, &c->lock, rn_clock_mono_ms() + 1000);
+            continue;
+        }
+        c->image_seen = c->image_version;
+        pthread_mutex_unlock(&c->lock);
+        follow_image(c);
+        pthread_mutex_lock(&c->lock);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+void rn_cluster_auto_create(rn_broker_t *b, const char *name, size_t len) {
+    rn_cluster_t *c = b->cluster;
+    if (!c || len >= sizeof(((name_item_t *)0)->name)) return;
+    name_item_t *it = calloc(1, sizeof(*it));
+    if (!it) return;
+    memcpy(it->name, name, len);
+    pthread_mutex_lock(&c->lock);
+    it->next = c->auto_creates;
+    c->auto_creates = it;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- the active controller (controller thread) ---------------------------------------- */
+
+/* Proposes the decision's entries in order, each waited for until applied here. */
+static rn_err_t commit(rn_cluster_t *c, rn_meta_batch_t *batch) {
+    if (batch->count == 0) return RN_OK;
+    if (rn_meta_batch_err(batch)) return RN_ERR_UNKNOWN_SERVER_ERROR;
+    for (int32_t i = 0; i < rn_meta_batch_entries(batch); i++) {
+        const uint8_t *p;
+        size_t len;
+        rn_meta_batch_entry(batch, i, &p, &len);
+        uint64_t index;
+        int32_t hint;
+        rn_err_t err = rn_quorum_propose(c->quorum, p, len, PROPOSE_TIMEOUT_MS, &index, &hint);
+        if (err) return err == RN_ERR_NOT_LEADER_OR_FOLLOWER ? RN_ERR_NOT_CONTROLLER : err;
+    }
+    return RN_OK;
+}
+
+static void job_register(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
+    rn_BrokerRegistrationRequest_t *rq = j->rq;
+    rn_BrokerRegistrationResponse_t *resp = j->resp;
+    rn_meta_reg_t reg;
+    memset(&reg, 0, sizeof(reg));
+    reg.node_id = rq->BrokerId;
+    memcpy(reg.incarnation, rq->IncarnationId, 16);
+    reg.rack = rq->Rack;
+    for (int32_t i = 0; i < rq->Listeners_count && reg.nlisteners < RN_META_LISTENERS_MAX; i++) {
+        rn_meta_listener_t *l = &reg.listeners[reg.nlisteners++];
+        l->name = rq->Listeners[i].Name;
+        l->host = rq->Listeners[i].Host;
+        l->port = rq->Listeners[i].Port;
+        l->security_protocol = rq->Listeners[i].SecurityProtocol;
+    }
+    int64_t epoch = -1;
+    pthread_rwlock_rdlock(&c->img_lock);
+    rn_err_t err = rn_ctl_register_broker(c->ctl, c->sm.img, &reg, rq->PreviousBrokerEpoch, rn_clock_mono_ms(), batch,
+                                          &epoch);
+    pthread_rwlock_unlock(&c->img_lock);
+    if (!err) err = commit(c, batch);
+    resp->ErrorCode = rn_err_wire(err);
+    resp->BrokerEpoch = err ? -1 : epoch;
+}
+
+static void job_heartbeat(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
+    rn_BrokerHeartbeatRequest_t *rq = j->rq;
+    rn_BrokerHeartbeatResponse_t *resp = j->resp;
+    rn_ctl_heartbeat_t hb = {rq->BrokerId, rq->BrokerEpoch, rq->CurrentMetadataOffset, rq->WantFence,
+                             rq->WantShutDown};
+    rn_ctl_heartbeat_reply_t reply = {0};
+    pthread_rwlock_rdlock(&c->img_lock);
+    rn_err_t err = rn_ctl_heartbeat(c->ctl, c->sm.img, &hb, rn_clock_mono_ms(), batch, &reply);
+    pthread_rwlock_unlock(&c->img_lock);
+    if (!err) err = commit(c, batch);
+    resp->ErrorCode = rn_err_wire(err);
+    resp->IsCaughtUp = reply.is_caught_up;
+    resp->IsFenced = err ? true : reply.is_fenced;
+    resp->ShouldShutDown = reply.should_shut_down;
+}
+
+static void job_alter(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
+    rn_AlterPartitionRequest_t *rq = j->rq;
+    rn_AlterPartitionResponse_t *resp = j->resp;
+    rn_arena_t *a = &j->req->arena;
+    resp->Topics = rn_arena_calloc(a, (size_t)rq->Topics_count + 1, sizeof(*resp->Topics));
+    if (!resp->Topics) {
+        resp->ErrorCode = RN_ERR_UNKNOWN_SERVER_ERROR;
+        return;
+    }
+    resp->Topics_count = rq->Topics_count;
+    for (int32_t i = 0; i < rq->Topics_count; i++) {
+        rn_AlterPartitionRequest_TopicData_t *td = &rq->Topics[i];
+        rn_AlterPartitionResponse_TopicData_t *tr = &resp->Topics[i];
+        rn_AlterPartitionResponse_TopicData_init(tr);
+        tr->TopicName = td->TopicName;
+        memcpy(tr->TopicId, td->TopicId, 16);
+        tr->Partitions = rn_arena_calloc(a, (size_t)td->Partitions_count + 1, sizeof(*tr->Partitions));
+        if (!tr->Partitions) continue;
+        tr->Partitions_count = td->Partitions_count;
+        for (int32_t k = 0; k < td->Partitions_count; k++) {
+            rn_AlterPartitionRequest_PartitionData_t *pd = &td->Partitions[k];
+            rn_AlterPartitionResponse_PartitionData_t *pr = &tr->Partitions[k];
+            rn_AlterPartitionResponse_PartitionData_init(pr);
+            pr->PartitionIndex = pd->PartitionIndex;
+            rn_ctl_alter_partition_t ap;
+            memset(&ap, 0, sizeof(ap));
+            ap.broker_id = rq->BrokerId;
+            ap.broker_epoch = rq->BrokerEpoch;
+            ap.partition = pd->PartitionIndex;
+            ap.leader_epoch = pd->LeaderEpoch;
+            ap.partition_epoch = pd->PartitionEpoch;
+            ap.leader_recovery_state = pd->LeaderRecoveryState;
+            for (int32_t m = 0; m < pd->NewIsr_count && ap.new_isr.n < RN_META_REPLICAS_MAX; m++) {
+                ap.new_isr_epochs[ap.new_isr.n] = -1;
+                ap.new_isr.ids[ap.new_isr.n++] = pd->NewIsr[m];
+            }
+            rn_meta_part_rec_t result;
+            rn_meta_batch_reset(batch);
+            pthread_rwlock_rdlock(&c->img_lock);
+            const rn_meta_topic_t *mt = rn_meta_image_topic_by_name(c->sm.img, td->TopicName);
+            if (mt) memcpy(ap.topic_id, mt->id, 16);
+            rn_err_t err = mt ? rn_ctl_alter_partition(c->ctl, c->sm.img, &ap, batch, &result)
+                              : RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            pthread_rwlock_unlock(&c->img_lock);
+            if (!err || err == RN_ERR_NEW_LEADER_ELECTED) {
+                rn_err_t cerr = commit(c, batch);
+                if (cerr) err = cerr;
+            }
+            pr->ErrorCode = rn_err_wire(err);
+            if (!err) {
+                pr->LeaderId = result.leader;
+                pr->LeaderEpoch = result.leader_epoch;
+                pr->PartitionEpoch = result.partition_epoch;
+                pr->Isr = rn_arena_calloc(a, (size_t)result.isr.n + 1, sizeof(int32_t));
+                if (pr->Isr) memcpy(pr->Isr, result.isr.ids, (size_t)result.isr.n * sizeof(int32_t));
+                pr->Isr_count = pr->Isr ? result.isr.n : 0;
+            }
+        }
+    }
+}
+
+static void job_create(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
+    rn_CreateTopicsRequest_t *rq = j->rq;
+    rn_CreateTopicsResponse_t *resp = j->resp;
+    rn_arena_t *a = &j->req->arena;
+    resp->Topics = rn_arena_calloc(a, (size_t)rq->Topics_count + 1, sizeof(*resp->Topics));
+    resp->Topics_count = resp->Topics ? rq->Topics_count : 0;
+    for (int32_t i = 0; i < resp->Topics_count; i++) {
+        rn_CreateTopicsRequest_CreatableTopic_t *ct = &rq->Topics[i];
+        rn_CreateTopicsResponse_CreatableTopicResult_t *tr = &resp->Topics[i];
+        rn_CreateTopicsResponse_CreatableTopicResult_init(tr);
+        tr->Name = ct->Name;
+        rn_ctl_kv_t *kv = rn_arena_calloc(a, (size_t)ct->Configs_count + 1, sizeof(*kv));
+        rn_meta_ids_t *asg = rn_arena_calloc(a, (size_t)ct->Assignments_count + 1, sizeof(*asg));
+        if (!kv || !asg) {
+            tr->ErrorCode = RN_ERR_UNKNOWN_SERVER_ERROR;
+            continue;
+        }
+        for (int32_t k = 0; k < ct->Configs_count; k++) kv[k] = (rn_ctl_kv_t){ct->Configs[k].Name, ct->Configs[k].Value};
+        for (int32_t k = 0; k < ct->Assignments_count; k++)
+            for (int32_t m = 0; m < ct->Assignments[k].BrokerIds_count && asg[k].n < RN_META_REPLICAS_MAX; m++)
+                asg[k].ids[asg[k].n++] = ct->Assignments[k].BrokerIds[m];
+        rn_ctl_create_topic_t req = {ct->Name, ct->NumPartitions, ct->ReplicationFactor, ct->Assignments_count, asg,
+                                     ct->Configs_count, kv, rq->validateOnly};
+        rn_ctl_create_topic_result_t res;
+        memset(&res, 0, sizeof(res));
+        rn_meta_batch_reset(batch);
+        pthread_rwlock_rdlock(&c->img_lock);
+        rn_err_t err = rn_ctl_create_topic(c->ctl, c->sm.img, &req, batch, &res);
+        pthread_rwlock_unlock(&c->img_lock);
+        if (!err) err = commit(c, batch);
+        tr->ErrorCode = rn_err_wire(err);
+        if (err) {
+            tr->ErrorMessage = rn_str_dup_arena(a, rn_ctl_error_message(c->ctl));
+            tr->NumPartitions = -1;
+            tr->ReplicationFactor = -1;
+        } else {
+            memcpy(tr->TopicId, res.topic_id, 16);
+            tr->NumPartitions = res.num_partitions;
+            tr->ReplicationFactor = res.replication_factor;
+        }
+        tr->Configs_count = -1;
+    }
+}
+
+static void job_delete(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
+    rn_DeleteTopicsRequest_t *rq = j->rq;
+    rn_DeleteTopicsResponse_t *resp = j->resp;
+    rn_arena_t *a = &j->req->arena;
+    bool by_state = j->h.api_version >= 6;
+    int32_t n = by_state ? rq->Topics_count : rq->TopicNames_count;
+    resp->Responses = rn_arena_calloc(a, (size_t)(n > 0 ? n : 0) + 1, sizeof(*resp->Responses));
+    resp->Responses_count = resp->Responses && n > 0 ? n : 0;
+    for (int32_t i = 0; i < resp->Responses_count; i++) {
+        rn_DeleteTopicsResponse_DeletableTopicResult_t *tr = &resp->Responses[i];
+        rn_DeleteTopicsResponse_DeletableTopicResult_init(tr);
+        rn_str_t name = by_state ? rq->Topics[i].Name : rq->TopicNames[i];
+        uint8_t id[16] = {0};
+        if (by_state) memcpy(id, rq->Topics[i].TopicId, 16);
+        tr->Name = name;
+        memcpy(tr->TopicId, id, 16);
+        rn_meta_batch_reset(batch);
+        pthread_rwlock_rdlock(&c->img_lock);
+        rn_err_t err = rn_ctl_delete_topic(c->ctl, c->sm.img, name, id, batch);
+        pthread_rwlock_unlock(&c->img_lock);
+        if (!err) err = commit(c, batch);
+        tr->ErrorCode = rn_err_wire(err);
+        if (err) tr->ErrorMessage = rn_str_dup_arena(a, rn_ctl_error_message(c->ctl));
+    }
+}
+
+static void respond_on_loop(void *arg) {
+    job_t *j = arg;
+    rn_broker_respond(j->b, j->req, &j->h, j->encode, j->resp); /* frees the arena, j with it */
+}
+
+static void run_job(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
+    rn_meta_batch_reset(batch);
+    bool active = !c->stopping && rn_quorum_is_leader(c->quorum) && c->ctl_active_term == rn_quorum_term(c->quorum);
+    if (!active) {
+        /* Answer NOT_CONTROLLER in the response's own shape: every job fills its error field. */
+        if (j->kind == JOB_REGISTER) ((rn_BrokerRegistrationResponse_t *)j->resp)->ErrorCode = RN_ERR_NOT_CONTROLLER;
+        if (j->kind == JOB_HEARTBEAT) ((rn_BrokerHeartbeatResponse_t *)j->resp)->ErrorCode = RN_ERR_NOT_CONTROLLER;
+        if (j->kind == JOB_ALTER) ((rn_AlterPartitionResponse_t *)j->resp)->ErrorCode = RN_ERR_NOT_CONTROLLER;
+        if (j->kind == JOB_CREATE) {
+            rn_CreateTopicsRequest_t *rq = j->rq;
+            rn_CreateTopicsResponse_t *resp = j->resp;
+            resp->Topics = rn_arena_calloc(&j->req->arena, (size_t)rq->Topics_count + 1, sizeof(*resp->Topics));
+            resp->Topics_count = resp->Topics ? rq->Topics_count : 0;
+            for (int32_t i = 0; i < resp->Topics_count; i++) {
+                rn_CreateTopicsResponse_CreatableTopicResult_init(&resp->Topics[i]);
+                resp->Topics[i].Name = rq->Topics[i].Name;
+                resp->Topics[i].ErrorCode = RN_ERR_NOT_CONTROLLER;
+                resp->Topics[i].Configs_count = -1;
+            }
+        }
+        if (j->kind == JOB_DELETE) {
+            rn_DeleteTopicsRequest_t *rq = j->rq;
+            rn_DeleteTopicsResponse_t *resp = j->resp;
+            int32_t n = j->h.api_version >= 6 ? rq->Topics_count : rq->TopicNames_count;
+            resp->Responses = rn_arena_calloc(&j->req->arena, (size_t)(n > 0 ? n : 0) + 1, sizeof(*resp->Responses));
+            resp->Responses_count = resp->Responses && n > 0 ? n : 0;
+            for (int32_t i = 0; i < resp->Responses_count; i++) {
+                rn_DeleteTopicsResponse_DeletableTopicResult_init(&resp->Responses[i]);
+                resp->Responses[i].Name = j->h.api_version >= 6 ? rq->Topics[i].Name : rq->TopicNames[i];
+                resp->Responses[i].ErrorCode = RN_ERR_NOT_CONTROLLER;
+            }
+        }
+    } else if (j->kind == JOB_REGISTER) {
+        job_register(c, j, batch);
+    } else if (j->kind == JOB_HEARTBEAT) {
+        job_heartbeat(c, j, batch);
+    } else if (j->kind == JOB_ALTER) {
+        job_alter(c, j, batch);
+    } else if (j->kind == JOB_CREATE) {
+        job_create(c, j, batch);
+    } else if (j->kind == JOB_DELETE) {
+        job_delete(c, j, batch);
+    }
+    rn_loop_post(j->req->loop, respond_on_loop, j);
+}
+
+/* Becoming the active controller: first an entry of this term applied here, so
+ * the image holds everything committed before; then sessions start afresh. */
+static void maybe_activate(rn_cluster_t *c, rn_meta_batch_t *batch) {
+    uint64_t term = rn_quorum_term(c->quorum);
+    if (!rn_quorum_is_leader(c->quorum) || c->ctl_active_term == term) return;
+    rn_meta_batch_reset(batch);
+    rn_meta_record_t noop;
+    memset(&noop, 0, sizeof(noop));
+    noop.type = RN_META_NOOP;
+    rn_meta_batch_add(batch, &noop);
+    if (commit(c, batch) != RN_OK) return;
+    pthread_rwlock_rdlock(&c->img_lock);
+    rn_ctl_activate(c->ctl, c->sm.img, rn_clock_mono_ms());
+    pthread_rwlock_unlock(&c->img_lock);
+    c->ctl_active_term = term;
+    RN_INFO("cluster", "node %d is the active controller (term %llu)", c->b->cfg.node_id, (unsigned long long)term);
+}
+
+static void *ctl_main(void *arg) {
+    rn_cluster_t *c = arg;
+    rn_meta_batch_t batch;
+    rn_meta_batch_init(&batch, (size_t)64 << 20);
+    batch.entry_bytes_max = RN_CLUSTER_ENTRY_BYTES; /* under Raft's max_entry_bytes */
+    int64_t next_tick = rn_clock_mono_ms() + CTL_TICK_MS;
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        job_t *j = c->jobs_head;
+        if (j) {
+            c->jobs_head = j->next;
+            if (!c->jobs_head) c->jobs_tail = NULL;
+            c->njobs--;
+        } else if (c->stopping) {
+            break;
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (!c->stopping) maybe_activate(c, &batch);
+        if (j) run_job(c, j, &batch);
+        int64_t now = rn_clock_mono_ms();
+        if (now >= next_tick && !c->stopping) {
+            next_tick = now + CTL_TICK_MS;
+            if (rn_quorum_is_leader(c->quorum) && c->ctl_active_term == rn_quorum_term(c->quorum)) {
+                rn_meta_batch_reset(&batch);
+                pthread_rwlock_rdlock(&c->img_lock);
+                int32_t fenced = rn_ctl_tick(c->ctl, c->sm.img, now, &batch);
+                pthread_rwlock_unlock(&c->img_lock);
+                if (fenced > 0) {
+                    RN_INFO("cluster", "fencing %d broker(s) whose heartbeats stopped", fenced);
+                    (void)commit(c, &batch);
+                }
+            }
+        }
+        pthread_mutex_lock(&c->lock);
+        if (!c->jobs_head && !c->stopping) rn_cond_wait_until(&c->cond, &c->lock, next_tick);
+    }
+    pthread_mutex_unlock(&c->lock);
+    rn_meta_batch_free(&batch);
+    return NULL;
+}
+
+/* Decodes a controller-bound request and queues it for the controller thread. */
+static void submit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body, int kind) {
+    rn_cluster_t *c = b->cluster;
+    rn_arena_t *a = &req->arena;
+    job_t *j = rn_arena_calloc(a, 1, sizeof(*j));
+    void *rq = NULL, *resp = rn_msg_new_any(h->api_key, true, a);
+    if (!j || !resp) {
+        rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
+        return;
+    }
+    rn_err_t err = rn_msg_decode_any(h->api_key, false, h->api_version, body, a, &rq);
+    if (err || !c) {
+        rn_broker_bad_request(b, req, h, err ? err : RN_ERR_INVALID_REQUEST);
+        return;
+    }
+    *j = (job_t){.kind = kind, .b = b, .req = req, .h = *h, .rq = rq, .resp = resp};
+    switch (h->api_key) {
+    case RN_API_BROKER_REGISTRATION: j->encode = (rn_encode_fn)rn_BrokerRegistrationResponse_encode; break;
+    case RN_API_BROKER_HEARTBEAT: j->encode = (rn_encode_fn)rn_BrokerHeartbeatResponse_encode; break;
+    case RN_API_ALTER_PARTITION: j->encode = (rn_encode_fn)rn_AlterPartitionResponse_encode; break;
+    case RN_API_CREATE_TOPICS: j->encode = (rn_encode_fn)rn_CreateTopicsResponse_encode; break;
+    default: j->encode = (rn_encode_fn)rn_DeleteTopicsResponse_encode; break;
+    }
+    pthread_mutex_lock(&c->lock);
+    if (c->njobs >= 10000) { /* bounded: a flood is refused, not queued */
+        pthread_mutex_unlock(&c->lock);
+        rn_req_close(req, "controller queue full");
+        return;
+    }
+    if (c->jobs_tail) c->jobs_tail->next = j;
+    else c->jobs_head = j;
+    c->jobs_tail = j;
+    c->njobs++;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void rn_h_broker_registration(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    submit(b, req, h, body, JOB_REGISTER);
+}
+void rn_h_broker_heartbeat(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    submit(b, req, h, body, JOB_HEARTBEAT);
+}
+void rn_h_alter_partition(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    submit(b, req, h, body, JOB_ALTER);
+}
+void rn_cluster_create_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    submit(b, req, h, body, JOB_CREATE);
+}
+void rn_cluster_delete_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    submit(b, req, h, body, JOB_DELETE);
+}
+
+void rn_h_runnel_raft(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    if (!b->cluster || rn_quorum_deliver_batch(b->cluster->quorum, body->p + body->pos, rn_reader_remaining(body))) {
+        rn_broker_bad_request(b, req, h, RN_ERR_MALFORMED);
+        return;
+    }
+    rn_buf_t out;
+    rn_buf_init(&out, 64);
+    rn_resp_header_encode(&out, h->api_key, h->api_version, h->correlation_id);
+    rn_req_respond(req, &out);
+    rn_buf_free(&out);
+}
+
+/* ---- Metadata's brokers -------------------------------------------------------------- */
+
+int32_t rn_cluster_brokers(rn_broker_t *b, rn_arena_t *a, rn_MetadataResponse_MetadataResponseBroker_t **out) {
+    rn_cluster_t *c = b->cluster;
+    *out = NULL;
+    pthread_rwlock_rdlock(&c->img_lock);
+    int32_t n = rn_meta_image_broker_count(c->sm.img), k = 0;
+    rn_MetadataResponse_MetadataResponseBroker_t *v = rn_arena_calloc(a, (size_t)n + 1, sizeof(*v));
+    for (int32_t i = 0; v && i < n; i++) {
+        const rn_meta_broker_t *br = rn_meta_image_broker_at(c->sm.img, i);
+        if (br->fenced || br->nlisteners == 0) continue;
+        rn_MetadataResponse_MetadataResponseBroker_init(&v[k]);
+        v[k].NodeId = br->id;
+        v[k].Host = rn_str_dup_arena(a, br->listeners[0].host);
+        v[k].Port = br->listeners[0].port;
+        v[k].Rack = br->rack ? rn_str_dup_arena(a, br->rack) : RN_STR_NULL;
+        k++;
+    }
+    pthread_rwlock_unlock(&c->img_lock);
+    *out = v;
+    return k;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------- */
+
+void rn_cluster_stop_begin(rn_broker_t *b);
+
+/* Every node must report the same cluster id: derive it from the voter list
+ * they share (22 characters of URL-safe base64, like Kafka's ids). */
+static void cluster_id_from_voters(const char *voters, char *out, size_t cap) {
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint64_t h1 = 0xcbf29ce484222325ull, h2 = 0x84222325cbf29ce4ull;
+    for (const char *p = voters; *p; p++) {
+        h1 = (h1 ^ (uint8_t)*p) * 0x100000001b3ull;
+        h2 = (h2 ^ (uint8_t)*p) * 0x100000001b3ull + 0x9e3779b97f4a7c15ull;
+    }
+    size_t n = 0;
+    for (int i = 0; i < 22 && n + 1 < cap; i++) {
+        uint64_t v = i < 11 ? h1 >> (6 * i) : h2 >> (6 * (i - 11));
+        out[n++] = b64[v & 63];
+    }
+    out[n] = 0;
+}
+
+rn_err_t rn_cluster_init(rn_broker_t *b, char *err, size_t errlen) {
+    const char *roles = rn_broker_config_value(&b->cfg, "process.roles", NULL);
+    if (!roles || !strstr(roles, "broker") || !strstr(roles, "controller")) {
+        snprintf(err, errlen, "process.roles: '%s': a cluster node runs as broker,controller (separate roles are not "
+                 "supported yet)", roles ? roles : "");
+        return RN_ERR_INVALID_CONFIG;
+    }
+    if (b->cfg.node_id > 0xffff) {
+        snprintf(err, errlen, "node.id: %d: cluster nodes have ids below 65536", b->cfg.node_id);
+        return RN_ERR_INVALID_CONFIG;
+    }
+    rn_cluster_t *c = calloc(1, sizeof(*c));
+    if (!c) return RN_ERR_NOMEM;
+    c->b = b;
+    c->broker_epoch = -1;
+    c->ctl_client_node = -1;
+    pthread_mutex_init(&c->lock, NULL);
+    rn_cond_init_mono(&c->cond);
+    pthread_rwlock_init(&c->img_lock, NULL);
+    b->cluster = c;
+    if (getrandom(c->incarnation, 16, 0) != 16) c->incarnation[0] = (uint8_t)b->cfg.node_id;
+    rn_err_t rc = rn_meta_sm_init(&c->sm, NULL);
+    if (rc) return rc;
+    rn_ctl_config_t cc;
+    rn_ctl_config_default(&cc);
+    cc.session_timeout_ms = rn_broker_config_long(&b->cfg, "broker.session.timeout.ms");
+    cc.num_partitions = b->cfg.num_partitions;
+    cc.default_replication_factor = b->cfg.default_replication_factor;
+    cc.min_insync_replicas = (int32_t)rn_broker_config_long(&b->cfg, "min.insync.replicas");
+    c->ctl = rn_ctl_new(&cc, (uint64_t)rn_clock_mono_ns() ^ (uint64_t)b->cfg.node_id);
+    if (!c->ctl) return RN_ERR_NOMEM;
+
+    if (rn_quorum_parse_voters(rn_broker_config_value(&b->cfg, "controller.quorum.voters", NULL), &c->qcfg, err,
+                               errlen))
+        return RN_ERR_INVALID_CONFIG;
+    cluster_id_from_voters(rn_broker_config_value(&b->cfg, "controller.quorum.voters", NULL), b->cluster_id,
+                           sizeof(b->cluster_id));
+    bool voter = false;
+    for (int32_t i = 0; i < c->qcfg.nvoters; i++) voter |= c->qcfg.voters[i].id == b->cfg.node_id;
+    if (!voter) {
+        snprintf(err, errlen, "controller.quorum.voters: node.id %d is not among the voters", b->cfg.node_id);
+        return RN_ERR_INVALID_CONFIG;
+    }
+    rn_replica_mgr_config_t mc = {
+        .node_id = b->cfg.node_id,
+        .lag_max_ms = rn_broker_config_long(&b->cfg, "replica.lag.time.max.ms"),
+        .fetch_max_bytes = (int32_t)rn_broker_config_long(&b->cfg, "replica.fetch.response.max.bytes"),
+        .fetch_partition_max_bytes = (int32_t)rn_broker_config_long(&b->cfg, "replica.fetch.max.bytes"),
+        .fetch_wait_max_ms = (int32_t)rn_broker_config_long(&b->cfg, "replica.fetch.wait.max.ms"),
+        .fetch_backoff_ms = rn_broker_config_long(&b->cfg, "replica.fetch.backoff.ms"),
+        .node_address = node_address,
+        .hw_advanced = hw_advanced,
+        .alter_isr = alter_isr,
+        .arg = c,
+        .logdir = b->logdir,
+    };
+    rc = rn_replica_mgr_new(&mc, &c->mgr);
+    if (rc) return rc;
+    rn_logdir_on_sync(b->logdir, on_logdir_sync, b);
+
+    static char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/__cluster_metadata-0", b->cfg.log_dir);
+    c->qcfg.node_id = b->cfg.node_id;
+    c->qcfg.dir = dir;
+    c->qcfg.api_key = RN_API_RUNNEL_RAFT;
+    c->qcfg.election_timeout_ms = 1000;
+    c->qcfg.heartbeat_ms = 100;
+    c->qcfg.apply = sm_apply;
+    c->qcfg.snapshot_take = sm_take;
+    c->qcfg.snapshot_load = sm_load;
+    c->qcfg.arg = c;
+    rc = rn_quorum_start(&c->qcfg, &c->quorum);
+    if (rc) {
+        snprintf(err, errlen, "metadata quorum: cannot start in %s: %s", dir, rn_err_name(rc));
+        return rc;
+    }
+    return RN_OK;
+}
+
+rn_err_t rn_cluster_start(rn_broker_t *b) {
+    rn_cluster_t *c = b->cluster;
+    pthread_t *threads[] = {&c->follow_thread, &c->ctl_thread, &c->life_thread};
+    void *(*mains[])(void *) = {follow_main, ctl_main, life_main};
+    for (int i = 0; i < 3; i++) {
+        if (pthread_create(threads[i], NULL, mains[i], c) == 0) continue;
+        rn_cluster_stop_begin(b);
+        while (i-- > 0) pthread_join(*threads[i], NULL);
+        return RN_ERR_NOMEM;
+    }
+    c->threads_started = true;
+    return RN_OK;
+}
+
+void rn_cluster_stop_begin(rn_broker_t *b) {
+    rn_cluster_t *c = b->cluster;
+    if (!c) return;
+    pthread_mutex_lock(&c->lock);
+    c->stopping = true; /* queued controller work is answered NOT_CONTROLLER from now on */
+    if (c->ctl_client) rn_client_interrupt(c->ctl_client);
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void rn_cluster_free(rn_broker_t *b) {
+    rn_cluster_t *c = b->cluster;
+    if (!c) return;
+    pthread_mutex_lock(&c->lock);
+    c->stopping = true;
+    if (c->ctl_client) rn_client_interrupt(c->ctl_client);
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    if (c->threads_started) {
+        pthread_join(c->life_thread, NULL);
+        pthread_join(c->ctl_thread, NULL);
+        pthread_join(c->follow_thread, NULL);
+    }
+    rn_quorum_stop(c->quorum);
+    if (b->logdir) rn_logdir_on_sync(b->logdir, NULL, NULL);
+    rn_replica_mgr_free(c->mgr);
+    rn_client_free(c->ctl_client);
+    while (c->isr_changes) {
+        isr_change_t *n = c->isr_changes->next;
+        free(c->isr_changes);
+        c->isr_changes = n;
+    }
+    while (c->auto_creates) {
+        name_item_t *n = c->auto_creates->next;
+        free(c->auto_creates);
+        c->auto_creates = n;
+    }
+    rn_ctl_free(c->ctl);
+    rn_meta_sm_free(&c->sm);
+    pthread_rwlock_destroy(&c->img_lock);
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+    b->cluster = NULL;
+}

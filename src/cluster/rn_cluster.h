@@ -1,0 +1,64 @@
+/*
+ * rn_cluster.h — cluster mode: this broker as one node of a Runnel cluster.
+ *
+ * On when controller.quorum.voters is set (every voter runs as broker and
+ * controller: process.roles=broker,controller). Then:
+ *   - the metadata quorum (rn_quorum: Raft over the voters' listeners, an
+ *     internal API key) replicates the metadata log; every node applies it to
+ *     its image (src/controller/rn_meta_image) — topics, partitions, leaders,
+ *     ISR, brokers — and the broker's topic registry and replica manager
+ *     follow the image;
+ *   - the node that leads the quorum is the active controller: it serves
+ *     BrokerRegistration, BrokerHeartbeat, AlterPartition, CreateTopics,
+ *     DeleteTopics and CreatePartitions through the decisions of
+ *     src/controller/rn_controller, one at a time, each proposed and applied
+ *     before it is answered; it fences brokers whose heartbeats stop;
+ *   - a lifecycle thread registers this broker, heartbeats, forwards the
+ *     replica manager's ISR changes (AlterPartition) and auto-created topics
+ *     to the controller;
+ *   - partitions replicate through src/replication (fetchers, ISR, high
+ *     watermark); Produce and Fetch go to partition leaders
+ *     (NOT_LEADER_OR_FOLLOWER elsewhere).
+ * A node without controller.quorum.voters is the single-node broker, as before.
+ */
+#ifndef RN_CLUSTER_H
+#define RN_CLUSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rn_broker.h"
+#include "rn_msg_gen.h"
+#include "rn_replica_mgr.h"
+
+#define RN_API_RUNNEL_RAFT 1000 /* internal: a batch of Raft messages (rn_peers format) */
+
+typedef struct rn_cluster rn_cluster_t;
+
+bool rn_cluster_enabled(const rn_broker_config_t *cfg);
+/* Before the network starts: the quorum, the image replayed, the replica manager. */
+rn_err_t rn_cluster_init(rn_broker_t *b, char *err, size_t errlen);
+/* After the network started: the controller and lifecycle threads. */
+rn_err_t rn_cluster_start(rn_broker_t *b);
+/* Before the network stops: queued controller work gets quick answers. */
+void rn_cluster_stop_begin(rn_broker_t *b);
+/* After the network stopped: threads, quorum, replica manager. */
+void rn_cluster_free(rn_broker_t *b);
+
+rn_replica_mgr_t *rn_cluster_replicas(rn_broker_t *b);
+int32_t rn_cluster_controller_id(rn_broker_t *b); /* -1: none known */
+/* Metadata and DescribeCluster: the unfenced brokers and their listener. */
+int32_t rn_cluster_brokers(rn_broker_t *b, rn_arena_t *a, rn_MetadataResponse_MetadataResponseBroker_t **out);
+/* Asks the controller to create `name` with the defaults (auto.create.topics.enable). */
+void rn_cluster_auto_create(rn_broker_t *b, const char *name, size_t len);
+int64_t rn_cluster_producer_id(rn_broker_t *b, int64_t local_id);
+
+/* Handlers of the controller-bound APIs in cluster mode. */
+void rn_h_runnel_raft(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_broker_registration(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_broker_heartbeat(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_alter_partition(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_cluster_create_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_cluster_delete_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+
+#endif

@@ -1,0 +1,170 @@
+"""Multi-broker helpers: start N runnel brokers as one cluster on loopback ports,
+inject faults, and check the outcome (every acknowledged message exactly once
+and in order per partition; replicas identical byte for byte up to the high
+watermark)."""
+import os
+import random
+import struct
+import time
+
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+class Cluster:
+    def __init__(self, broker_factory, n=3, overrides=None):
+        self.brokers = [broker_factory(name="node%d" % (i + 1)) for i in range(n)]
+        voters = ",".join("%d@127.0.0.1:%d" % (i + 1, b.port) for i, b in enumerate(self.brokers))
+        for i, b in enumerate(self.brokers):
+            b.overrides.update({"node.id": str(i + 1), "controller.quorum.voters": voters,
+                                "replica.lag.time.max.ms": "3000"})
+            b.overrides.update(overrides or {})
+
+    @property
+    def bootstrap(self):
+        return ",".join(b.bootstrap for b in self.brokers)
+
+    def start(self):
+        for b in self.brokers:
+            b.start()
+        self.wait_brokers(len(self.brokers))
+        return self
+
+    def admin(self):
+        if not hasattr(self, "_admin"):  # kept: futures die with their client
+            self._admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        return self._admin
+
+    def metadata(self, topic=None):
+        return self.admin().list_topics(topic=topic, timeout=10)
+
+    def wait_brokers(self, n, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if len(self.metadata().brokers) == n:
+                    return
+            except Exception:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("cluster did not show %d brokers; node1 log:\n%s" % (n, self.brokers[0].tail()))
+
+    def create_topic(self, name, partitions=3, rf=3, config=None, timeout=30):
+        deadline = time.time() + timeout
+        while True:
+            fs = self.admin().create_topics([NewTopic(name, partitions, rf, config=config or {})],
+                                            operation_timeout=10)
+            try:
+                fs[name].result(15)
+                break
+            except Exception as e:
+                if time.time() > deadline:
+                    raise
+                if "already exists" in str(e).lower() or "TOPIC_ALREADY_EXISTS" in str(e):
+                    break
+                time.sleep(0.3)
+        self.wait_leaders(name, partitions)
+
+    def wait_leaders(self, topic, partitions, timeout=30, isr=None):
+        """Cluster metadata once every partition has a leader (and an ISR of `isr`)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            full = self.metadata(topic)
+            md = full.topics.get(topic)
+            if md and not md.error and len(md.partitions) == partitions and all(
+                    p.leader >= 0 and (isr is None or len(p.isrs) >= isr) for p in md.partitions.values()):
+                return full
+            time.sleep(0.2)
+        raise AssertionError("partitions of %s have no leaders" % topic)
+
+    def leader_of(self, topic, partition, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            t = self.metadata(topic).topics.get(topic)
+            if t and partition in t.partitions and t.partitions[partition].leader >= 0:
+                return t.partitions[partition].leader
+            time.sleep(0.2)
+        raise AssertionError("%s-%d has no leader" % (topic, partition))
+
+    def broker(self, node_id):
+        return self.brokers[node_id - 1]
+
+
+def consume_all(bootstrap, topic, partitions, timeout=60):
+    """Every message of each partition from the start, as (offset, value) lists."""
+    out = {}
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "checker", "enable.auto.commit": False,
+                  "enable.partition.eof": True, "fetch.wait.max.ms": 100})
+    try:
+        for p in range(partitions):
+            c.assign([TopicPartition(topic, p, 0)])
+            got = []
+            deadline = time.time() + timeout
+            while time.time() < deadline:
+                m = c.poll(1.0)
+                if m is None:
+                    continue
+                if m.error():
+                    if m.error().code() == -191:  # _PARTITION_EOF
+                        break
+                    continue
+                got.append((m.offset(), m.value()))
+            out[p] = got
+    finally:
+        c.close()
+    return out
+
+
+def check_exactly_once(acked, consumed):
+    """acked: {partition: [value, ...] in ack order}; every acked value is
+    consumed exactly once, and acked values keep their order in the partition."""
+    for p, values in acked.items():
+        seen = [v for _, v in consumed.get(p, [])]
+        counts = {}
+        for v in seen:
+            counts[v] = counts.get(v, 0) + 1
+        dups = [v for v, n in counts.items() if n > 1]
+        assert not dups, "partition %d: duplicated %r" % (p, dups[:5])
+        missing = [v for v in values if v not in counts]
+        assert not missing, "partition %d: %d acked messages missing, e.g. %r" % (p, len(missing), missing[:5])
+        pos = {v: i for i, v in enumerate(seen)}
+        order = [pos[v] for v in values]
+        assert order == sorted(order), "partition %d: acked messages out of order" % p
+
+
+def _batches(data, upto):
+    """Record batches of a segment byte string whose offsets lie below `upto`."""
+    pos, out = 0, []
+    while pos + 12 <= len(data):
+        base, length = struct.unpack(">qi", data[pos:pos + 12])
+        if length <= 0 or pos + 12 + length > len(data):
+            break  # preallocated zeros or a torn tail
+        last = base + struct.unpack(">i", data[pos + 23:pos + 27])[0]
+        if last >= upto:
+            break
+        out.append(data[pos:pos + 12 + length])
+        pos += 12 + length
+    return out
+
+
+def replica_bytes(broker, topic, partition, hw):
+    d = os.path.join(broker.data_dir, "%s-%d" % (topic, partition))
+    if not os.path.isdir(d):
+        return None
+    out = []
+    for name in sorted(f for f in os.listdir(d) if f.endswith(".log")):
+        with open(os.path.join(d, name), "rb") as f:
+            out += _batches(f.read(), hw)
+    return b"".join(out)
+
+
+def high_watermarks(bootstrap, topic, partitions):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "hw"})
+    try:
+        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)}
+    finally:
+        c.close()
+
+
+def seeded(seed):
+    return random.Random(seed)

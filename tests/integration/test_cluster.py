@@ -1,0 +1,140 @@
+"""A cluster of real runnel brokers on loopback ports (cluster mode: the
+metadata quorum, the controller, replication). Real clients see leaders,
+replicas and ISR; acks=all producers keep going across a leader killed with
+-9; afterwards every acknowledged message is consumed exactly once and in
+order, and the replicas are identical byte for byte up to the high watermark.
+Bounded: each fault schedule is a few rounds from a fixed seed."""
+import subprocess
+import time
+
+import pytest
+from confluent_kafka import KafkaException, Producer
+from confluent_kafka.admin import NewTopic
+
+from cluster import (Cluster, check_exactly_once, consume_all, high_watermarks, replica_bytes, seeded)
+
+
+def test_clients_see_leaders_replicas_and_isr(broker_factory):
+    c = Cluster(broker_factory).start()
+    c.create_topic("t3", partitions=3, rf=3)
+    md = c.wait_leaders("t3", 3, isr=3)
+    assert sorted(md.brokers) == [1, 2, 3]
+    assert md.controller_id in (1, 2, 3)
+    leaders = set()
+    for p in md.topics["t3"].partitions.values():
+        assert sorted(p.replicas) == [1, 2, 3]
+        assert sorted(p.isrs) == [1, 2, 3]
+        assert p.leader in p.replicas
+        leaders.add(p.leader)
+    assert len(leaders) == 3  # leadership spread, one partition each
+    out = subprocess.run(["kcat", "-b", c.bootstrap, "-L", "-t", "t3"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "3 brokers" in out.stdout
+    assert out.stdout.count("replicas: ") == 3 and "isrs: " in out.stdout
+    # The cluster id is the same on every node (clients refuse mixed clusters).
+    ids = set()
+    for b in c.brokers:
+        ids.add(Producer({"bootstrap.servers": b.bootstrap}).list_topics(timeout=10).cluster_id)
+    assert len(ids) == 1
+    # More replicas than brokers: Kafka's error.
+    fs = c.admin().create_topics([NewTopic("t9", 1, 5)])
+    with pytest.raises(KafkaException) as e:
+        fs["t9"].result(20)
+    assert "REPLICATION_FACTOR" in str(e.value).upper()
+
+
+def produce_for(c, topic, seconds, on_round, acked, errors, start=0):
+    p = Producer({"bootstrap.servers": c.bootstrap, "acks": "all", "enable.idempotence": True,
+                  "linger.ms": 5, "message.timeout.ms": 60000})
+
+    def cb(err, msg):
+        if err:
+            errors.append(str(err))
+        else:
+            acked.setdefault(msg.partition(), []).append(msg.value())
+
+    i, t0 = start, time.time()
+    while time.time() - t0 < seconds:
+        p.produce(topic, value=b"m%08d" % i, on_delivery=cb)
+        i += 1
+        p.poll(0.002 if i % 50 else 0)
+        on_round(time.time() - t0)
+    assert p.flush(90) == 0
+    return i
+
+
+@pytest.mark.parametrize("seed", [7])
+def test_leader_killed_mid_produce_exactly_once_and_identical_replicas(broker_factory, seed):
+    rnd = seeded(seed)
+    c = Cluster(broker_factory, overrides={"min.insync.replicas": "2"}).start()
+    c.create_topic("ha", partitions=3, rf=3, config={"min.insync.replicas": "2"})
+    acked, errors, events = {}, [], []
+    # Fault schedule: at ~3 s kill -9 the leader of a random partition; restart it at ~7 s.
+    victim = {"node": None}
+
+    def on_round(t):
+        if t > 3 and victim["node"] is None:
+            part = rnd.randrange(3)
+            victim["node"] = c.leader_of("ha", part)
+            events.append(("kill", victim["node"], round(t, 1)))
+            c.broker(victim["node"]).kill9()
+        elif t > 7 and victim["node"] and not events[-1][0] == "start":
+            c.broker(victim["node"]).start()
+            events.append(("start", victim["node"], round(t, 1)))
+
+    sent = produce_for(c, "ha", 11, on_round, acked, errors)
+    assert not errors, (errors[:5], events)
+    total = sum(len(v) for v in acked.values())
+    assert total == sent, (total, sent, events)
+    md = c.wait_leaders("ha", 3, isr=3, timeout=60)  # the restarted node caught up and rejoined
+    consumed = consume_all(c.bootstrap, "ha", 3)
+    check_exactly_once(acked, consumed)
+    # Replicas byte for byte up to the high watermark.
+    hws = high_watermarks(c.bootstrap, "ha", 3)
+    for p in range(3):
+        deadline = time.time() + 30
+        while True:
+            copies = [replica_bytes(b, "ha", p, hws[p]) for b in c.brokers]
+            if len(set(copies)) == 1 or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        assert len(set(copies)) == 1, "partition %d replicas differ (lengths %s) after %s" % (
+            p, [len(x or b"") for x in copies], events)
+        assert copies[0], "partition %d is empty" % p
+    assert all(p.leader >= 1 for p in md.topics["ha"].partitions.values())
+
+
+def test_acks_all_refused_below_min_insync_replicas(broker_factory):
+    c = Cluster(broker_factory).start()
+    c.create_topic("strict", partitions=1, rf=3, config={"min.insync.replicas": "3"})
+    # All three in sync: acks=all works.
+    p = Producer({"bootstrap.servers": c.bootstrap, "acks": "all", "message.timeout.ms": 8000})
+    errs = []
+    p.produce("strict", b"ok", on_delivery=lambda e, m: errs.append(e))
+    p.flush(30)
+    assert errs == [None]
+    # A follower dies: after replica.lag.time.max.ms (3 s) the ISR is 2 < 3.
+    leader = c.leader_of("strict", 0)
+    follower = next(i for i in (1, 2, 3) if i != leader)
+    c.broker(follower).kill9()
+    deadline = time.time() + 30
+    def isr_size():
+        t = c.metadata("strict").topics.get("strict")
+        return len(t.partitions[0].isrs) if t and 0 in t.partitions else -1
+
+    while time.time() < deadline and isr_size() != 2:
+        time.sleep(0.3)
+    assert isr_size() == 2
+    errs.clear()
+    # The broker's answer, seen without the client's retries (which would end in a local timeout).
+    p0 = Producer({"bootstrap.servers": c.bootstrap, "acks": "all", "retries": 0, "message.timeout.ms": 8000})
+    p0.produce("strict", b"refused", on_delivery=lambda e, m: errs.append(e))
+    p0.flush(30)
+    assert errs and errs[0] is not None and "NOT_ENOUGH_REPLICAS" in errs[0].name(), errs
+    # acks=1 needs only the leader.
+    p1 = Producer({"bootstrap.servers": c.bootstrap, "acks": 1, "message.timeout.ms": 8000})
+    errs.clear()
+    p1.produce("strict", b"leader-only", on_delivery=lambda e, m: errs.append(e))
+    p1.flush(30)
+    assert errs == [None]
+    c.broker(follower).start()
