@@ -178,6 +178,8 @@ rn_err_t rn__log_load(rn_log_t *log, const rn__recover_hints_t *hints) {
             found_seg_t *f = find_or_add(&found, &nfound, &capfound, base);
             if (!f) err = RN_ERR_NOMEM;
             else f->has_timeindex = true;
+        } else if ((base = parse_name(name, ".txnindex")) >= 0) {
+            if (!find_or_add(&found, &nfound, &capfound, base)) err = RN_ERR_NOMEM; /* dropped below if orphaned */
         } else if ((base = parse_name(name, ".snapshot")) >= 0) {
             if (nsnaps == capsnaps) {
                 int c = capsnaps ? capsnaps * 2 : 4;
@@ -205,6 +207,8 @@ rn_err_t rn__log_load(rn_log_t *log, const rn__recover_hints_t *hints) {
                 rn__segment_path(log, found[i].base, rn__segment_ext(k), path2, sizeof(path2));
                 unlink(path2);
             }
+            rn__segment_path(log, found[i].base, ".txnindex", path2, sizeof(path2));
+            unlink(path2);
             continue;
         }
         found[kept] = found[i];
