@@ -38,6 +38,9 @@
  * 15  zeros after the last valid batch (a batch        the end of the log: cut off (logged at info),
  *     header with baseOffset 0 and batchLength 0:     not counted as a truncation (case 5 does not
  *     a preallocated tail, rn_segment.c)              apply); case 1 never meets one (clean close trims)
+ * 16  X.txnindex without X.log                        deleted; then open and aborted transactions are
+ *                                                     rebuilt (rn_log_txn.c: clean open from the files,
+ *                                                     after a crash a scan from the newest snapshot)
  */
 #include <dirent.h>
 #include <errno.h>
