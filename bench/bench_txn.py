@@ -8,6 +8,10 @@ transactional run commits every --txn-messages messages. Prints one line per
 run and the ratio.
 
   bench/bench_txn.py [--messages 200000] [--size 100] [--txn-messages 10000] [--partitions 3]
+                     [--latency 100]
+
+--latency N also times N one-message transactions (begin, produce, commit) and
+prints their median and 90th percentile: the fixed cost of a transaction.
 
 Each transaction has a fixed cost on top of its messages: librdkafka waits for
 its AddPartitionsToTxn (its Ongoing record fsynced in __transaction_state; the
@@ -88,6 +92,21 @@ def run(bs, topic, n, size, partitions, conf, txn_messages=0):
     return n / dt, n * size / dt / 1e6
 
 
+def txn_latency(bs, topic, n):
+    """Median and p90 (ms) of n one-message transactions, one after the other."""
+    p = Producer({"bootstrap.servers": bs, "transactional.id": "bench-txn-latency", "linger.ms": 0})
+    p.init_transactions(30)
+    lat = []
+    for _ in range(n):
+        t0 = time.time()
+        p.begin_transaction()
+        p.produce(topic, value=b"x", partition=0)
+        p.commit_transaction(30)
+        lat.append((time.time() - t0) * 1000)
+    lat.sort()
+    return lat[len(lat) // 2], lat[min(len(lat) - 1, len(lat) * 9 // 10)]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bootstrap")
@@ -95,6 +114,7 @@ def main():
     ap.add_argument("--size", type=int, default=100)
     ap.add_argument("--txn-messages", type=int, default=10000)
     ap.add_argument("--partitions", type=int, default=3)
+    ap.add_argument("--latency", type=int, default=0)
     a = ap.parse_args()
     proc = data = None
     bs = a.bootstrap
@@ -110,6 +130,9 @@ def main():
         print("idempotent     %10.0f msgs/s  %7.1f MB/s" % idem)
         print("transactional  %10.0f msgs/s  %7.1f MB/s  (%d messages per transaction)" % (txn + (a.txn_messages,)))
         print("ratio          %10.2f" % (txn[0] / idem[0]))
+        if a.latency > 0:
+            print("1-message txn  p50 %.1f ms  p90 %.1f ms  (%d transactions)" % (txn_latency(bs, "bench-txn", a.latency)
+                                                                               + (a.latency,)))
     finally:
         if proc:
             proc.terminate()
