@@ -156,6 +156,7 @@ int rn_broker_port(const rn_broker_t *b) { return b->net ? rn_net_port(b->net) :
 void rn_broker_stop(rn_broker_t *b) {
     atomic_store(&b->stopping, true);
     atomic_store(&b->state, RN_STATE_STOPPING);
+    rn_cluster_controlled_shutdown(b, rn_broker_config_long(&b->cfg, "controlled.shutdown.timeout.ms"));
     rn_cluster_stop_begin(b);
     if (b->net) rn_net_stop(b->net);
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "rn_client.h"
 #include "rn_clock.h"
@@ -78,6 +79,7 @@ struct rn_cluster {
 
     uint8_t incarnation[16];
     int64_t broker_epoch; /* -1 until registered */
+    bool want_shutdown, shutdown_ok; /* controlled shutdown: asked, granted (c->lock) */
     rn_client_t *ctl_client;
     int32_t ctl_client_node;
 };
@@ -470,12 +472,22 @@ static void *life_main(void *arg) {
                 rq.BrokerId = c->b->cfg.node_id;
                 rq.BrokerEpoch = c->broker_epoch;
                 rq.CurrentMetadataOffset = (int64_t)rn_quorum_applied(c->quorum);
+                pthread_mutex_lock(&c->lock);
+                rq.WantShutDown = c->want_shutdown;
+                pthread_mutex_unlock(&c->lock);
                 rn_BrokerHeartbeatResponse_t *resp;
                 rn_err_t err = call_controller(c, RN_API_BROKER_HEARTBEAT, 0,
                                                (rn_encode_fn)rn_BrokerHeartbeatRequest_encode, &rq, (void **)&resp,
                                                &arena);
                 if (!err) err = resp->ErrorCode;
                 if (err == RN_ERR_STALE_BROKER_EPOCH || err == RN_ERR_BROKER_ID_NOT_REGISTERED) c->broker_epoch = -1;
+                if (!err && rq.WantShutDown && resp->ShouldShutDown) {
+                    pthread_mutex_lock(&c->lock);
+                    c->shutdown_ok = true; /* leaderships moved away: rn_cluster_controlled_shutdown may go on */
+                    pthread_cond_broadcast(&c->cond);
+                    pthread_mutex_unlock(&c->lock);
+                }
+                if (rq.WantShutDown) next_heartbeat = rn_clock_mono_ms() + 100;
                 if (!err && resp->IsFenced != fenced_logged) {
                     fenced_logged = resp->IsFenced;
                     RN_INFO("cluster", "node %d is %s", c->b->cfg.node_id, resp->IsFenced ? "fenced" : "unfenced");
@@ -801,6 +813,11 @@ static void *ctl_main(void *arg) {
     rn_meta_batch_init(&batch, (size_t)64 << 20);
     batch.entry_bytes_max = RN_CLUSTER_ENTRY_BYTES; /* under Raft's max_entry_bytes */
     int64_t next_tick = rn_clock_mono_ms() + CTL_TICK_MS;
+    bool rebalance = true;
+    rn_config_parse_bool(rn_broker_config_value(&c->b->cfg, "auto.leader.rebalance.enable", NULL), &rebalance);
+    int64_t rebalance_ms =
+        rebalance ? rn_broker_config_long(&c->b->cfg, "leader.imbalance.check.interval.seconds") * 1000 : 0;
+    int64_t next_rebalance = rn_clock_mono_ms() + rebalance_ms;
     pthread_mutex_lock(&c->lock);
     for (;;) {
         job_t *j = c->jobs_head;
@@ -825,6 +842,17 @@ static void *ctl_main(void *arg) {
                 if (fenced > 0) {
                     RN_INFO("cluster", "fencing %d broker(s) whose heartbeats stopped", fenced);
                     (void)commit(c, &batch);
+                }
+                if (rebalance_ms > 0 && now >= next_rebalance) { /* auto.leader.rebalance.enable */
+                    next_rebalance = now + rebalance_ms;
+                    rn_meta_batch_reset(&batch);
+                    pthread_rwlock_rdlock(&c->img_lock);
+                    int32_t moved = rn_ctl_rebalance_leaders(c->ctl, c->sm.img, 1000, &batch);
+                    pthread_rwlock_unlock(&c->img_lock);
+                    if (moved > 0) {
+                        RN_INFO("cluster", "preferred-leader election for %d partition(s)", moved);
+                        (void)commit(c, &batch);
+                    }
                 }
             }
         }
@@ -1036,6 +1064,29 @@ rn_err_t rn_cluster_start(rn_broker_t *b) {
     }
     c->threads_started = true;
     return RN_OK;
+}
+
+void rn_cluster_controlled_shutdown(rn_broker_t *b, int64_t timeout_ms) {
+    rn_cluster_t *c = b->cluster;
+    if (!c || !c->threads_started) return;
+    int64_t deadline = rn_clock_mono_ms() + timeout_ms;
+    pthread_mutex_lock(&c->lock);
+    c->want_shutdown = true;
+    pthread_cond_broadcast(&c->cond);
+    while (!c->shutdown_ok && c->broker_epoch >= 0 && rn_clock_mono_ms() < deadline)
+        rn_cond_wait_until(&c->cond, &c->lock, deadline);
+    bool ok = c->shutdown_ok;
+    pthread_mutex_unlock(&c->lock);
+    RN_INFO("cluster", "node %d: controlled shutdown %s", b->cfg.node_id,
+            ok ? "granted (no partition led here)" : "not confirmed in time");
+    /* The metadata leadership goes too, so the next controller starts at once. */
+    if (rn_quorum_is_leader(c->quorum)) {
+        rn_quorum_transfer_leadership(c->quorum);
+        while (rn_quorum_is_leader(c->quorum) && rn_clock_mono_ms() < deadline + 2000) {
+            struct timespec ts = {0, 10 * 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
 }
 
 void rn_cluster_stop_begin(rn_broker_t *b) {

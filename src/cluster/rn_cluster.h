@@ -40,6 +40,9 @@ bool rn_cluster_enabled(const rn_broker_config_t *cfg);
 rn_err_t rn_cluster_init(rn_broker_t *b, char *err, size_t errlen);
 /* After the network started: the controller and lifecycle threads. */
 rn_err_t rn_cluster_start(rn_broker_t *b);
+/* SIGTERM: ask the controller to move this node's leaderships away and wait
+ * (bounded) until it has; hand the metadata leadership on if held. */
+void rn_cluster_controlled_shutdown(rn_broker_t *b, int64_t timeout_ms);
 /* Before the network stops: queued controller work gets quick answers. */
 void rn_cluster_stop_begin(rn_broker_t *b);
 /* After the network stopped: threads, quorum, replica manager. */

@@ -53,6 +53,7 @@ struct rn_quorum {
     prop_t *props;
     bool stopping;
     uint64_t pending_sync; /* a sync Raft asked for while it was being created */
+    bool transfer_requested; /* rn_quorum_transfer_leadership: the driver hands leadership on */
     rn_raft_msg_limits_t limits;
     rn_raft_entry_t *ents;
     rn_buf_t sendbuf;
@@ -253,6 +254,19 @@ static void *driver_main(void *arg) {
             pthread_cond_broadcast(&q->cond);
             pthread_mutex_unlock(&q->lock);
         }
+        pthread_mutex_lock(&q->lock);
+        bool transfer = q->transfer_requested;
+        q->transfer_requested = false;
+        pthread_mutex_unlock(&q->lock);
+        if (transfer && rn_raft_role(q->raft) == RN_RAFT_LEADER) {
+            const rn_raft_voters_t *v = rn_raft_voters(q->raft);
+            for (uint32_t i = 0; i < v->count; i++) {
+                if (v->ids[i] == q->cfg.node_id) continue;
+                RN_INFO("quorum", "node %d: handing metadata leadership to node %d", q->cfg.node_id, v->ids[i]);
+                rn_raft_transfer_leadership(q->raft, v->ids[i]);
+                break;
+            }
+        }
         int64_t now = rn_clock_mono_ms();
         if (now >= next_tick) {
             rn_raft_tick(q->raft);
@@ -442,6 +456,13 @@ rn_err_t rn_quorum_propose(rn_quorum_t *q, const void *data, size_t len, int64_t
     }
     pthread_mutex_unlock(&q->lock);
     return err;
+}
+
+void rn_quorum_transfer_leadership(rn_quorum_t *q) {
+    pthread_mutex_lock(&q->lock);
+    q->transfer_requested = true;
+    pthread_cond_broadcast(&q->cond);
+    pthread_mutex_unlock(&q->lock);
 }
 
 int32_t rn_quorum_leader(rn_quorum_t *q) { return atomic_load(&q->leader); }

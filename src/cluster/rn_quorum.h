@@ -66,6 +66,8 @@ rn_err_t rn_quorum_deliver_batch(rn_quorum_t *q, const uint8_t *body, size_t len
 rn_err_t rn_quorum_propose(rn_quorum_t *q, const void *data, size_t len, int64_t timeout_ms, uint64_t *index,
                            int32_t *leader_hint);
 
+/* If this node leads, hand leadership to another voter (before a shutdown). */
+void rn_quorum_transfer_leadership(rn_quorum_t *q);
 int32_t rn_quorum_leader(rn_quorum_t *q); /* -1: unknown */
 bool rn_quorum_is_leader(rn_quorum_t *q);
 uint64_t rn_quorum_applied(rn_quorum_t *q);

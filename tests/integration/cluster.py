@@ -65,15 +65,32 @@ class Cluster:
                 time.sleep(0.3)
         self.wait_leaders(name, partitions)
 
+    def node_admin(self, b):
+        """A client bootstrapped on one node only (metadata as that node sees it)."""
+        if not hasattr(b, "_admin"):
+            b._admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        return b._admin
+
     def wait_leaders(self, topic, partitions, timeout=30, isr=None):
-        """Cluster metadata once every partition has a leader (and an ISR of `isr`)."""
+        """Cluster metadata once every partition has a leader (and an ISR of `isr`) as every
+        running node sees it (followers of the metadata log learn a commit a moment later)."""
         deadline = time.time() + timeout
         while time.time() < deadline:
-            full = self.metadata(topic)
-            md = full.topics.get(topic)
-            if md and not md.error and len(md.partitions) == partitions and all(
-                    p.leader >= 0 and (isr is None or len(p.isrs) >= isr) for p in md.partitions.values()):
-                return full
+            views = []
+            for b in self.brokers:
+                if b.proc is None:
+                    continue
+                try:
+                    views.append(self.node_admin(b).list_topics(topic=topic, timeout=5))
+                except Exception:
+                    views.append(None)
+            ok = bool(views)
+            for full in views:
+                md = full.topics.get(topic) if full else None
+                ok = ok and bool(md) and not md.error and len(md.partitions) == partitions and all(
+                    p.leader >= 0 and (isr is None or len(p.isrs) >= isr) for p in md.partitions.values())
+            if ok:
+                return views[0]
             time.sleep(0.2)
         raise AssertionError("partitions of %s have no leaders" % topic)
 

@@ -80,6 +80,12 @@ class Broker:
     def kill9(self):
         return self.stop(signal.SIGKILL)
 
+    def pause(self):
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+
     def restart(self, sig=signal.SIGTERM):
         self.stop(sig)
         return self.start()

@@ -31,6 +31,14 @@ def test_clients_see_leaders_replicas_and_isr(broker_factory):
     assert out.returncode == 0, out.stderr
     assert "3 brokers" in out.stdout
     assert out.stdout.count("replicas: ") == 3 and "isrs: " in out.stdout
+    # kafka-python sees the same leaders.
+    from kafka import KafkaConsumer
+    from kafka.structs import TopicPartition as KTP
+    kc = KafkaConsumer(bootstrap_servers=c.bootstrap.split(","), api_version=(2, 5, 0))
+    assert kc.partitions_for_topic("t3") == {0, 1, 2}
+    for p in md.topics["t3"].partitions.values():
+        assert kc._client.cluster.leader_for_partition(KTP("t3", p.id)) == p.leader
+    kc.close()
     # The cluster id is the same on every node (clients refuse mixed clusters).
     ids = set()
     for b in c.brokers:
@@ -63,26 +71,29 @@ def produce_for(c, topic, seconds, on_round, acked, errors, start=0):
     return i
 
 
-@pytest.mark.parametrize("seed", [7])
-def test_leader_killed_mid_produce_exactly_once_and_identical_replicas(broker_factory, seed):
+@pytest.mark.parametrize("nodes,seed", [(3, 7), (5, 11)])
+def test_faults_mid_produce_exactly_once_and_identical_replicas(broker_factory, nodes, seed):
+    """Fault schedule from the seed: kill -9 the leader of a random partition at ~3 s and
+    restart it at ~6 s; pause (SIGSTOP) the leader of a random partition at ~8 s and resume it
+    (SIGCONT) at ~11 s; an acks=all idempotent producer runs throughout."""
     rnd = seeded(seed)
-    c = Cluster(broker_factory, overrides={"min.insync.replicas": "2"}).start()
+    c = Cluster(broker_factory, n=nodes, overrides={"min.insync.replicas": "2"}).start()
     c.create_topic("ha", partitions=3, rf=3, config={"min.insync.replicas": "2"})
     acked, errors, events = {}, [], []
-    # Fault schedule: at ~3 s kill -9 the leader of a random partition; restart it at ~7 s.
-    victim = {"node": None}
+    schedule = [(3, "kill"), (6, "start"), (8, "stop"), (11, "cont")]
+    state = {"victim": None}
 
     def on_round(t):
-        if t > 3 and victim["node"] is None:
-            part = rnd.randrange(3)
-            victim["node"] = c.leader_of("ha", part)
-            events.append(("kill", victim["node"], round(t, 1)))
-            c.broker(victim["node"]).kill9()
-        elif t > 7 and victim["node"] and not events[-1][0] == "start":
-            c.broker(victim["node"]).start()
-            events.append(("start", victim["node"], round(t, 1)))
+        if not schedule or t < schedule[0][0]:
+            return
+        _, what = schedule.pop(0)
+        if what in ("kill", "stop"):
+            state["victim"] = c.leader_of("ha", rnd.randrange(3))
+        b = c.broker(state["victim"])
+        {"kill": b.kill9, "start": b.start, "stop": b.pause, "cont": b.resume}[what]()
+        events.append((what, state["victim"], round(t, 1)))
 
-    sent = produce_for(c, "ha", 11, on_round, acked, errors)
+    sent = produce_for(c, "ha", 14, on_round, acked, errors)
     assert not errors, (errors[:5], events)
     total = sum(len(v) for v in acked.values())
     assert total == sent, (total, sent, events)
@@ -91,10 +102,11 @@ def test_leader_killed_mid_produce_exactly_once_and_identical_replicas(broker_fa
     check_exactly_once(acked, consumed)
     # Replicas byte for byte up to the high watermark.
     hws = high_watermarks(c.bootstrap, "ha", 3)
+    replicas = {p.id: p.replicas for p in md.topics["ha"].partitions.values()}
     for p in range(3):
         deadline = time.time() + 30
         while True:
-            copies = [replica_bytes(b, "ha", p, hws[p]) for b in c.brokers]
+            copies = [replica_bytes(c.broker(r), "ha", p, hws[p]) for r in replicas[p]]
             if len(set(copies)) == 1 or time.time() > deadline:
                 break
             time.sleep(0.5)
@@ -138,3 +150,27 @@ def test_acks_all_refused_below_min_insync_replicas(broker_factory):
     p1.flush(30)
     assert errs == [None]
     c.broker(follower).start()
+
+
+def test_sigterm_moves_leadership_away_before_exit(broker_factory):
+    c = Cluster(broker_factory).start()
+    c.create_topic("cs", partitions=3, rf=3)
+    leader = c.leader_of("cs", 0)
+    acked, errors = {}, []
+    t0 = time.time()
+    stopped = {}
+
+    def on_round(t):
+        if t > 2 and not stopped:
+            c.broker(leader).stop()  # SIGTERM: a clean exit (asserted) after a controlled shutdown
+            stopped["took"] = time.time() - t0 - t
+            md = c.metadata("cs").topics["cs"]
+            stopped["leaders"] = [p.leader for p in md.partitions.values()]
+
+    produce_for(c, "cs", 5, on_round, acked, errors)
+    assert not errors, errors[:5]
+    # Leadership had moved before the node was gone: no partition was left to the session timeout.
+    assert leader not in stopped["leaders"], stopped
+    assert all(l > 0 for l in stopped["leaders"]), stopped
+    c.broker(leader).start()
+    check_exactly_once(acked, consume_all(c.bootstrap, "cs", 3))
