@@ -27,7 +27,7 @@
 #include "rn_meta_sm.h"
 #include "rn_quorum.h"
 
-#define CTL_TICK_MS 250
+#define CTL_TICK_MS 100
 #define RN_CLUSTER_ENTRY_BYTES (512 << 10)
 #define PROPOSE_TIMEOUT_MS 5000
 
@@ -1038,8 +1038,8 @@ rn_err_t rn_cluster_init(rn_broker_t *b, char *err, size_t errlen) {
     c->qcfg.node_id = b->cfg.node_id;
     c->qcfg.dir = dir;
     c->qcfg.api_key = RN_API_RUNNEL_RAFT;
-    c->qcfg.election_timeout_ms = 1000;
-    c->qcfg.heartbeat_ms = 100;
+    c->qcfg.election_timeout_ms = (uint32_t)rn_broker_config_long(&b->cfg, "controller.quorum.election.timeout.ms");
+    c->qcfg.heartbeat_ms = c->qcfg.election_timeout_ms / 10 > 10 ? c->qcfg.election_timeout_ms / 10 : 10;
     c->qcfg.apply = sm_apply;
     c->qcfg.snapshot_take = sm_take;
     c->qcfg.snapshot_load = sm_load;
