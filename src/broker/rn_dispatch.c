@@ -61,6 +61,10 @@ static const rn_handler_t internal_handlers[] = {
     {RN_API_BROKER_REGISTRATION, 0, 4, rn_h_broker_registration},
     {RN_API_BROKER_HEARTBEAT, 0, 1, rn_h_broker_heartbeat},
     {RN_API_ALTER_PARTITION, 0, 3, rn_h_alter_partition},
+    /* cluster admin: served in cluster mode only (rn_handler_find refuses them otherwise) */
+    {RN_API_ELECT_LEADERS, 0, 2, rn_h_elect_leaders},
+    {RN_API_ALTER_PARTITION_REASSIGNMENTS, 0, 0, rn_h_alter_partition_reassignments},
+    {RN_API_LIST_PARTITION_REASSIGNMENTS, 0, 0, rn_h_list_partition_reassignments},
 };
 
 const rn_handler_t *rn_handler_find(int16_t api_key) {

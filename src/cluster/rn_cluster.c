@@ -31,7 +31,7 @@
 #define RN_CLUSTER_ENTRY_BYTES (512 << 10)
 #define PROPOSE_TIMEOUT_MS 5000
 
-enum { JOB_REGISTER, JOB_HEARTBEAT, JOB_ALTER, JOB_CREATE, JOB_DELETE };
+enum { JOB_REGISTER, JOB_HEARTBEAT, JOB_ALTER, JOB_CREATE, JOB_DELETE, JOB_REASSIGN, JOB_ELECT };
 
 typedef struct job {
     struct job *next;
@@ -261,6 +261,13 @@ static void follow_topic(rn_cluster_t *c, const rn_meta_image_t *img, const rn_m
                 rn_log_clamp_high_watermark(log, rn_log_start_offset(log));
             }
             p->log = log;
+        }
+        if (p->log && !rn_repl_in(st->replicas, st->nreplicas, self)) { /* reassigned away: the copy goes */
+            RN_INFO("cluster", "%s-%d: no longer a replica here; deleting the local copy", t->name, i);
+            rn_replica_mgr_remove(c->mgr, p->log);
+            rn_logdir_delete_log(b->logdir, p->log);
+            rn_log_release(p->log);
+            p->log = NULL;
         }
         if (p->log) {
             rn_log_retain(p->log);
@@ -738,6 +745,98 @@ static void job_delete(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
     }
 }
 
+static void job_reassign(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
+    rn_AlterPartitionReassignmentsRequest_t *rq = j->rq;
+    rn_AlterPartitionReassignmentsResponse_t *resp = j->resp;
+    rn_arena_t *a = &j->req->arena;
+    resp->Responses = rn_arena_calloc(a, (size_t)rq->Topics_count + 1, sizeof(*resp->Responses));
+    resp->Responses_count = resp->Responses ? rq->Topics_count : 0;
+    for (int32_t i = 0; i < resp->Responses_count; i++) {
+        rn_AlterPartitionReassignmentsRequest_ReassignableTopic_t *t = &rq->Topics[i];
+        rn_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_t *tr = &resp->Responses[i];
+        rn_AlterPartitionReassignmentsResponse_ReassignableTopicResponse_init(tr);
+        tr->Name = t->Name;
+        tr->Partitions = rn_arena_calloc(a, (size_t)t->Partitions_count + 1, sizeof(*tr->Partitions));
+        tr->Partitions_count = tr->Partitions ? t->Partitions_count : 0;
+        for (int32_t k = 0; k < tr->Partitions_count; k++) {
+            rn_AlterPartitionReassignmentsRequest_ReassignablePartition_t *pp = &t->Partitions[k];
+            rn_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_t *pr = &tr->Partitions[k];
+            rn_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse_init(pr);
+            pr->PartitionIndex = pp->PartitionIndex;
+            rn_meta_ids_t target = {0};
+            for (int32_t m = 0; m < pp->Replicas_count && target.n < RN_META_REPLICAS_MAX; m++)
+                target.ids[target.n++] = pp->Replicas[m];
+            rn_meta_batch_reset(batch);
+            pthread_rwlock_rdlock(&c->img_lock);
+            rn_err_t err = rn_ctl_reassign(c->ctl, c->sm.img, t->Name, pp->PartitionIndex,
+                                           pp->Replicas_count >= 0 ? &target : NULL, batch);
+            pthread_rwlock_unlock(&c->img_lock);
+            if (!err) err = commit(c, batch);
+            pr->ErrorCode = rn_err_wire(err);
+            if (err) pr->ErrorMessage = rn_str_dup_arena(a, rn_ctl_error_message(c->ctl));
+        }
+    }
+}
+
+/* ElectLeaders for one partition into its result slot. */
+static void elect_one(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch, int8_t type, rn_str_t topic, int32_t partition,
+                      rn_ElectLeadersResponse_PartitionResult_t *pr) {
+    rn_ElectLeadersResponse_PartitionResult_init(pr);
+    pr->PartitionId = partition;
+    rn_meta_batch_reset(batch);
+    pthread_rwlock_rdlock(&c->img_lock);
+    rn_err_t err = rn_ctl_elect_leader(c->ctl, c->sm.img, type, topic, partition, batch);
+    pthread_rwlock_unlock(&c->img_lock);
+    if (!err) err = commit(c, batch);
+    pr->ErrorCode = rn_err_wire(err);
+    if (err) pr->ErrorMessage = rn_str_dup_arena(&j->req->arena, rn_ctl_error_message(c->ctl));
+}
+
+static void job_elect(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
+    rn_ElectLeadersRequest_t *rq = j->rq;
+    rn_ElectLeadersResponse_t *resp = j->resp;
+    rn_arena_t *a = &j->req->arena;
+    int8_t type = j->h.api_version >= 1 ? rq->ElectionType : RN_CTL_ELECT_PREFERRED;
+    if (rq->TopicPartitions_count >= 0) {
+        resp->ReplicaElectionResults = rn_arena_calloc(a, (size_t)rq->TopicPartitions_count + 1,
+                                                       sizeof(*resp->ReplicaElectionResults));
+        resp->ReplicaElectionResults_count = resp->ReplicaElectionResults ? rq->TopicPartitions_count : 0;
+        for (int32_t i = 0; i < resp->ReplicaElectionResults_count; i++) {
+            rn_ElectLeadersRequest_TopicPartitions_t *tp = &rq->TopicPartitions[i];
+            rn_ElectLeadersResponse_ReplicaElectionResult_t *r = &resp->ReplicaElectionResults[i];
+            rn_ElectLeadersResponse_ReplicaElectionResult_init(r);
+            r->Topic = tp->Topic;
+            r->PartitionResult = rn_arena_calloc(a, (size_t)tp->Partitions_count + 1, sizeof(*r->PartitionResult));
+            r->PartitionResult_count = r->PartitionResult ? tp->Partitions_count : 0;
+            for (int32_t k = 0; k < r->PartitionResult_count; k++)
+                elect_one(c, j, batch, type, tp->Topic, tp->Partitions[k], &r->PartitionResult[k]);
+        }
+        return;
+    }
+    /* Null: every partition of every topic (snapshot of the names first: elections change the image). */
+    pthread_rwlock_rdlock(&c->img_lock);
+    int32_t nt = rn_meta_image_topic_count(c->sm.img);
+    resp->ReplicaElectionResults = rn_arena_calloc(a, (size_t)nt + 1, sizeof(*resp->ReplicaElectionResults));
+    int32_t *counts = rn_arena_calloc(a, (size_t)nt + 1, sizeof(int32_t));
+    for (int32_t i = 0; resp->ReplicaElectionResults && counts && i < nt; i++) {
+        const rn_meta_topic_t *mt = rn_meta_image_topic_at(c->sm.img, i);
+        resp->ReplicaElectionResults[i].Topic = rn_str_dup_arena(a, mt->name);
+        counts[i] = mt->npartitions;
+    }
+    pthread_rwlock_unlock(&c->img_lock);
+    resp->ReplicaElectionResults_count = resp->ReplicaElectionResults && counts ? nt : 0;
+    for (int32_t i = 0; i < resp->ReplicaElectionResults_count; i++) {
+        rn_ElectLeadersResponse_ReplicaElectionResult_t *r = &resp->ReplicaElectionResults[i];
+        rn_str_t topic = r->Topic;
+        rn_ElectLeadersResponse_ReplicaElectionResult_init(r);
+        r->Topic = topic;
+        r->PartitionResult = rn_arena_calloc(a, (size_t)counts[i] + 1, sizeof(*r->PartitionResult));
+        r->PartitionResult_count = r->PartitionResult ? counts[i] : 0;
+        for (int32_t k = 0; k < r->PartitionResult_count; k++)
+            elect_one(c, j, batch, type, topic, k, &r->PartitionResult[k]);
+    }
+}
+
 static void respond_on_loop(void *arg) {
     job_t *j = arg;
     rn_broker_respond(j->b, j->req, &j->h, j->encode, j->resp); /* frees the arena, j with it */
@@ -775,6 +874,12 @@ static void run_job(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
                 resp->Responses[i].ErrorCode = RN_ERR_NOT_CONTROLLER;
             }
         }
+        if (j->kind == JOB_REASSIGN) ((rn_AlterPartitionReassignmentsResponse_t *)j->resp)->ErrorCode = RN_ERR_NOT_CONTROLLER;
+        if (j->kind == JOB_ELECT) ((rn_ElectLeadersResponse_t *)j->resp)->ErrorCode = RN_ERR_NOT_CONTROLLER;
+    } else if (j->kind == JOB_REASSIGN) {
+        job_reassign(c, j, batch);
+    } else if (j->kind == JOB_ELECT) {
+        job_elect(c, j, batch);
     } else if (j->kind == JOB_REGISTER) {
         job_register(c, j, batch);
     } else if (j->kind == JOB_HEARTBEAT) {
@@ -885,6 +990,10 @@ static void submit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_r
     case RN_API_BROKER_HEARTBEAT: j->encode = (rn_encode_fn)rn_BrokerHeartbeatResponse_encode; break;
     case RN_API_ALTER_PARTITION: j->encode = (rn_encode_fn)rn_AlterPartitionResponse_encode; break;
     case RN_API_CREATE_TOPICS: j->encode = (rn_encode_fn)rn_CreateTopicsResponse_encode; break;
+    case RN_API_ALTER_PARTITION_REASSIGNMENTS:
+        j->encode = (rn_encode_fn)rn_AlterPartitionReassignmentsResponse_encode;
+        break;
+    case RN_API_ELECT_LEADERS: j->encode = (rn_encode_fn)rn_ElectLeadersResponse_encode; break;
     default: j->encode = (rn_encode_fn)rn_DeleteTopicsResponse_encode; break;
     }
     pthread_mutex_lock(&c->lock);
@@ -915,6 +1024,71 @@ void rn_cluster_create_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header
 }
 void rn_cluster_delete_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
     submit(b, req, h, body, JOB_DELETE);
+}
+
+void rn_h_alter_partition_reassignments(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    submit(b, req, h, body, JOB_REASSIGN);
+}
+void rn_h_elect_leaders(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    submit(b, req, h, body, JOB_ELECT);
+}
+
+static int32_t *copy_ids_arena(rn_arena_t *a, const rn_meta_ids_t *l) {
+    int32_t *v = rn_arena_calloc(a, (size_t)l->n + 1, sizeof(int32_t));
+    if (v) memcpy(v, l->ids, (size_t)l->n * sizeof(int32_t));
+    return v;
+}
+
+/* Answered from this node's image: what is being reassigned now. */
+void rn_h_list_partition_reassignments(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    rn_cluster_t *c = b->cluster;
+    rn_arena_t *a = &req->arena;
+    rn_ListPartitionReassignmentsRequest_t rq;
+    rn_err_t err = rn_ListPartitionReassignmentsRequest_decode(body, h->api_version, a, &rq);
+    if (err || !c) {
+        rn_broker_bad_request(b, req, h, err ? err : RN_ERR_INVALID_REQUEST);
+        return;
+    }
+    rn_ListPartitionReassignmentsResponse_t resp;
+    rn_ListPartitionReassignmentsResponse_init(&resp);
+    pthread_rwlock_rdlock(&c->img_lock);
+    int64_t n = rn_meta_image_reassignments(c->sm.img, NULL, 0);
+    rn_meta_tp_t *tps = n > 0 ? rn_arena_calloc(a, (size_t)n, sizeof(*tps)) : NULL;
+    if (tps) rn_meta_image_reassignments(c->sm.img, tps, n);
+    resp.Topics = rn_arena_calloc(a, (size_t)(tps ? n : 0) + 1, sizeof(*resp.Topics));
+    for (int64_t i = 0; tps && resp.Topics && i < n; i++) {
+        const rn_meta_topic_t *mt = tps[i].topic;
+        bool wanted = rq.Topics_count < 0;
+        for (int32_t k = 0; !wanted && k < rq.Topics_count; k++)
+            if (rn_str_eq_cstr(rq.Topics[k].Name, mt->name))
+                for (int32_t m = 0; !wanted && m < rq.Topics[k].PartitionIndexes_count; m++)
+                    wanted = rq.Topics[k].PartitionIndexes[m] == tps[i].partition;
+        if (!wanted) continue;
+        rn_ListPartitionReassignmentsResponse_OngoingTopicReassignment_t *t =
+            resp.Topics_count > 0 && rn_str_eq_cstr(resp.Topics[resp.Topics_count - 1].Name, mt->name)
+                ? &resp.Topics[resp.Topics_count - 1]
+                : NULL;
+        if (!t) {
+            t = &resp.Topics[resp.Topics_count++];
+            rn_ListPartitionReassignmentsResponse_OngoingTopicReassignment_init(t);
+            t->Name = rn_str_dup_arena(a, mt->name);
+            t->Partitions = rn_arena_calloc(a, (size_t)mt->npartitions + 1, sizeof(*t->Partitions));
+            if (!t->Partitions) continue;
+        }
+        rn_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_t *pr = &t->Partitions[t->Partitions_count++];
+        rn_ListPartitionReassignmentsResponse_OngoingPartitionReassignment_init(pr);
+        rn_meta_part_rec_t rec;
+        rn_meta_partition_get(mt, tps[i].partition, &rec);
+        pr->PartitionIndex = tps[i].partition;
+        pr->Replicas = copy_ids_arena(a, &rec.replicas);
+        pr->Replicas_count = pr->Replicas ? rec.replicas.n : 0;
+        pr->AddingReplicas = copy_ids_arena(a, &rec.adding);
+        pr->AddingReplicas_count = pr->AddingReplicas ? rec.adding.n : 0;
+        pr->RemovingReplicas = copy_ids_arena(a, &rec.removing);
+        pr->RemovingReplicas_count = pr->RemovingReplicas ? rec.removing.n : 0;
+    }
+    pthread_rwlock_unlock(&c->img_lock);
+    rn_broker_respond(b, req, h, (rn_encode_fn)rn_ListPartitionReassignmentsResponse_encode, &resp);
 }
 
 void rn_h_runnel_raft(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {

@@ -18,14 +18,18 @@ def crc32c(data, crc=0):
     return crc ^ 0xFFFFFFFF
 
 
-def varint(v):
-    v = (v << 1) ^ (v >> 63)
+def uvarint(v):
+    """Unsigned LEB128 (compact lengths in flexible versions)."""
     out = bytearray()
     while v >= 0x80:
         out.append((v & 0x7F) | 0x80)
         v >>= 7
     out.append(v)
     return bytes(out)
+
+
+def varint(v):
+    return uvarint((v << 1) ^ (v >> 63))
 
 
 def kstr(s):

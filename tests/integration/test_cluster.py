@@ -4,6 +4,8 @@ replicas and ISR; acks=all producers keep going across a leader killed with
 -9; afterwards every acknowledged message is consumed exactly once and in
 order, and the replicas are identical byte for byte up to the high watermark.
 Bounded: each fault schedule is a few rounds from a fixed seed."""
+import os
+import struct
 import subprocess
 import time
 
@@ -11,6 +13,7 @@ import pytest
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import NewTopic
 
+import kproto as kp
 from cluster import (Cluster, check_exactly_once, consume_all, high_watermarks, replica_bytes, seeded)
 
 
@@ -174,3 +177,97 @@ def test_sigterm_moves_leadership_away_before_exit(broker_factory):
     assert all(l > 0 for l in stopped["leaders"]), stopped
     c.broker(leader).start()
     check_exactly_once(acked, consume_all(c.bootstrap, "cs", 3))
+
+
+def _cstr(s):
+    b = s.encode()
+    return kp.uvarint(len(b) + 1) + b
+
+
+def reassign(conn, topic, partition, replicas):
+    """AlterPartitionReassignments v0 (flexible): returns (top error, partition error)."""
+    body = struct.pack(">i", 30000) + kp.uvarint(2) + _cstr(topic) + kp.uvarint(2) + struct.pack(">i", partition)
+    body += kp.uvarint(len(replicas) + 1) + b"".join(struct.pack(">i", r) for r in replicas) + b"\x00"
+    body += b"\x00" + b"\x00"
+    conn.request(45, 0, body, header_v2=True)
+    r = conn.recv_frame()
+    pos = 4 + 1 + 4  # correlation id, header tags, throttle
+    top = struct.unpack(">h", r[pos:pos + 2])[0]
+    pos += 2
+    n = r[pos]  # error message: compact nullable string (0 = null)
+    pos += 1 + max(n - 1, 0)
+    pos += 1  # topics array length
+    name_len = r[pos] - 1
+    pos += 1 + name_len + 1  # name, partitions array length
+    pos += 4  # partition index
+    return top, struct.unpack(">h", r[pos:pos + 2])[0]
+
+
+def elect_preferred(conn, topic, partition):
+    """ElectLeaders v1, preferred: the partition's error code."""
+    t = topic.encode()
+    body = struct.pack(">b", 0) + struct.pack(">i", 1) + struct.pack(">h", len(t)) + t
+    body += struct.pack(">ii", 1, partition) + struct.pack(">i", 30000)
+    conn.request(43, 1, body)
+    r = conn.recv_frame()
+    pos = 4 + 4  # correlation id, throttle
+    top = struct.unpack(">h", r[pos:pos + 2])[0]
+    assert top == 0, top
+    pos += 2 + 4  # results array length
+    tl = struct.unpack(">h", r[pos:pos + 2])[0]
+    pos += 2 + tl + 4 + 4  # topic, partition results length, partition id
+    return struct.unpack(">h", r[pos:pos + 2])[0]
+
+
+def test_reassignment_moves_a_replica_without_downtime(broker_factory):
+    c = Cluster(broker_factory).start()
+    c.create_topic("mv", partitions=1, rf=2)
+    md = c.wait_leaders("mv", 1, isr=2)
+    old = list(md.topics["mv"].partitions[0].replicas)
+    new_node = next(i for i in (1, 2, 3) if i not in old)
+    target = [old[1], new_node]
+    acked, errors = {}, []
+    state = {}
+
+    def on_round(t):
+        if t > 1 and "sent" not in state:  # to the active controller, while producing
+            ctl = c.metadata().controller_id
+            conn = kp.Conn(c.broker(ctl).bootstrap)
+            state["sent"] = reassign(conn, "mv", 0, target)
+            conn.close()
+
+    produce_for(c, "mv", 5, on_round, acked, errors)
+    assert state["sent"] == (0, 0), state
+    assert not errors, errors[:5]
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        p = c.metadata("mv").topics["mv"].partitions[0]
+        if sorted(p.replicas) == sorted(target) and sorted(p.isrs) == sorted(target):
+            break
+        time.sleep(0.3)
+    p = c.metadata("mv").topics["mv"].partitions[0]
+    assert sorted(p.replicas) == sorted(target) and sorted(p.isrs) == sorted(target), (p.replicas, p.isrs)
+    check_exactly_once(acked, consume_all(c.bootstrap, "mv", 1))
+    hw = high_watermarks(c.bootstrap, "mv", 1)[0]
+    deadline = time.time() + 30
+    while time.time() < deadline and replica_bytes(c.broker(new_node), "mv", 0, hw) != replica_bytes(
+            c.broker(old[1]), "mv", 0, hw):
+        time.sleep(0.3)
+    assert replica_bytes(c.broker(new_node), "mv", 0, hw) == replica_bytes(c.broker(old[1]), "mv", 0, hw)
+    deadline = time.time() + 30  # the replica that left deletes its copy
+    while time.time() < deadline and os.path.isdir(os.path.join(c.broker(old[0]).data_dir, "mv-0")):
+        time.sleep(0.3)
+    assert not os.path.isdir(os.path.join(c.broker(old[0]).data_dir, "mv-0"))
+    # Preferred-leader election: the first replica leads afterwards.
+    ctl = c.metadata().controller_id
+    conn = kp.Conn(c.broker(ctl).bootstrap)
+    err = elect_preferred(conn, "mv", 0)
+    conn.close()
+    assert err in (0, 84), err  # 84: ELECTION_NOT_NEEDED
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        p = c.metadata("mv").topics["mv"].partitions[0]
+        if p.leader == p.replicas[0]:
+            break
+        time.sleep(0.3)
+    assert p.leader == p.replicas[0], (p.leader, p.replicas)
