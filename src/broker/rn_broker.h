@@ -190,6 +190,8 @@ typedef struct {
 } rn_handler_t;
 extern const rn_handler_t rn_handlers[];
 extern const size_t rn_handlers_count;
+extern const rn_handler_t *const rn_cluster_admin_handlers; /* advertised in cluster mode only */
+extern const size_t rn_cluster_admin_handlers_count;
 const rn_handler_t *rn_handler_find(int16_t api_key);
 void rn_broker_on_request(void *ctx, rn_req_t *req);
 

@@ -55,17 +55,19 @@ const rn_handler_t rn_handlers[] = {
 };
 const size_t rn_handlers_count = sizeof(rn_handlers) / sizeof(rn_handlers[0]);
 
-/* Node-to-node APIs of cluster mode: served, not advertised in ApiVersions. */
+/* Cluster mode only: the admin APIs (advertised in ApiVersions there) and then
+ * the node-to-node ones (never advertised). Single-node, their handlers refuse. */
 static const rn_handler_t internal_handlers[] = {
+    {RN_API_ELECT_LEADERS, 0, 2, rn_h_elect_leaders},
+    {RN_API_ALTER_PARTITION_REASSIGNMENTS, 0, 0, rn_h_alter_partition_reassignments},
+    {RN_API_LIST_PARTITION_REASSIGNMENTS, 0, 0, rn_h_list_partition_reassignments},
     {RN_API_RUNNEL_RAFT, 0, 0, rn_h_runnel_raft},
     {RN_API_BROKER_REGISTRATION, 0, 4, rn_h_broker_registration},
     {RN_API_BROKER_HEARTBEAT, 0, 1, rn_h_broker_heartbeat},
     {RN_API_ALTER_PARTITION, 0, 3, rn_h_alter_partition},
-    /* cluster admin: served in cluster mode only (rn_handler_find refuses them otherwise) */
-    {RN_API_ELECT_LEADERS, 0, 2, rn_h_elect_leaders},
-    {RN_API_ALTER_PARTITION_REASSIGNMENTS, 0, 0, rn_h_alter_partition_reassignments},
-    {RN_API_LIST_PARTITION_REASSIGNMENTS, 0, 0, rn_h_list_partition_reassignments},
 };
+const rn_handler_t *const rn_cluster_admin_handlers = internal_handlers;
+const size_t rn_cluster_admin_handlers_count = 3;
 
 const rn_handler_t *rn_handler_find(int16_t api_key) {
     for (size_t i = 0; i < rn_handlers_count; i++)

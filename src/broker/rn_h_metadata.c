@@ -18,19 +18,21 @@ void rn_h_api_versions(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, 
     rn_ApiVersionsResponse_init(&resp);
     /* KIP-511: a v3+ request whose body we cannot read still gets the list, with INVALID_REQUEST. */
     if (rc) resp.ErrorCode = RN_ERR_INVALID_REQUEST;
-    rn_ApiVersionsResponse_ApiVersion_t *keys = rn_arena_calloc(&req->arena, rn_handlers_count, sizeof(*keys));
+    size_t extra = b->cluster ? rn_cluster_admin_handlers_count : 0, n = rn_handlers_count + extra;
+    rn_ApiVersionsResponse_ApiVersion_t *keys = rn_arena_calloc(&req->arena, n, sizeof(*keys));
     if (!keys) {
         rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
         return;
     }
-    for (size_t i = 0; i < rn_handlers_count; i++) {
+    for (size_t i = 0; i < n; i++) {
+        const rn_handler_t *hd = i < rn_handlers_count ? &rn_handlers[i] : &rn_cluster_admin_handlers[i - rn_handlers_count];
         rn_ApiVersionsResponse_ApiVersion_init(&keys[i]);
-        keys[i].ApiKey = rn_handlers[i].api_key;
-        keys[i].MinVersion = rn_handlers[i].min_version;
-        keys[i].MaxVersion = rn_handlers[i].max_version;
+        keys[i].ApiKey = hd->api_key;
+        keys[i].MinVersion = hd->min_version;
+        keys[i].MaxVersion = hd->max_version;
     }
     resp.ApiKeys = keys;
-    resp.ApiKeys_count = (int32_t)rn_handlers_count;
+    resp.ApiKeys_count = (int32_t)n;
     rn_broker_respond(b, req, h, (rn_encode_fn)rn_ApiVersionsResponse_encode, &resp);
 }
 

@@ -34,6 +34,13 @@ def test_clients_see_leaders_replicas_and_isr(broker_factory):
     assert out.returncode == 0, out.stderr
     assert "3 brokers" in out.stdout
     assert out.stdout.count("replicas: ") == 3 and "isrs: " in out.stdout
+    # ApiVersions v0 advertises the cluster admin APIs here (not the node-to-node ones).
+    conn = kp.Conn(c.brokers[0].bootstrap)
+    r = kp.api_versions(conn)
+    conn.close()
+    n = struct.unpack(">i", r[6:10])[0]
+    keys = {struct.unpack(">h", r[10 + 6 * i:12 + 6 * i])[0] for i in range(n)}
+    assert {43, 45, 46} <= keys and not keys & {56, 62, 63, 1000}
     # kafka-python sees the same leaders.
     from kafka import KafkaConsumer
     from kafka.structs import TopicPartition as KTP
