@@ -185,9 +185,10 @@ static fetch_item_t *item_for(fetch_item_t *items, int32_t n, rn_str_t topic, in
 }
 
 /* Applies one partition's answer, if the partition is still followed from
- * this leader at this epoch; returns its sync ticket (0: nothing to wait for). */
+ * this leader at this epoch; returns its sync ticket (0: nothing to wait for);
+ * *failed when the local append or truncation failed (a full disk: back off). */
 static uint64_t apply_partition(rn_replica_mgr_t *m, fetcher_t *f, fetch_item_t *it,
-                                const rn_FetchResponse_PartitionData_t *pd) {
+                                const rn_FetchResponse_PartitionData_t *pd, bool *failed) {
     rn_repl_fetched_t fr = {
         .error = pd->ErrorCode,
         .high_watermark = pd->HighWatermark,
@@ -210,6 +211,7 @@ static uint64_t apply_partition(rn_replica_mgr_t *m, fetcher_t *f, fetch_item_t 
         err = rn_repl_follower_out_of_range(it->log, pd->LogStartOffset, pd->HighWatermark);
     bool was_failed = p->fetch_failed;
     p->fetch_failed = err != RN_OK;
+    *failed |= err != RN_OK;
     pthread_mutex_unlock(&m->lock);
     if (err && !was_failed)
         RN_WARN("replica", "%s-%d: fetch from node %d: %s", rn_log_topic(it->log), rn_log_partition(it->log), f->leader,
@@ -265,7 +267,7 @@ static bool fetch_round(rn_replica_mgr_t *m, fetcher_t *f, fetch_item_t *items, 
             const rn_FetchResponse_PartitionData_t *pd = &fr.Responses[i].Partitions[j];
             fetch_item_t *it = item_for(items, n, fr.Responses[i].Topic, pd->PartitionIndex);
             if (!it) continue;
-            uint64_t t = apply_partition(m, f, it, pd);
+            uint64_t t = apply_partition(m, f, it, pd, &any_error);
             if (t > ticket) ticket = t;
             any_error |= pd->ErrorCode != 0;
         }

@@ -278,3 +278,54 @@ def test_reassignment_moves_a_replica_without_downtime(broker_factory):
             break
         time.sleep(0.3)
     assert p.leader == p.replicas[0], (p.leader, p.replicas)
+
+
+def test_full_disk_on_one_follower(broker_factory, tmp_path):
+    """A follower whose disk fills refuses the leader's data (cleanly, no crash), drops out of
+    the ISR, and acks=all writes go on with the other two; with space back it catches up."""
+    mnt = str(tmp_path / "small")
+    os.makedirs(mnt, exist_ok=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", mnt], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        c = Cluster(broker_factory, overrides={"log.dir.min.free.bytes": str(1 << 20),
+                                               "log.segment.bytes": str(1 << 20)})
+        c.broker(3).data_dir = os.path.join(mnt, "data")
+        c.start()
+        fs = c.admin().create_topics([NewTopic("fd", num_partitions=1, replica_assignment=[[1, 2, 3]],
+                                               config={"min.insync.replicas": "2"})])
+        fs["fd"].result(20)
+        c.wait_leaders("fd", 1, isr=3)
+        filler = os.path.join(mnt, "filler")
+        with open(filler, "wb") as f:
+            f.write(b"\0" * (16 << 20))
+        p = Producer({"bootstrap.servers": c.bootstrap, "acks": "all", "linger.ms": 5,
+                      "message.timeout.ms": 60000})
+        acked, errors = [], []
+        for i in range(40_000):  # ~8 MB: more than node 3 has room for
+            while True:
+                try:
+                    p.produce("fd", value=b"%08d" % i + b"z" * 192,
+                              on_delivery=lambda e, m: (errors if e else acked).append(str(e) if e else m.value()))
+                    break
+                except BufferError:
+                    p.poll(0.05)
+            p.poll(0)
+        assert p.flush(120) == 0
+        assert not errors, errors[:3]
+        assert len(acked) == 40_000
+        assert c.broker(3).proc.poll() is None, "node 3 died on a full disk"
+        assert 3 not in c.metadata("fd").topics["fd"].partitions[0].isrs
+        os.unlink(filler)  # space returns: node 3 catches up and rejoins
+        c.wait_leaders("fd", 1, isr=3, timeout=90)
+        hw = high_watermarks(c.bootstrap, "fd", 1)[0]
+        assert hw == 40_000
+        deadline = time.time() + 60
+        while time.time() < deadline and replica_bytes(c.broker(3), "fd", 0, hw) != replica_bytes(
+                c.broker(1), "fd", 0, hw):
+            time.sleep(0.5)
+        assert replica_bytes(c.broker(3), "fd", 0, hw) == replica_bytes(c.broker(1), "fd", 0, hw)
+        for b in c.brokers:
+            b.stop()
+    finally:
+        subprocess.run(["umount", "-l", mnt], capture_output=True)
