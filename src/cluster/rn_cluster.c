@@ -286,32 +286,38 @@ static void follow_topic(rn_cluster_t *c, const rn_meta_image_t *img, const rn_m
     free(logs);
 }
 
-/* Topics the image no longer has go (img_lock read-held). */
+static void drop_topic_locked(rn_cluster_t *c, rn_topic_t *t) {
+    rn_broker_t *b = c->b;
+    rn_map_del(&b->topics, t->name, strlen(t->name));
+    t->deleted = true;
+    for (int32_t p = 0; p < t->partition_count; p++) {
+        rn_partition_t *pp = t->partitions[p];
+        if (!pp || !pp->log) continue;
+        rn_replica_mgr_remove(c->mgr, pp->log);
+        rn_logdir_delete_log(b->logdir, pp->log);
+    }
+    RN_INFO("cluster", "topic %s deleted by the metadata log", t->name);
+    rn_topic_release(t);
+}
+
+/* Topics the image no longer has go (img_lock read-held), in rounds of 64: the
+ * registry must not change under its iterator. */
 static void drop_deleted_topics(rn_cluster_t *c, const rn_meta_image_t *img) {
     rn_broker_t *b = c->b;
     pthread_rwlock_wrlock(&b->topics_lock);
-    size_t it = 0;
-    const char *k;
-    void *v;
     rn_topic_t *gone[64];
-    int n = 0;
-    while (n < 64 && rn_map_next(&b->topics, &it, &k, &v)) {
-        rn_topic_t *t = v;
-        if (!rn_meta_image_topic_by_name(img, (rn_str_t){t->name, (int32_t)strlen(t->name)})) gone[n++] = t;
-    }
-    for (int i = 0; i < n; i++) {
-        rn_topic_t *t = gone[i];
-        rn_map_del(&b->topics, t->name, strlen(t->name));
-        t->deleted = true;
-        for (int32_t p = 0; p < t->partition_count; p++) {
-            rn_partition_t *pp = t->partitions[p];
-            if (!pp || !pp->log) continue;
-            rn_replica_mgr_remove(c->mgr, pp->log);
-            rn_logdir_delete_log(b->logdir, pp->log);
+    int n;
+    do {
+        size_t it = 0;
+        const char *k;
+        void *v;
+        n = 0;
+        while (n < 64 && rn_map_next(&b->topics, &it, &k, &v)) {
+            rn_topic_t *t = v;
+            if (!rn_meta_image_topic_by_name(img, (rn_str_t){t->name, (int32_t)strlen(t->name)})) gone[n++] = t;
         }
-        RN_INFO("cluster", "topic %s deleted by the metadata log", t->name);
-        rn_topic_release(t);
-    }
+        for (int i = 0; i < n; i++) drop_topic_locked(c, gone[i]);
+    } while (n == 64);
     pthread_rwlock_unlock(&b->topics_lock);
 }
 

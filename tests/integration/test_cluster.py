@@ -59,6 +59,15 @@ def test_clients_see_leaders_replicas_and_isr(broker_factory):
     with pytest.raises(KafkaException) as e:
         fs["t9"].result(20)
     assert "REPLICATION_FACTOR" in str(e.value).upper()
+    # DeleteTopics through the controller: gone from every node's metadata and disk.
+    c.admin().delete_topics(["t3"], operation_timeout=20)["t3"].result(30)
+    deadline = time.time() + 30
+    while time.time() < deadline and any(
+            os.path.exists(os.path.join(b.data_dir, "t3-%d" % p)) for b in c.brokers for p in range(3)):
+        time.sleep(0.3)
+    assert not any(os.path.exists(os.path.join(b.data_dir, "t3-%d" % p)) for b in c.brokers for p in range(3))
+    for b in c.brokers:
+        assert "t3" not in c.node_admin(b).list_topics(timeout=10).topics
 
 
 def produce_for(c, topic, seconds, on_round, acked, errors, start=0):
