@@ -112,6 +112,7 @@ const rn_config_def_t rn_broker_config_defs[] = {
     B("auto.leader.rebalance.enable", RN_CT_BOOLEAN, "true", 0, 0, NULL, "Move leadership back to preferred replicas."),
     B("leader.imbalance.check.interval.seconds", RN_CT_LONG, "300", 1, L_MAX, NULL, "How often leadership is rebalanced."),
     BR("controlled.shutdown.timeout.ms", RN_CT_LONG, "5000", 0, L_MAX, NULL, "runnel: SIGTERM waits this long for leaderships to move away."),
+    BR("replica.selector.class", RN_CT_STRING, NULL, 0, 0, NULL, "Rack-aware follower fetching (KIP-392) with org.apache.kafka.common.replica.RackAwareReplicaSelector."),
     BR("controller.quorum.election.timeout.ms", RN_CT_INT, "500", 50, I_MAX, NULL, "runnel: metadata quorum election timeout (Kafka: 1000)."),
     BR("broker.heartbeat.interval.ms", RN_CT_INT, "250", 10, I_MAX, NULL, "runnel: how often a broker heartbeats the controller (Kafka: 2000)."),
     BR("broker.session.timeout.ms", RN_CT_INT, "1500", 100, I_MAX, NULL, "runnel: a broker without heartbeats this long is fenced (Kafka: 9000)."),

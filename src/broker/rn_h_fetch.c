@@ -16,7 +16,11 @@
  * Cluster mode: consumers fetch from the partition leader
  * (NOT_LEADER_OR_FOLLOWER elsewhere); a follower's fetch (ReplicaId >= 0) is
  * served by the replica manager: to the log end, with the divergence check,
- * and its fetch offset counted toward the high watermark.
+ * and its fetch offset counted toward the high watermark. With
+ * replica.selector.class set to the rack-aware selector (KIP-392), a leader
+ * sends a consumer of another rack to an in-sync replica in its rack
+ * (PreferredReadReplica) and followers serve such consumers up to their own
+ * high watermark.
  *
  * Long poll: with fewer than MinBytes available the request parks on its loop
  * until an append or sync wakes it, or MaxWaitMs passes; then it answers with
@@ -189,9 +193,22 @@ static int32_t fetch_build(rn_broker_t *b, fetch_ctx_t *fc) {
                 }
                 continue;
             }
+            bool follower_read = false; /* KIP-392: a consumer sent here by the leader (Fetch v11+) */
             if (!rn_partition_led_here(b, p)) {
-                pd->ErrorCode = RN_ERR_NOT_LEADER_OR_FOLLOWER;
-                continue;
+                follower_read = p->log && fc->h.api_version >= 11 && rn_cluster_serves_followers_fetch(b);
+                if (!follower_read) {
+                    pd->ErrorCode = RN_ERR_NOT_LEADER_OR_FOLLOWER;
+                    continue;
+                }
+            } else if (fc->h.api_version >= 11) {
+                int32_t near = rn_cluster_preferred_read_replica(b, p, rq->RackId);
+                if (near >= 0) { /* no data: the client fetches from `near` from now on */
+                    pd->PreferredReadReplica = near;
+                    pd->HighWatermark = rn_log_high_watermark(p->log);
+                    pd->LastStableOffset = rn_log_last_stable_offset(p->log);
+                    pd->LogStartOffset = rn_log_start_offset(p->log);
+                    continue;
+                }
             }
             if (fp->CurrentLeaderEpoch >= 0 && fp->CurrentLeaderEpoch != p->leader_epoch) {
                 pd->ErrorCode = fp->CurrentLeaderEpoch > p->leader_epoch ? RN_ERR_UNKNOWN_LEADER_EPOCH : RN_ERR_FENCED_LEADER_EPOCH;

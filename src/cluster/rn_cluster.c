@@ -80,6 +80,9 @@ struct rn_cluster {
     uint8_t incarnation[16];
     int64_t broker_epoch; /* -1 until registered */
     bool want_shutdown, shutdown_ok; /* controlled shutdown: asked, granted (c->lock) */
+    bool rack_selector;               /* replica.selector.class is the rack-aware one (KIP-392) */
+    int32_t nracks;                   /* brokers' racks, refreshed from the image (c->lock) */
+    struct { int32_t id; char rack[64]; } racks[64];
     rn_client_t *ctl_client;
     int32_t ctl_client_node;
 };
@@ -321,8 +324,41 @@ static void drop_deleted_topics(rn_cluster_t *c, const rn_meta_image_t *img) {
     pthread_rwlock_unlock(&b->topics_lock);
 }
 
+/* The brokers' racks, for the Fetch path (which must not take img_lock under topics_lock). */
+static void refresh_racks(rn_cluster_t *c, const rn_meta_image_t *img) {
+    pthread_mutex_lock(&c->lock);
+    c->nracks = 0;
+    for (int32_t i = 0; i < rn_meta_image_broker_count(img) && c->nracks < 64; i++) {
+        const rn_meta_broker_t *br = rn_meta_image_broker_at(img, i);
+        if (!br->rack) continue;
+        c->racks[c->nracks].id = br->id;
+        snprintf(c->racks[c->nracks].rack, sizeof(c->racks[0].rack), "%s", br->rack);
+        c->nracks++;
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+int32_t rn_cluster_preferred_read_replica(rn_broker_t *b, const rn_partition_t *p, rn_str_t client_rack) {
+    rn_cluster_t *c = b->cluster;
+    if (!c || !c->rack_selector || client_rack.len <= 0) return -1;
+    int32_t found = -1;
+    bool leader_same = false;
+    pthread_mutex_lock(&c->lock);
+    for (int32_t i = 0; i < c->nracks; i++) {
+        if (!rn_str_eq_cstr(client_rack, c->racks[i].rack)) continue;
+        if (c->racks[i].id == p->leader_id) leader_same = true;
+        for (int32_t k = 0; k < p->nisr && found < 0; k++)
+            if (p->isr[k] == c->racks[i].id) found = c->racks[i].id;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return leader_same ? -1 : found; /* the leader itself is as near: no redirect */
+}
+
+bool rn_cluster_serves_followers_fetch(rn_broker_t *b) { return b->cluster && b->cluster->rack_selector; }
+
 static void follow_image(rn_cluster_t *c) {
     pthread_rwlock_rdlock(&c->img_lock);
+    refresh_racks(c, c->sm.img);
     for (int32_t i = 0; i < rn_meta_image_topic_count(c->sm.img); i++)
         follow_topic(c, c->sm.img, rn_meta_image_topic_at(c->sm.img, i));
     drop_deleted_topics(c, c->sm.img);
@@ -563,6 +599,13 @@ void rn_cluster_auto_create(rn_broker_t *b, const char *name, size_t len) {
 
 /* ---- the active controller (controller thread) ---------------------------------------- */
 
+/* Why a controller request failed: the decision's reason, or the error's name
+ * (a proposal that failed has no reason of the decision's). */
+static const char *ctl_message(rn_cluster_t *c, rn_err_t err) {
+    const char *m = rn_ctl_error_message(c->ctl);
+    return m && *m ? m : rn_err_name(err);
+}
+
 /* Proposes the decision's entries in order, each waited for until applied here. */
 static rn_err_t commit(rn_cluster_t *c, rn_meta_batch_t *batch) {
     if (batch->count == 0) return RN_OK;
@@ -713,7 +756,7 @@ static void job_create(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
         if (!err) err = commit(c, batch);
         tr->ErrorCode = rn_err_wire(err);
         if (err) {
-            tr->ErrorMessage = rn_str_dup_arena(a, rn_ctl_error_message(c->ctl));
+            tr->ErrorMessage = rn_str_dup_arena(a, ctl_message(c, err));
             tr->NumPartitions = -1;
             tr->ReplicationFactor = -1;
         } else {
@@ -747,7 +790,7 @@ static void job_delete(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
         pthread_rwlock_unlock(&c->img_lock);
         if (!err) err = commit(c, batch);
         tr->ErrorCode = rn_err_wire(err);
-        if (err) tr->ErrorMessage = rn_str_dup_arena(a, rn_ctl_error_message(c->ctl));
+        if (err) tr->ErrorMessage = rn_str_dup_arena(a, ctl_message(c, err));
     }
 }
 
@@ -779,7 +822,7 @@ static void job_reassign(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
             pthread_rwlock_unlock(&c->img_lock);
             if (!err) err = commit(c, batch);
             pr->ErrorCode = rn_err_wire(err);
-            if (err) pr->ErrorMessage = rn_str_dup_arena(a, rn_ctl_error_message(c->ctl));
+            if (err) pr->ErrorMessage = rn_str_dup_arena(a, ctl_message(c, err));
         }
     }
 }
@@ -795,7 +838,7 @@ static void elect_one(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch, int8_t 
     pthread_rwlock_unlock(&c->img_lock);
     if (!err) err = commit(c, batch);
     pr->ErrorCode = rn_err_wire(err);
-    if (err) pr->ErrorMessage = rn_str_dup_arena(&j->req->arena, rn_ctl_error_message(c->ctl));
+    if (err) pr->ErrorMessage = rn_str_dup_arena(&j->req->arena, ctl_message(c, err));
 }
 
 static void job_elect(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
@@ -1188,6 +1231,8 @@ rn_err_t rn_cluster_init(rn_broker_t *b, char *err, size_t errlen) {
     if (rn_quorum_parse_voters(rn_broker_config_value(&b->cfg, "controller.quorum.voters", NULL), &c->qcfg, err,
                                errlen))
         return RN_ERR_INVALID_CONFIG;
+    const char *sel = rn_broker_config_value(&b->cfg, "replica.selector.class", NULL);
+    c->rack_selector = sel && strstr(sel, "RackAwareReplicaSelector");
     cluster_id_from_voters(rn_broker_config_value(&b->cfg, "controller.quorum.voters", NULL), b->cluster_id,
                            sizeof(b->cluster_id));
     bool voter = false;

@@ -52,6 +52,11 @@ rn_replica_mgr_t *rn_cluster_replicas(rn_broker_t *b);
 int32_t rn_cluster_controller_id(rn_broker_t *b); /* -1: none known */
 /* Metadata and DescribeCluster: the unfenced brokers and their listener. */
 int32_t rn_cluster_brokers(rn_broker_t *b, rn_arena_t *a, rn_MetadataResponse_MetadataResponseBroker_t **out);
+/* KIP-392 (replica.selector.class = RackAwareReplicaSelector): the in-sync
+ * replica in the consumer's rack a leader sends it to (-1: stay), and whether
+ * this node serves consumers' fetches as a follower (to its high watermark). */
+int32_t rn_cluster_preferred_read_replica(rn_broker_t *b, const rn_partition_t *p, rn_str_t client_rack);
+bool rn_cluster_serves_followers_fetch(rn_broker_t *b);
 /* Asks the controller to create `name` with the defaults (auto.create.topics.enable). */
 void rn_cluster_auto_create(rn_broker_t *b, const char *name, size_t len);
 int64_t rn_cluster_producer_id(rn_broker_t *b, int64_t local_id);

@@ -338,3 +338,45 @@ def test_full_disk_on_one_follower(broker_factory, tmp_path):
             b.stop()
     finally:
         subprocess.run(["umount", "-l", mnt], capture_output=True)
+
+
+def test_consumer_fetches_from_a_follower_in_its_rack(broker_factory):
+    """KIP-392: with the rack-aware replica selector, a consumer in rack r3 is sent to node 3 (a
+    follower) and reads everything from it."""
+    import urllib.request
+    from conftest import free_port
+    mport = free_port()
+    c = Cluster(broker_factory, overrides={
+        "replica.selector.class": "org.apache.kafka.common.replica.RackAwareReplicaSelector"})
+    for i, b in enumerate(c.brokers):
+        b.overrides["broker.rack"] = "r%d" % (i + 1)
+    c.broker(3).overrides["metrics.listeners"] = "127.0.0.1:%d" % mport
+    c.start()
+    fs = c.admin().create_topics([NewTopic("rk", num_partitions=1, replica_assignment=[[1, 2, 3]])])
+    fs["rk"].result(20)
+    c.wait_leaders("rk", 1, isr=3)
+    p = Producer({"bootstrap.servers": c.bootstrap, "acks": "all", "linger.ms": 5})
+    for i in range(1000):
+        p.produce("rk", b"v%d" % i)
+    assert p.flush(60) == 0
+
+    def fetches_on_node3():
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10).read().decode()
+        for line in text.splitlines():
+            if line.startswith('runnel_requests_total{api="Fetch"}'):
+                return int(line.split()[-1])
+        return 0
+
+    before = fetches_on_node3()  # node 3 is a follower: nothing fetches from it but consumers
+    from confluent_kafka import Consumer, TopicPartition
+    cons = Consumer({"bootstrap.servers": c.bootstrap, "group.id": "rk", "client.rack": "r3",
+                     "enable.auto.commit": False, "enable.partition.eof": True})
+    cons.assign([TopicPartition("rk", 0, 0)])
+    got, deadline = [], time.time() + 60
+    while time.time() < deadline and len(got) < 1000:
+        m = cons.poll(1.0)
+        if m is not None and not m.error():
+            got.append(m.value())
+    cons.close()
+    assert got == [b"v%d" % i for i in range(1000)]
+    assert fetches_on_node3() > before, "the consumer never fetched from its rack's follower"
