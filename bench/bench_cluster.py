@@ -21,7 +21,7 @@ All three brokers and the client share the machine's cores, so RF=3 does three
 times the disk and CPU work of RF=1 on the same cores: the ratio says what
 replication costs here, not on three machines.
 
-  bench/bench_cluster.py [--messages 300000] [--partitions 3] [--rounds 3] [--json]
+  bench/bench_cluster.py [--messages 300000] [--size 100] [--partitions 3] [--rounds 3] [--json]
 """
 import argparse
 import json
@@ -109,9 +109,9 @@ def create(admin, topic, n, rf, config=None):
         p.leader >= 0 and len(p.isrs) == rf for p in partitions(admin, topic).values()), 60, topic)
 
 
-def bench_produce(binary, bootstrap, topic, messages):
+def bench_produce(binary, bootstrap, topic, messages, size):
     out = subprocess.run([binary, "bench", "produce", "-b", bootstrap, "-t", topic, "--no-create", "-n",
-                          str(messages), "-s", "100", "--acks", "all", "--progress", "0", "--json"],
+                          str(messages), "-s", str(size), "--acks", "all", "--progress", "0", "--json"],
                          capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         raise RuntimeError("bench produce failed: " + out.stderr[-2000:])
@@ -162,6 +162,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=300000)
     ap.add_argument("--partitions", type=int, default=3)
+    ap.add_argument("--size", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
@@ -179,8 +180,8 @@ def main():
         wait_for(lambda: len(admin.list_topics(timeout=5).brokers) == 3, 60, "3 brokers")
         create(admin, "rf1", a.partitions, 1)
         create(admin, "rf3", a.partitions, 3, {"min.insync.replicas": "2"})
-        r1 = bench_produce(binary, bootstrap, "rf1", a.messages)
-        r3 = bench_produce(binary, bootstrap, "rf3", a.messages)
+        r1 = bench_produce(binary, bootstrap, "rf1", a.messages, a.size)
+        r3 = bench_produce(binary, bootstrap, "rf3", a.messages, a.size)
         result["rf1_msgs_per_s"] = r1.get("msgs_per_s")
         result["rf3_msgs_per_s"] = r3.get("msgs_per_s")
         result["rf1"] = r1
@@ -202,8 +203,10 @@ def main():
     if a.json:
         print(json.dumps(result))
     else:
-        print("RF=1 acks=all: %s msgs/s" % result.get("rf1_msgs_per_s"))
-        print("RF=3 acks=all: %s msgs/s (min.insync.replicas=2)" % result.get("rf3_msgs_per_s"))
+        print("RF=1 acks=all, %d-byte messages: %s msgs/s, %s MB/s" % (a.size, result.get("rf1_msgs_per_s"),
+                                                                    result["rf1"].get("mb_per_s")))
+        print("RF=3 acks=all, %d-byte messages: %s msgs/s, %s MB/s (min.insync.replicas=2)" % (
+            a.size, result.get("rf3_msgs_per_s"), result["rf3"].get("mb_per_s")))
         for r in result.get("failover", []):
             print("kill -9 of leader node %s: new leader in Metadata after %s s, first ack after %s s" % (
                 r["killed_node"], r["new_leader_s"], r["failover_s"]))
