@@ -208,10 +208,21 @@ void rn_h_describe_cluster(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
         resp.ErrorMessage = RN_STR_LIT("Only brokers (endpoint type 1) are described");
     }
     resp.ClusterId = rn_str_dup_arena(a, b->cluster_id);
-    resp.ControllerId = b->cfg.node_id;
+    resp.ControllerId = b->cluster ? rn_cluster_controller_id(b) : b->cfg.node_id;
     resp.ClusterAuthorizedOperations = rq.IncludeClusterAuthorizedOperations ? 0 : RN_AUTHORIZED_OPS_OMITTED;
-    resp.Brokers = rn_arena_calloc(a, 1, sizeof(*resp.Brokers));
-    if (resp.Brokers) {
+    if (b->cluster) { /* the unfenced brokers of the image, as Metadata lists them */
+        rn_MetadataResponse_MetadataResponseBroker_t *mb;
+        int32_t n = rn_cluster_brokers(b, a, &mb);
+        resp.Brokers = rn_arena_calloc(a, (size_t)n + 1, sizeof(*resp.Brokers));
+        for (int32_t i = 0; resp.Brokers && mb && i < n; i++) {
+            rn_DescribeClusterResponse_DescribeClusterBroker_init(&resp.Brokers[i]);
+            resp.Brokers[i].BrokerId = mb[i].NodeId;
+            resp.Brokers[i].Host = mb[i].Host;
+            resp.Brokers[i].Port = mb[i].Port;
+            resp.Brokers[i].Rack = mb[i].Rack;
+        }
+        resp.Brokers_count = resp.Brokers && mb ? n : 0;
+    } else if ((resp.Brokers = rn_arena_calloc(a, 1, sizeof(*resp.Brokers))) != NULL) {
         rn_DescribeClusterResponse_DescribeClusterBroker_init(&resp.Brokers[0]);
         resp.Brokers[0].BrokerId = b->cfg.node_id;
         resp.Brokers[0].Host = rn_str_dup_arena(a, b->cfg.advertised_host);

@@ -41,6 +41,18 @@ def test_clients_see_leaders_replicas_and_isr(broker_factory):
     n = struct.unpack(">i", r[6:10])[0]
     keys = {struct.unpack(">h", r[10 + 6 * i:12 + 6 * i])[0] for i in range(n)}
     assert {43, 45, 46} <= keys and not keys & {56, 62, 63, 1000}
+    # DescribeCluster v0 (flexible): every broker, the controller.
+    conn = kp.Conn(c.brokers[1].bootstrap)
+    conn.request(60, 0, b"\x00\x00", header_v2=True)
+    r = conn.recv_frame()
+    conn.close()
+    pos = 4 + 1 + 4
+    assert struct.unpack(">h", r[pos:pos + 2])[0] == 0
+    pos += 2
+    pos += 1 + max(r[pos] - 1, 0)  # error message (null)
+    pos += 1 + (r[pos] - 1)  # cluster id
+    assert struct.unpack(">i", r[pos:pos + 4])[0] == md.controller_id
+    assert r[pos + 4] - 1 == 3  # brokers
     # kafka-python sees the same leaders.
     from kafka import KafkaConsumer
     from kafka.structs import TopicPartition as KTP
