@@ -152,6 +152,12 @@ static void assert_raft_state(const rn_raft_t *r) {
 
 static void reset_election_timer(rn_raft_t *r) {
     uint64_t t = r->cfg.election_timeout_ms;
+    /* The only voter has nobody to wait for: it campaigns at its next tick
+     * (a zero-config single node is serving metadata at once, not after a timeout). */
+    if (r->voters.count == 1 && is_voter(r, r->cfg.node_id)) {
+        r->election_deadline_ms = now_ms(r);
+        return;
+    }
     r->election_deadline_ms = now_ms(r) + (int64_t)(t + r->io.random(r->io.ctx) % t);
 }
 

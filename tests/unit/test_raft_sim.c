@@ -1213,6 +1213,25 @@ RN_TEST(raft_sim_leader_transfer) {
     sim_free(s);
 }
 
+/* The only voter leads at its first tick, before any election timeout, and
+ * again at once after a restart. */
+RN_TEST(raft_sim_single_voter) {
+    sim_t *s = sim_new(71, 1, 1);
+    sim_start(s);
+    int64_t start = s->now;
+    ASSERT_TRUE(run_until(s, p_leader, 0, 1000));
+    ASSERT_LT(s->now - start, (int64_t)s->cfg.election_timeout_ms);
+    ASSERT_TRUE(commit_one(s, all_mask(s), "alone"));
+    node_crash(s, 1);
+    node_start(s, 1);
+    start = s->now;
+    ASSERT_TRUE(run_until(s, p_leader, 1, 1000));
+    ASSERT_LT(s->now - start, (int64_t)s->cfg.election_timeout_ms);
+    ASSERT_TRUE(commit_one(s, all_mask(s), "after restart"));
+    ASSERT_SIM_OK(s);
+    sim_free(s);
+}
+
 /* A node down while the others compact their logs catches up by snapshot. */
 RN_TEST(raft_sim_snapshot_install) {
     sim_t *s = sim_new(31, 3, 3);
