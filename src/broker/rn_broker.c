@@ -125,6 +125,12 @@ rn_err_t rn_broker_start(rn_broker_t *b) {
         .arena_max_bytes = (size_t)b->cfg.socket_request_max_bytes * 2 + (64u << 20),
         .max_connections = b->cfg.max_connections,
     };
+    /* The other listeners (e.g. CONTROLLER://) are served by the same threads. */
+    int main_listener = b->cfg.client_listener >= 0 ? b->cfg.client_listener : b->cfg.controller_listener;
+    for (int i = 0; i < b->cfg.nlisteners && nc.nextra < RN_NET_LISTENERS_MAX - 1; i++) {
+        if (i == main_listener) continue;
+        nc.extra[nc.nextra++] = (rn_net_listen_t){b->cfg.listeners[i].host, b->cfg.listeners[i].port};
+    }
     rn_net_handler_t handler = {rn_broker_on_request, b, on_net_stop};
     rn_err_t rc = rn_net_new(&b->net, &nc, handler);
     if (rc) return rc;

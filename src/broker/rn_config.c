@@ -35,8 +35,10 @@ const rn_config_def_t rn_broker_config_defs[] = {
     BR("advertised.listeners", RN_CT_LIST, NULL, 0, 0, NULL, "Address given to clients; listeners when unset."),
     BR("listener.security.protocol.map", RN_CT_LIST, "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT", 0, 0, NULL,
        "Security protocol per listener name (PLAINTEXT only)."),
-    BR("controller.listener.names", RN_CT_LIST, NULL, 0, 0, NULL, "Listener names used by the controller."),
+    BR("controller.listener.names", RN_CT_LIST, NULL, 0, 0, NULL, "The listener controller traffic (Raft, broker registration and heartbeats) uses."),
     BR("controller.quorum.voters", RN_CT_LIST, NULL, 0, 0, NULL, "Metadata quorum voters (id@host:port)."),
+    BR("controller.quorum.bootstrap.servers", RN_CT_LIST, NULL, 0, 0, NULL,
+       "host:port of controllers a broker-only node asks for the quorum when controller.quorum.voters is unset."),
     BR("inter.broker.listener.name", RN_CT_STRING, NULL, 0, 0, NULL, "Listener used between brokers."),
     BR("broker.rack", RN_CT_STRING, NULL, 0, 0, NULL, "Rack of this broker, for replica placement."),
     BR("cluster.id", RN_CT_STRING, NULL, 0, 0, NULL, "runnel: cluster id; generated at first start when unset."),
@@ -522,6 +524,136 @@ static bool parse_hostport(const char *s, char *host, size_t hostlen, int *port)
     return true;
 }
 
+/* The name of a "NAME://host:port" item (PLAINTEXT for a bare host:port). */
+static bool listener_name(const char *item, size_t n, char *name, size_t cap) {
+    const char *sep = NULL;
+    for (size_t i = 0; i + 2 < n && !sep; i++)
+        if (item[i] == ':' && item[i + 1] == '/' && item[i + 2] == '/') sep = item + i;
+    size_t nl = sep ? (size_t)(sep - item) : strlen("PLAINTEXT");
+    if ((sep && nl == 0) || nl >= cap) return false;
+    memcpy(name, sep ? item : "PLAINTEXT", nl);
+    name[nl] = 0;
+    for (size_t i = 0; i < nl; i++) name[i] = (char)toupper((unsigned char)name[i]);
+    return true;
+}
+
+bool rn_config_list_has(const char *list, const char *name) {
+    for (const char *p = list; p && *p;) {
+        while (*p == ' ') p++;
+        const char *c = strchr(p, ',');
+        size_t n = c ? (size_t)(c - p) : strlen(p);
+        while (n && p[n - 1] == ' ') n--;
+        if (n == strlen(name) && !strncasecmp(p, name, n)) return true;
+        p = c ? c + 1 : NULL;
+    }
+    return false;
+}
+
+/* The security protocol listener `name` maps to in listener.security.protocol.map
+ * (into proto); false if it has none. */
+static bool listener_protocol(const char *map, const char *name, char *proto, size_t cap) {
+    for (const char *p = map; p && *p;) {
+        while (*p == ' ') p++;
+        const char *c = strchr(p, ','), *colon = strchr(p, ':');
+        size_t n = c ? (size_t)(c - p) : strlen(p);
+        if (colon && (!c || colon < c) && (size_t)(colon - p) == strlen(name) && !strncasecmp(p, name, strlen(name))) {
+            size_t pl = n - (size_t)(colon + 1 - p);
+            while (pl && colon[pl] == ' ') pl--;
+            snprintf(proto, cap, "%.*s", (int)pl, colon + 1);
+            return true;
+        }
+        p = c ? c + 1 : NULL;
+    }
+    const char *known[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (!strcasecmp(name, known[i])) {
+            snprintf(proto, cap, "%s", known[i]);
+            return true;
+        }
+    return false;
+}
+
+/* listeners, advertised.listeners, controller.listener.names and
+ * listener.security.protocol.map into cfg's listener fields. */
+static rn_err_t resolve_listeners(rn_broker_config_t *cfg, char *err, size_t errlen) {
+    const char *s = rn_broker_config_value(cfg, "listeners", NULL);
+    const char *ctl_names = rn_broker_config_value(cfg, "controller.listener.names", NULL);
+    const char *map = rn_broker_config_value(cfg, "listener.security.protocol.map", NULL);
+    cfg->nlisteners = 0;
+    cfg->client_listener = cfg->controller_listener = -1;
+    for (const char *p = s; p && *p;) {
+        while (*p == ' ') p++;
+        const char *c = strchr(p, ',');
+        size_t n = c ? (size_t)(c - p) : strlen(p);
+        if (cfg->nlisteners == RN_LISTENERS_MAX) {
+            snprintf(err, errlen, "listeners: at most %d listeners", RN_LISTENERS_MAX);
+            return RN_ERR_INVALID_ARG;
+        }
+        rn_listener_t *l = &cfg->listeners[cfg->nlisteners];
+        char item[600];
+        snprintf(item, sizeof(item), "%.*s", (int)(n < sizeof(item) ? n : sizeof(item) - 1), p);
+        if (n == 0 || n >= sizeof(item) || !listener_name(item, n, l->name, sizeof(l->name)) ||
+            !parse_hostport(item, l->host, sizeof(l->host), &l->port)) {
+            snprintf(err, errlen, "listeners: '%s' is not a list of NAME://host:port", s);
+            return RN_ERR_INVALID_ARG;
+        }
+        for (int i = 0; i < cfg->nlisteners; i++)
+            if (!strcmp(cfg->listeners[i].name, l->name)) {
+                snprintf(err, errlen, "listeners: the name %s is used twice", l->name);
+                return RN_ERR_INVALID_ARG;
+            }
+        char proto[32];
+        if (!listener_protocol(map, l->name, proto, sizeof(proto))) {
+            snprintf(err, errlen, "listener.security.protocol.map: no security protocol for listener %s", l->name);
+            return RN_ERR_INVALID_ARG;
+        }
+        if (strcasecmp(proto, "PLAINTEXT")) {
+            snprintf(err, errlen, "listener.security.protocol.map: listener %s uses %s; only PLAINTEXT is supported",
+                     l->name, proto);
+            return RN_ERR_INVALID_ARG;
+        }
+        if (ctl_names && rn_config_list_has(ctl_names, l->name)) {
+            if (cfg->controller_listener < 0) cfg->controller_listener = cfg->nlisteners;
+        } else if (cfg->client_listener < 0) {
+            cfg->client_listener = cfg->nlisteners;
+        }
+        cfg->nlisteners++;
+        p = c ? c + 1 : NULL;
+    }
+    if (cfg->nlisteners == 0) {
+        snprintf(err, errlen, "listeners: '%s' is not NAME://host:port", s ? s : "");
+        return RN_ERR_INVALID_ARG;
+    }
+    const rn_listener_t *main = &cfg->listeners[cfg->client_listener >= 0 ? cfg->client_listener : cfg->controller_listener];
+    snprintf(cfg->listener_host, sizeof(cfg->listener_host), "%s", main->host);
+    cfg->listener_port = main->port;
+
+    /* advertised.listeners: the entry of the client listener's name, else its first entry. */
+    s = rn_broker_config_value(cfg, "advertised.listeners", NULL);
+    if (s) {
+        const char *pick = s;
+        for (const char *p = s; p && *p;) {
+            while (*p == ' ') p++;
+            const char *c = strchr(p, ',');
+            char name[64];
+            if (listener_name(p, c ? (size_t)(c - p) : strlen(p), name, sizeof(name)) && !strcmp(name, main->name)) {
+                pick = p;
+                break;
+            }
+            p = c ? c + 1 : NULL;
+        }
+        if (!parse_hostport(pick, cfg->advertised_host, sizeof(cfg->advertised_host), &cfg->advertised_port)) {
+            snprintf(err, errlen, "advertised.listeners: '%s' is not NAME://host:port", s);
+            return RN_ERR_INVALID_ARG;
+        }
+    } else {
+        snprintf(cfg->advertised_host, sizeof(cfg->advertised_host), "%s",
+                 strcmp(cfg->listener_host, "0.0.0.0") ? cfg->listener_host : "127.0.0.1");
+        cfg->advertised_port = cfg->listener_port;
+    }
+    return RN_OK;
+}
+
 const char *rn_broker_config_value(const rn_broker_config_t *cfg, const char *name, rn_config_source_t *source) {
     const rn_config_entry_t *e = rn_config_set_find(&cfg->dynamic, name);
     if (e) {
@@ -602,22 +734,8 @@ rn_err_t rn_broker_config_load(rn_broker_config_t *cfg, const rn_config_set_t *e
     if (!s || !rn_config_parse_long(s, &v) || v < 0) v = rn_broker_config_long(cfg, "node.id");
     cfg->node_id = (int32_t)v;
 
-    s = rn_broker_config_value(cfg, "listeners", NULL);
-    if (!s || !parse_hostport(s, cfg->listener_host, sizeof(cfg->listener_host), &cfg->listener_port)) {
-        snprintf(err, errlen, "listeners: '%s' is not NAME://host:port", s ? s : "");
-        return RN_ERR_INVALID_ARG;
-    }
-    s = rn_broker_config_value(cfg, "advertised.listeners", NULL);
-    if (s) {
-        if (!parse_hostport(s, cfg->advertised_host, sizeof(cfg->advertised_host), &cfg->advertised_port)) {
-            snprintf(err, errlen, "advertised.listeners: '%s' is not NAME://host:port", s);
-            return RN_ERR_INVALID_ARG;
-        }
-    } else {
-        snprintf(cfg->advertised_host, sizeof(cfg->advertised_host), "%s",
-                 strcmp(cfg->listener_host, "0.0.0.0") ? cfg->listener_host : "127.0.0.1");
-        cfg->advertised_port = cfg->listener_port;
-    }
+    rn_err_t lrc = resolve_listeners(cfg, err, errlen);
+    if (lrc) return lrc;
 
     s = rn_config_set_get(&cfg->explicit_values, "log.dirs");
     if (!s) s = rn_config_set_get(&cfg->explicit_values, "log.dir");

@@ -92,6 +92,17 @@ rn_err_t rn_config_parse_properties_text(const char *text, size_t len, rn_config
 bool rn_config_parse_long(const char *s, int64_t *out);
 bool rn_config_parse_double(const char *s, double *out);
 bool rn_config_parse_bool(const char *s, bool *out);
+/* Whether `name` is an item of the comma-separated `list` (spaces trimmed, case-insensitive). */
+bool rn_config_list_has(const char *list, const char *name);
+
+#define RN_LISTENERS_MAX 4
+
+/* One entry of `listeners`: NAME://host:port (a bare host:port is PLAINTEXT). */
+typedef struct {
+    char name[64];
+    char host[256];
+    int port;
+} rn_listener_t;
 
 /* The broker's configuration, resolved. */
 typedef struct {
@@ -103,6 +114,14 @@ typedef struct {
     rn_config_set_t dynamic_default; /* resource name "": DYNAMIC_DEFAULT_BROKER_CONFIG */
     /* Resolved values used on hot paths. */
     int32_t node_id;
+    /* `listeners`, in order. The client listener (listener_host/port) is the
+     * first one not named in controller.listener.names (a controller-only node:
+     * its controller listener); controller_listener indexes the listener named
+     * there (-1: none: a combined node then takes controller traffic on its one
+     * listener). */
+    int nlisteners;
+    rn_listener_t listeners[RN_LISTENERS_MAX];
+    int client_listener, controller_listener;
     char listener_host[256];
     int listener_port;
     char advertised_host[256];

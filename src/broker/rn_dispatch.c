@@ -62,6 +62,7 @@ static const rn_handler_t internal_handlers[] = {
     {RN_API_ALTER_PARTITION_REASSIGNMENTS, 0, 0, rn_h_alter_partition_reassignments},
     {RN_API_LIST_PARTITION_REASSIGNMENTS, 0, 0, rn_h_list_partition_reassignments},
     {RN_API_RUNNEL_RAFT, 0, 0, rn_h_runnel_raft},
+    {RN_API_RUNNEL_METADATA, 0, 0, rn_h_runnel_metadata},
     {RN_API_BROKER_REGISTRATION, 0, 4, rn_h_broker_registration},
     {RN_API_BROKER_HEARTBEAT, 0, 1, rn_h_broker_heartbeat},
     {RN_API_ALTER_PARTITION, 0, 3, rn_h_alter_partition},

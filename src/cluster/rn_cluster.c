@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "rn_client.h"
+#include "rn_cluster_roles.h"
 #include "rn_clock.h"
 #include "rn_cond.h"
 #include "rn_controller.h"
@@ -75,6 +76,7 @@ struct rn_cluster {
     isr_change_t *isr_changes;
     name_item_t *auto_creates;
     pthread_t ctl_thread, life_thread, follow_thread;
+    int nthreads; /* started: the controller thread, then (brokers) follow and lifecycle */
     bool threads_started;
 
     uint8_t incarnation[16];
@@ -85,16 +87,15 @@ struct rn_cluster {
     struct { int32_t id; char rack[64]; } racks[64];
     rn_client_t *ctl_client;
     int32_t ctl_client_node;
+    rn_cluster_roles_t roles_cfg; /* process.roles (rn_cluster_roles.c) */
+    rn_roles_t *roles;
 };
 
-bool rn_cluster_enabled(const rn_broker_config_t *cfg) {
-    const char *v = rn_broker_config_value(cfg, "controller.quorum.voters", NULL);
-    return v && *v;
-}
+bool rn_cluster_enabled(const rn_broker_config_t *cfg) { return rn_cluster_roles_wanted(cfg); }
 
 rn_replica_mgr_t *rn_cluster_replicas(rn_broker_t *b) { return b->cluster ? b->cluster->mgr : NULL; }
 
-int32_t rn_cluster_controller_id(rn_broker_t *b) { return b->cluster ? rn_quorum_leader(b->cluster->quorum) : -1; }
+int32_t rn_cluster_controller_id(rn_broker_t *b) { return b->cluster ? rn_roles_controller_id(b->cluster->roles) : -1; }
 
 int64_t rn_cluster_producer_id(rn_broker_t *b, int64_t local_id) {
     /* Disjoint per node: the low 16 bits are the node id (node.id < 65536 in cluster mode). */
@@ -116,6 +117,7 @@ static void sm_apply(void *arg, uint64_t index, const uint8_t *data, size_t len)
     rn_cluster_t *c = arg;
     pthread_rwlock_wrlock(&c->img_lock);
     rn_meta_sm_apply(&c->sm, index, data, len);
+    rn_roles_on_apply(c->roles, index, data, len);
     pthread_rwlock_unlock(&c->img_lock);
     wake(c);
 }
@@ -132,6 +134,7 @@ static rn_err_t sm_load(void *arg, uint64_t index, const uint8_t *data, size_t l
     rn_cluster_t *c = arg;
     pthread_rwlock_wrlock(&c->img_lock);
     rn_err_t err = rn_meta_sm_snapshot_load(&c->sm, index, data, len);
+    if (!err) rn_roles_on_load(c->roles, index);
     pthread_rwlock_unlock(&c->img_lock);
     wake(c);
     return err;
@@ -369,13 +372,14 @@ static void follow_image(rn_cluster_t *c) {
 /* ---- calls to the active controller (lifecycle thread) ------------------------------ */
 
 static rn_client_t *controller_client(rn_cluster_t *c) {
-    int32_t leader = rn_quorum_leader(c->quorum);
+    int32_t leader = rn_roles_leader(c->roles);
     if (leader < 0) return NULL;
     if (c->ctl_client && c->ctl_client_node == leader) return c->ctl_client;
-    for (int32_t i = 0; i < c->qcfg.nvoters; i++) {
-        if (c->qcfg.voters[i].id != leader) continue;
-        rn_client_config_t cc = {.host = c->qcfg.voters[i].host, .port = c->qcfg.voters[i].port,
-                                 .client_id = "runnel-broker", .timeout_ms = PROPOSE_TIMEOUT_MS + 2000};
+    char host[256];
+    int port;
+    if (rn_roles_controller_address(c->roles, leader, host, sizeof(host), &port)) {
+        rn_client_config_t cc = {.host = host, .port = port, .client_id = "runnel-broker",
+                                 .timeout_ms = PROPOSE_TIMEOUT_MS + 2000};
         rn_client_t *cl;
         if (rn_client_new(&cc, &cl) != RN_OK) return NULL;
         pthread_mutex_lock(&c->lock);
@@ -420,7 +424,7 @@ static void fill_registration(rn_cluster_t *c, rn_BrokerRegistrationRequest_t *r
     rq->Listeners = rn_arena_calloc(a, 1, sizeof(*rq->Listeners));
     if (rq->Listeners) {
         rn_BrokerRegistrationRequest_Listener_init(rq->Listeners);
-        rq->Listeners[0].Name = RN_STR_LIT("PLAINTEXT");
+        rq->Listeners[0].Name = rn_str_dup_arena(a, b->cfg.listeners[b->cfg.client_listener].name);
         rq->Listeners[0].Host = rn_str_dup_arena(a, b->cfg.advertised_host);
         rq->Listeners[0].Port = (uint16_t)b->cfg.advertised_port;
         rq->Listeners_count = 1;
@@ -520,7 +524,7 @@ static void *life_main(void *arg) {
                 rn_BrokerHeartbeatRequest_init(&rq);
                 rq.BrokerId = c->b->cfg.node_id;
                 rq.BrokerEpoch = c->broker_epoch;
-                rq.CurrentMetadataOffset = (int64_t)rn_quorum_applied(c->quorum);
+                rq.CurrentMetadataOffset = (int64_t)rn_roles_applied(c->roles);
                 pthread_mutex_lock(&c->lock);
                 rq.WantShutDown = c->want_shutdown;
                 pthread_mutex_unlock(&c->lock);
@@ -893,7 +897,8 @@ static void respond_on_loop(void *arg) {
 
 static void run_job(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
     rn_meta_batch_reset(batch);
-    bool active = !c->stopping && rn_quorum_is_leader(c->quorum) && c->ctl_active_term == rn_quorum_term(c->quorum);
+    bool active = !c->stopping && c->quorum && rn_quorum_is_leader(c->quorum) &&
+                  c->ctl_active_term == rn_quorum_term(c->quorum);
     if (!active) {
         /* Answer NOT_CONTROLLER in the response's own shape: every job fills its error field. */
         if (j->kind == JOB_REGISTER) ((rn_BrokerRegistrationResponse_t *)j->resp)->ErrorCode = RN_ERR_NOT_CONTROLLER;
@@ -946,6 +951,7 @@ static void run_job(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
 /* Becoming the active controller: first an entry of this term applied here, so
  * the image holds everything committed before; then sessions start afresh. */
 static void maybe_activate(rn_cluster_t *c, rn_meta_batch_t *batch) {
+    if (!c->quorum) return; /* process.roles=broker: jobs are answered NOT_CONTROLLER */
     uint64_t term = rn_quorum_term(c->quorum);
     if (!rn_quorum_is_leader(c->quorum) || c->ctl_active_term == term) return;
     rn_meta_batch_reset(batch);
@@ -988,7 +994,7 @@ static void *ctl_main(void *arg) {
         int64_t now = rn_clock_mono_ms();
         if (now >= next_tick && !c->stopping) {
             next_tick = now + CTL_TICK_MS;
-            if (rn_quorum_is_leader(c->quorum) && c->ctl_active_term == rn_quorum_term(c->quorum)) {
+            if (c->quorum && rn_quorum_is_leader(c->quorum) && c->ctl_active_term == rn_quorum_term(c->quorum)) {
                 rn_meta_batch_reset(&batch);
                 pthread_rwlock_rdlock(&c->img_lock);
                 int32_t fenced = rn_ctl_tick(c->ctl, c->sm.img, now, &batch);
@@ -1021,6 +1027,7 @@ static void *ctl_main(void *arg) {
 /* Decodes a controller-bound request and queues it for the controller thread. */
 static void submit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body, int kind) {
     rn_cluster_t *c = b->cluster;
+    if (c && rn_roles_forward(c->roles, req, h, body)) return; /* to the active controller, answered from there */
     rn_arena_t *a = &req->arena;
     job_t *j = rn_arena_calloc(a, 1, sizeof(*j));
     void *rq = NULL, *resp = rn_msg_new_any(h->api_key, true, a);
@@ -1141,7 +1148,8 @@ void rn_h_list_partition_reassignments(rn_broker_t *b, rn_req_t *req, const rn_r
 }
 
 void rn_h_runnel_raft(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
-    if (!b->cluster || rn_quorum_deliver_batch(b->cluster->quorum, body->p + body->pos, rn_reader_remaining(body))) {
+    if (!b->cluster || !b->cluster->quorum ||
+        rn_quorum_deliver_batch(b->cluster->quorum, body->p + body->pos, rn_reader_remaining(body))) {
         rn_broker_bad_request(b, req, h, RN_ERR_MALFORMED);
         return;
     }
@@ -1150,6 +1158,10 @@ void rn_h_runnel_raft(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, r
     rn_resp_header_encode(&out, h->api_key, h->api_version, h->correlation_id);
     rn_req_respond(req, &out);
     rn_buf_free(&out);
+}
+
+void rn_h_runnel_metadata(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    rn_roles_handle_metadata(b->cluster ? b->cluster->roles : NULL, req, h, body);
 }
 
 /* ---- Metadata's brokers -------------------------------------------------------------- */
@@ -1196,17 +1208,28 @@ static void cluster_id_from_voters(const char *voters, char *out, size_t cap) {
     out[n] = 0;
 }
 
+/* The image serialized for a broker-only node the feed cannot serve (rn_cluster_roles.c). */
+static rn_err_t image_snapshot(void *arg, rn_buf_t *out, uint64_t *index) {
+    rn_cluster_t *c = arg;
+    pthread_rwlock_wrlock(&c->img_lock);
+    int64_t off = rn_meta_image_offset(c->sm.img);
+    rn_meta_image_serialize(c->sm.img, out);
+    pthread_rwlock_unlock(&c->img_lock);
+    *index = off > 0 ? (uint64_t)off : 0;
+    return rn_buf_err(out);
+}
+
+static bool image_broker_active(void *arg, int32_t id) {
+    rn_cluster_t *c = arg;
+    pthread_rwlock_rdlock(&c->img_lock);
+    bool ok = rn_meta_image_broker_active(c->sm.img, id);
+    pthread_rwlock_unlock(&c->img_lock);
+    return ok;
+}
+
 rn_err_t rn_cluster_init(rn_broker_t *b, char *err, size_t errlen) {
-    const char *roles = rn_broker_config_value(&b->cfg, "process.roles", NULL);
-    if (!roles || !strstr(roles, "broker") || !strstr(roles, "controller")) {
-        snprintf(err, errlen, "process.roles: '%s': a cluster node runs as broker,controller (separate roles are not "
-                 "supported yet)", roles ? roles : "");
-        return RN_ERR_INVALID_CONFIG;
-    }
-    if (b->cfg.node_id > 0xffff) {
-        snprintf(err, errlen, "node.id: %d: cluster nodes have ids below 65536", b->cfg.node_id);
-        return RN_ERR_INVALID_CONFIG;
-    }
+    rn_cluster_roles_t roles;
+    if (rn_cluster_roles_parse(&b->cfg, &roles, err, errlen)) return RN_ERR_INVALID_CONFIG;
     rn_cluster_t *c = calloc(1, sizeof(*c));
     if (!c) return RN_ERR_NOMEM;
     c->b = b;
@@ -1228,19 +1251,18 @@ rn_err_t rn_cluster_init(rn_broker_t *b, char *err, size_t errlen) {
     c->ctl = rn_ctl_new(&cc, (uint64_t)rn_clock_mono_ns() ^ (uint64_t)b->cfg.node_id);
     if (!c->ctl) return RN_ERR_NOMEM;
 
-    if (rn_quorum_parse_voters(rn_broker_config_value(&b->cfg, "controller.quorum.voters", NULL), &c->qcfg, err,
-                               errlen))
-        return RN_ERR_INVALID_CONFIG;
+    c->roles_cfg = roles;
+    c->qcfg.nvoters = roles.nvoters;
+    memcpy(c->qcfg.voters, roles.voters, sizeof(c->qcfg.voters));
     const char *sel = rn_broker_config_value(&b->cfg, "replica.selector.class", NULL);
     c->rack_selector = sel && strstr(sel, "RackAwareReplicaSelector");
-    cluster_id_from_voters(rn_broker_config_value(&b->cfg, "controller.quorum.voters", NULL), b->cluster_id,
-                           sizeof(b->cluster_id));
-    bool voter = false;
-    for (int32_t i = 0; i < c->qcfg.nvoters; i++) voter |= c->qcfg.voters[i].id == b->cfg.node_id;
-    if (!voter) {
-        snprintf(err, errlen, "controller.quorum.voters: node.id %d is not among the voters", b->cfg.node_id);
-        return RN_ERR_INVALID_CONFIG;
-    }
+    if (roles.nvoters > 0) /* else (bootstrap servers only) the controllers tell it */
+        cluster_id_from_voters(rn_broker_config_value(&b->cfg, "controller.quorum.voters", NULL), b->cluster_id,
+                               sizeof(b->cluster_id));
+    rn_roles_config_t rcfg = {.b = b, .roles = &c->roles_cfg, .apply = sm_apply, .snapshot_load = sm_load,
+                              .snapshot = image_snapshot, .broker_active = image_broker_active, .arg = c};
+    rc = rn_roles_new(&rcfg, &c->roles);
+    if (rc) return rc;
     rn_replica_mgr_config_t mc = {
         .node_id = b->cfg.node_id,
         .lag_max_ms = rn_broker_config_long(&b->cfg, "replica.lag.time.max.ms"),
@@ -1269,19 +1291,25 @@ rn_err_t rn_cluster_init(rn_broker_t *b, char *err, size_t errlen) {
     c->qcfg.snapshot_take = sm_take;
     c->qcfg.snapshot_load = sm_load;
     c->qcfg.arg = c;
+    if (!roles.controller) /* process.roles=broker: an observer of the metadata log, not a Raft member */
+        return rn_roles_start_observer(c->roles, err, errlen);
     rc = rn_quorum_start(&c->qcfg, &c->quorum);
     if (rc) {
         snprintf(err, errlen, "metadata quorum: cannot start in %s: %s", dir, rn_err_name(rc));
         return rc;
     }
+    rn_roles_set_quorum(c->roles, c->quorum);
     return RN_OK;
 }
 
 rn_err_t rn_cluster_start(rn_broker_t *b) {
     rn_cluster_t *c = b->cluster;
-    pthread_t *threads[] = {&c->follow_thread, &c->ctl_thread, &c->life_thread};
-    void *(*mains[])(void *) = {follow_main, ctl_main, life_main};
-    for (int i = 0; i < 3; i++) {
+    pthread_t *threads[] = {&c->ctl_thread, &c->follow_thread, &c->life_thread};
+    void *(*mains[])(void *) = {ctl_main, follow_main, life_main};
+    /* A controller-only node neither registers nor hosts partitions: the controller thread only. */
+    c->nthreads = c->roles_cfg.broker ? 3 : 1;
+    if (rn_roles_start(c->roles)) return RN_ERR_NOMEM;
+    for (int i = 0; i < c->nthreads; i++) {
         if (pthread_create(threads[i], NULL, mains[i], c) == 0) continue;
         rn_cluster_stop_begin(b);
         while (i-- > 0) pthread_join(*threads[i], NULL);
@@ -1295,6 +1323,7 @@ void rn_cluster_controlled_shutdown(rn_broker_t *b, int64_t timeout_ms) {
     rn_cluster_t *c = b->cluster;
     if (!c || !c->threads_started) return;
     int64_t deadline = rn_clock_mono_ms() + timeout_ms;
+    if (!c->roles_cfg.broker) goto metadata_leadership;
     pthread_mutex_lock(&c->lock);
     c->want_shutdown = true;
     pthread_cond_broadcast(&c->cond);
@@ -1304,8 +1333,9 @@ void rn_cluster_controlled_shutdown(rn_broker_t *b, int64_t timeout_ms) {
     pthread_mutex_unlock(&c->lock);
     RN_INFO("cluster", "node %d: controlled shutdown %s", b->cfg.node_id,
             ok ? "granted (no partition led here)" : "not confirmed in time");
+metadata_leadership:
     /* The metadata leadership goes too, so the next controller starts at once. */
-    if (rn_quorum_is_leader(c->quorum)) {
+    if (c->quorum && rn_quorum_is_leader(c->quorum)) {
         rn_quorum_transfer_leadership(c->quorum);
         while (rn_quorum_is_leader(c->quorum) && rn_clock_mono_ms() < deadline + 2000) {
             struct timespec ts = {0, 10 * 1000000};
@@ -1322,6 +1352,7 @@ void rn_cluster_stop_begin(rn_broker_t *b) {
     if (c->ctl_client) rn_client_interrupt(c->ctl_client);
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
+    rn_roles_stop_begin(c->roles);
 }
 
 void rn_cluster_free(rn_broker_t *b) {
@@ -1333,11 +1364,14 @@ void rn_cluster_free(rn_broker_t *b) {
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
     if (c->threads_started) {
-        pthread_join(c->life_thread, NULL);
         pthread_join(c->ctl_thread, NULL);
-        pthread_join(c->follow_thread, NULL);
+        if (c->nthreads > 1) {
+            pthread_join(c->life_thread, NULL);
+            pthread_join(c->follow_thread, NULL);
+        }
     }
-    rn_quorum_stop(c->quorum);
+    rn_quorum_stop(c->quorum); /* its applies reach c->roles */
+    rn_roles_free(c->roles);   /* joins the observer (its applies reach the image) and the forwarder */
     if (b->logdir) rn_logdir_on_sync(b->logdir, NULL, NULL);
     rn_replica_mgr_free(c->mgr);
     rn_client_free(c->ctl_client);

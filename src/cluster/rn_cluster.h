@@ -1,8 +1,9 @@
 /*
  * rn_cluster.h — cluster mode: this broker as one node of a Runnel cluster.
  *
- * On when controller.quorum.voters is set (every voter runs as broker and
- * controller: process.roles=broker,controller). Then:
+ * On when controller.quorum.voters (or controller.quorum.bootstrap.servers)
+ * is set. process.roles says what the node runs (rn_cluster_roles.h): a voter
+ * of the metadata quorum and the controller, a broker, or both. Then:
  *   - the metadata quorum (rn_quorum: Raft over the voters' listeners, an
  *     internal API key) replicates the metadata log; every node applies it to
  *     its image (src/controller/rn_meta_image) — topics, partitions, leaders,
@@ -28,6 +29,7 @@
 #include <stdint.h>
 
 #include "rn_broker.h"
+#include "rn_meta_feed.h"
 #include "rn_msg_gen.h"
 #include "rn_replica_mgr.h"
 
@@ -63,6 +65,8 @@ int64_t rn_cluster_producer_id(rn_broker_t *b, int64_t local_id);
 
 /* Handlers of the controller-bound APIs in cluster mode. */
 void rn_h_runnel_raft(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+/* Internal: a broker-only node reads the committed metadata log (rn_meta_feed.h). */
+void rn_h_runnel_metadata(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 void rn_h_broker_registration(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 void rn_h_broker_heartbeat(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 void rn_h_alter_partition(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);

@@ -1,7 +1,8 @@
 /*
  * rn_net.c — the server: one worker per network thread, each with its own loop
- * and its own SO_REUSEPORT listening socket, so the kernel spreads incoming
- * connections and no lock is shared on the accept or request path.
+ * and its own SO_REUSEPORT listening socket per listener (the Kafka listener,
+ * and e.g. a controller listener), so the kernel spreads incoming connections
+ * and no lock is shared on the accept or request path.
  *
  * rn_net_new binds every listener (the first picks the port when 0 is asked,
  * the rest bind the same one) so rn_net_port works before rn_net_start.
@@ -87,7 +88,8 @@ static void worker_on_accept(void *arg, int fd, int events);
 static void worker_accept_resume(void *arg) {
     rn__worker_t *w = arg;
     w->accept_timer = NULL;
-    if (!w->stopping && w->listen_fd >= 0) rn_loop_modify(w->loop, w->listen_fd, RN_LOOP_READ);
+    for (int i = 0; !w->stopping && i < w->net->nlisteners; i++)
+        if (w->listen_fds[i] >= 0) rn_loop_modify(w->loop, w->listen_fds[i], RN_LOOP_READ);
 }
 
 static void worker_on_accept(void *arg, int fd, int events) {
@@ -146,8 +148,9 @@ static void worker_tick(void *arg) {
 static void worker_begin(void *arg) {
     rn__worker_t *w = arg;
     if (w->stopping) return;
-    if (rn_loop_watch(w->loop, w->listen_fd, RN_LOOP_READ, worker_on_accept, w) != RN_OK)
-        RN_ERROR("net", "loop %d: cannot watch the listening socket; this thread accepts nothing", w->index);
+    for (int i = 0; i < w->net->nlisteners; i++)
+        if (rn_loop_watch(w->loop, w->listen_fds[i], RN_LOOP_READ, worker_on_accept, w) != RN_OK)
+            RN_ERROR("net", "loop %d: cannot watch listening socket %d; this thread accepts nothing there", w->index, i);
     if (w->net->cfg.idle_ms > 0) worker_tick(w);
 }
 
@@ -173,10 +176,11 @@ static void worker_shutdown(void *arg) {
     rn__worker_t *w = arg;
     rn_net_t *net = w->net;
     w->stopping = true;
-    if (w->listen_fd >= 0) {
-        rn_loop_unwatch(w->loop, w->listen_fd);
-        close(w->listen_fd);
-        w->listen_fd = -1;
+    for (int i = 0; i < net->nlisteners; i++) {
+        if (w->listen_fds[i] < 0) continue;
+        rn_loop_unwatch(w->loop, w->listen_fds[i]);
+        close(w->listen_fds[i]);
+        w->listen_fds[i] = -1;
     }
     if (w->tick_timer) rn_loop_timer_cancel(w->loop, w->tick_timer);
     if (w->accept_timer) rn_loop_timer_cancel(w->loop, w->accept_timer);
@@ -221,14 +225,21 @@ rn_err_t rn_net_new(rn_net_t **out, const rn_net_config_t *cfg, rn_net_handler_t
     if (!net) return RN_ERR_NOMEM;
     net->cfg = *cfg;
     config_defaults(&net->cfg);
-    if (cfg->host) {
-        if (strlen(cfg->host) >= sizeof(net->host)) {
+    if (cfg->nextra < 0 || cfg->nextra >= RN_NET_LISTENERS_MAX) {
+        free(net);
+        return RN_ERR_INVALID_ARG;
+    }
+    net->nlisteners = 1 + cfg->nextra;
+    for (int i = 0; i < net->nlisteners; i++) {
+        const char *h = i == 0 ? cfg->host : cfg->extra[i - 1].host;
+        if (h && strlen(h) >= sizeof(net->host[i])) {
             free(net);
             return RN_ERR_INVALID_ARG;
         }
-        strcpy(net->host, cfg->host);
+        snprintf(net->host[i], sizeof(net->host[i]), "%s", h ? h : "");
+        net->ports[i] = i == 0 ? cfg->port : cfg->extra[i - 1].port;
     }
-    net->cfg.host = net->host;
+    net->cfg.host = net->host[0];
     net->handler = handler;
     atomic_init(&net->conns_open, 0);
     net->nworkers = net->cfg.threads;
@@ -237,10 +248,10 @@ rn_err_t rn_net_new(rn_net_t **out, const rn_net_config_t *cfg, rn_net_handler_t
         free(net);
         return RN_ERR_NOMEM;
     }
-    for (int i = 0; i < net->nworkers; i++) net->workers[i].listen_fd = -1;
+    for (int i = 0; i < net->nworkers; i++)
+        for (int k = 0; k < RN_NET_LISTENERS_MAX; k++) net->workers[i].listen_fds[k] = -1;
 
     rn_err_t err = RN_OK;
-    int port = cfg->port;
     for (int i = 0; i < net->nworkers && !err; i++) {
         rn__worker_t *w = &net->workers[i];
         w->net = net;
@@ -252,21 +263,26 @@ rn_err_t rn_net_new(rn_net_t **out, const rn_net_config_t *cfg, rn_net_handler_t
         }
         err = rn_loop_new(&w->loop, i);
         if (err) break;
-        w->listen_fd = listen_on(net->host, port, &port);
-        if (w->listen_fd < 0) err = RN_ERR_IO;
+        for (int k = 0; k < net->nlisteners && !err; k++) { /* the first worker picks a port asked as 0 */
+            w->listen_fds[k] = listen_on(net->host[k], net->ports[k], &net->ports[k]);
+            if (w->listen_fds[k] < 0) err = RN_ERR_IO;
+        }
     }
     if (err) {
         net->stopped = true;
         rn_net_free(net);
         return err;
     }
-    net->port = port;
-    RN_INFO("net", "listening on %s:%d with %d network threads", net->host[0] ? net->host : "*", port, net->nworkers);
+    for (int k = 0; k < net->nlisteners; k++)
+        RN_INFO("net", "listening on %s:%d with %d network threads", net->host[k][0] ? net->host[k] : "*", net->ports[k],
+                net->nworkers);
     *out = net;
     return RN_OK;
 }
 
-int rn_net_port(const rn_net_t *net) { return net->port; }
+int rn_net_port(const rn_net_t *net) { return net->ports[0]; }
+
+int rn_net_listener_port(const rn_net_t *net, int i) { return i >= 0 && i < net->nlisteners ? net->ports[i] : -1; }
 
 int rn_net_threads(const rn_net_t *net) { return net->nworkers; }
 
@@ -324,7 +340,8 @@ void rn_net_free(rn_net_t *net) {
     rn_net_stop(net);
     for (int i = 0; i < net->nworkers; i++) {
         rn__worker_t *w = &net->workers[i];
-        if (w->listen_fd >= 0) close(w->listen_fd);
+        for (int k = 0; k < net->nlisteners; k++)
+            if (w->listen_fds[k] >= 0) close(w->listen_fds[k]);
         rn_loop_free(w->loop);
         free(w->rbuf);
     }

@@ -78,9 +78,20 @@ typedef struct {
     void (*on_stop)(void *ctx, rn_loop_t *loop);
 } rn_net_handler_t;
 
+#define RN_NET_LISTENERS_MAX 4
+
+typedef struct {
+    const char *host;
+    int port; /* 0: pick a free port */
+} rn_net_listen_t;
+
 typedef struct {
     const char *host;          /* e.g. "127.0.0.1" or "0.0.0.0" */
     int port;                  /* 0: pick a free port (see rn_net_port) */
+    /* More listeners (e.g. a controller listener): every network thread
+     * accepts on each, and their connections are served alike. */
+    int nextra;
+    rn_net_listen_t extra[RN_NET_LISTENERS_MAX - 1];
     int threads;               /* network threads (loops) */
     size_t request_max_bytes;  /* socket.request.max.bytes */
     size_t queued_max_bytes;   /* unsent response bytes before reads pause */
@@ -93,6 +104,7 @@ typedef struct {
 
 rn_err_t rn_net_new(rn_net_t **out, const rn_net_config_t *cfg, rn_net_handler_t handler);
 int rn_net_port(const rn_net_t *net);       /* bound port */
+int rn_net_listener_port(const rn_net_t *net, int i); /* 0: the main listener, 1..nextra the extra ones */
 rn_err_t rn_net_start(rn_net_t *net);       /* starts the threads */
 void rn_net_stop(rn_net_t *net);            /* stops loops, joins threads, closes connections */
 void rn_net_free(rn_net_t *net);

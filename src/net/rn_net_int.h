@@ -37,7 +37,7 @@ typedef struct rn__worker {
     rn_net_t *net;
     int index;
     rn_loop_t *loop;
-    int listen_fd;
+    int listen_fds[RN_NET_LISTENERS_MAX]; /* one per listener (-1: none) */
     pthread_t thread;
     bool thread_started;
     bool stopping;  /* shutdown began: no accepting, no reading */
@@ -51,9 +51,10 @@ typedef struct rn__worker {
 
 struct rn_net {
     rn_net_config_t cfg;
-    char host[256];
+    char host[RN_NET_LISTENERS_MAX][256];
     rn_net_handler_t handler;
-    int port;
+    int nlisteners;
+    int ports[RN_NET_LISTENERS_MAX];
     int nworkers;
     rn__worker_t *workers;
     atomic_int conns_open; /* over all loops, for max_connections */

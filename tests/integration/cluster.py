@@ -12,20 +12,66 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 
 class Cluster:
-    def __init__(self, broker_factory, n=3, overrides=None):
-        self.brokers = [broker_factory(name="node%d" % (i + 1)) for i in range(n)]
-        voters = ",".join("%d@127.0.0.1:%d" % (i + 1, b.port) for i, b in enumerate(self.brokers))
-        for i, b in enumerate(self.brokers):
-            b.overrides.update({"node.id": str(i + 1), "controller.quorum.voters": voters,
-                                "replica.lag.time.max.ms": "3000"})
-            b.overrides.update(overrides or {})
+    """n broker processes. With controllers=0 (the default) every node is a voter running
+    broker and controller (process.roles=broker,controller), ids 1..n. With controllers=k,
+    KRaft's split: k controller-only nodes (ids 1..k, listening only on a CONTROLLER
+    listener) and n broker-only nodes (ids k+1..k+n) that read the metadata log from them;
+    `bootstrap_only` lists broker ids given controller.quorum.bootstrap.servers instead of
+    the voters. self.brokers are the nodes that host partitions and serve clients."""
+
+    def __init__(self, broker_factory, n=3, overrides=None, controllers=0, bootstrap_only=()):
+        self.factory = broker_factory
+        self.overrides = dict(overrides or {})
+        self.controllers = []
+        self.ids = {}
+        if controllers == 0:
+            self.brokers = [broker_factory(name="node%d" % (i + 1)) for i in range(n)]
+            voters = ",".join("%d@127.0.0.1:%d" % (i + 1, b.port) for i, b in enumerate(self.brokers))
+            for i, b in enumerate(self.brokers):
+                b.overrides.update({"node.id": str(i + 1), "controller.quorum.voters": voters,
+                                    "replica.lag.time.max.ms": "3000"})
+                b.overrides.update(self.overrides)
+                self.ids[i + 1] = b
+            return
+        self.controllers = [broker_factory(name="controller%d" % (i + 1)) for i in range(controllers)]
+        self.voters = ",".join("%d@127.0.0.1:%d" % (i + 1, b.port) for i, b in enumerate(self.controllers))
+        for i, b in enumerate(self.controllers):
+            b.overrides.update({"node.id": str(i + 1), "process.roles": "controller",
+                                "listeners": "CONTROLLER://127.0.0.1:%d" % b.port,
+                                "controller.listener.names": "CONTROLLER",
+                                "controller.quorum.voters": self.voters})
+            b.overrides.update(self.overrides)
+            self.ids[i + 1] = b
+        self.brokers = []
+        for i in range(n):
+            self.add_broker(controllers + i + 1, bootstrap=(controllers + i + 1) in bootstrap_only)
+
+    def add_broker(self, node_id, bootstrap=False):
+        """A broker-only node of a split cluster (not started)."""
+        b = self.factory(name="node%d" % node_id)
+        b.overrides.update({"node.id": str(node_id), "process.roles": "broker",
+                            "controller.listener.names": "CONTROLLER", "replica.lag.time.max.ms": "3000"})
+        if bootstrap:
+            b.overrides["controller.quorum.bootstrap.servers"] = ",".join(c.bootstrap for c in self.controllers)
+        else:
+            b.overrides["controller.quorum.voters"] = self.voters
+        b.overrides.update(self.overrides)
+        self.brokers.append(b)
+        self.ids[node_id] = b
+        return b
+
+    def stop(self):
+        """SIGTERM every node, brokers before controllers (a broker's controlled shutdown
+        needs the controller), each checked for a clean exit."""
+        for b in self.brokers + self.controllers:
+            b.stop()
 
     @property
     def bootstrap(self):
         return ",".join(b.bootstrap for b in self.brokers)
 
     def start(self):
-        for b in self.brokers:
+        for b in self.controllers + self.brokers:
             b.start()
         self.wait_brokers(len(self.brokers))
         return self
@@ -104,7 +150,26 @@ class Cluster:
         raise AssertionError("%s-%d has no leader" % (topic, partition))
 
     def broker(self, node_id):
-        return self.brokers[node_id - 1]
+        return self.ids[node_id]
+
+    def active_controller(self, timeout=30):
+        """The node id of the active controller (from the controllers' logs: the last
+        'is the active controller' line of a running node)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            best = None
+            for nid, b in self.ids.items():
+                if b.proc is None:
+                    continue
+                for line in b.log_text().splitlines():
+                    if "is the active controller (term" in line:
+                        term = int(line.rsplit("term ", 1)[1].rstrip(")"))
+                        if best is None or term > best[0]:
+                            best = (term, nid)
+            if best:
+                return best[1]
+            time.sleep(0.2)
+        raise AssertionError("no active controller")
 
 
 def consume_all(bootstrap, topic, partitions, timeout=60):

@@ -772,6 +772,42 @@ RN_TEST(net_ipv6_listener) {
     srv_finish(&srv);
 }
 
+/* Extra listeners (a controller listener): each thread accepts on every one, and
+ * connections from either are served alike; ports asked as 0 are picked per listener. */
+RN_TEST(net_extra_listeners) {
+    srv_t srv;
+    rn_net_config_t cfg = test_config();
+    cfg.nextra = 2;
+    cfg.extra[0] = (rn_net_listen_t){"127.0.0.1", 0};
+    cfg.extra[1] = (rn_net_listen_t){"127.0.0.1", 0};
+    srv_start(&srv, cfg, false);
+    int ports[3];
+    for (int i = 0; i < 3; i++) {
+        ports[i] = rn_net_listener_port(srv.net, i);
+        ASSERT_GT(ports[i], 0);
+        for (int k = 0; k < i; k++) ASSERT_NE(ports[i], ports[k]);
+    }
+    ASSERT_EQ(ports[0], rn_net_port(srv.net));
+    ASSERT_EQ(rn_net_listener_port(srv.net, 3), -1);
+    for (int round = 0; round < 4; round++) /* several connections each: both threads' sockets */
+        for (int i = 0; i < 3; i++) {
+            int fd = cli_connect(ports[i], 0);
+            ASSERT_TRUE(fd >= 0);
+            ASSERT_TRUE(send_req(fd, 'E', 0, 0));
+            size_t n;
+            uint8_t *f = read_frame(fd, &n);
+            ASSERT_TRUE(f != NULL);
+            free(f);
+            close(fd);
+        }
+    srv_finish(&srv);
+    /* Too many listeners: refused. */
+    cfg.nextra = RN_NET_LISTENERS_MAX;
+    rn_net_t *net;
+    rn_net_handler_t h = {.on_request = srv_on_request, .ctx = &srv};
+    ASSERT_EQ(rn_net_new(&net, &cfg, h), RN_ERR_INVALID_ARG);
+}
+
 /* Stop without start, and free without stop, are both fine. */
 RN_TEST(net_lifecycle_edges) {
     srv_t srv;
