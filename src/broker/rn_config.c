@@ -39,6 +39,8 @@ const rn_config_def_t rn_broker_config_defs[] = {
     BR("controller.quorum.voters", RN_CT_LIST, NULL, 0, 0, NULL, "Metadata quorum voters (id@host:port)."),
     BR("controller.quorum.bootstrap.servers", RN_CT_LIST, NULL, 0, 0, NULL,
        "host:port of controllers a broker-only node asks for the quorum when controller.quorum.voters is unset."),
+    BR("metadata.feed.max.bytes", RN_CT_LONG, "33554432", 1, L_MAX, NULL,
+       "runnel: committed metadata entries a controller keeps for broker-only nodes; one further behind gets a snapshot."),
     BR("inter.broker.listener.name", RN_CT_STRING, NULL, 0, 0, NULL, "Listener used between brokers."),
     BR("broker.rack", RN_CT_STRING, NULL, 0, 0, NULL, "Rack of this broker, for replica placement."),
     BR("cluster.id", RN_CT_STRING, NULL, 0, 0, NULL, "runnel: cluster id; generated at first start when unset."),

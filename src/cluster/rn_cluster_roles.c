@@ -25,7 +25,6 @@
 #include "rn_meta_feed.h"
 #include "rn_msg_gen.h"
 
-#define FEED_MAX_BYTES ((size_t)32 << 20)
 #define OBSERVER_WAIT_MS 500          /* a controller holds a fetch this long when nothing is new */
 #define OBSERVER_FETCH_BYTES (4 << 20) /* entries per answer (a snapshot is whole) */
 #define OBSERVER_BACKOFF_MS 100
@@ -215,7 +214,8 @@ rn_err_t rn_roles_new(const rn_roles_config_t *cfg, rn_roles_t **out) {
     rn_cond_init_mono(&r->cond);
     atomic_init(&r->leader, -1);
     r->fwd_client_node = -1;
-    if (cfg->roles->controller && !(r->feed = rn_meta_feed_new(FEED_MAX_BYTES))) {
+    if (cfg->roles->controller &&
+        !(r->feed = rn_meta_feed_new((size_t)rn_broker_config_long(&cfg->b->cfg, "metadata.feed.max.bytes")))) {
         rn_roles_free(r);
         return RN_ERR_NOMEM;
     }

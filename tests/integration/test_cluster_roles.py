@@ -110,20 +110,23 @@ def test_split_controller_and_leader_failover(broker_factory):
 
 
 def test_broker_catches_up_and_bootstrap_servers_broker_joins(broker_factory):
-    c = Cluster(broker_factory, n=3, controllers=3).start()
+    # Controllers keep 1 KB of the metadata log for brokers: one further behind (a restarted
+    # broker, a new one) gets a snapshot of the image, then entries.
+    c = Cluster(broker_factory, n=3, controllers=3, overrides={"metadata.feed.max.bytes": "1024"}).start()
     c.create_topic("cu", partitions=2, rf=3)
     c.wait_leaders("cu", 2, isr=3)
     b6 = c.broker(6)
     b6.stop()
     wait_for(lambda: broker_ids(c)[0] == [4, 5], "node 6 to leave Metadata")
     # What node 6 misses: a topic, a deleted topic, and data.
-    c.create_topic("missed", partitions=2, rf=2)
+    c.create_topic("missed", partitions=24, rf=2)  # more than the controllers' feed holds
     acked = produce(c.bootstrap, "cu", 2, 200, b"x")
     b6.start()
     c.wait_brokers(3)
     view = wait_for(lambda: (lambda md: md if "missed" in md.topics else None)(
         c.node_admin(b6).list_topics(timeout=5)), "node 6 to learn the topic it missed")
-    assert len(view.topics["missed"].partitions) == 2
+    assert len(view.topics["missed"].partitions) == 24
+    assert "node 6: metadata snapshot at offset" in b6.log_text().split("==== start 1")[1]
     c.wait_leaders("cu", 2, isr=3, timeout=60)
     hws = high_watermarks(c.bootstrap, "cu", 2)
     for p in range(2):
