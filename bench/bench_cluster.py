@@ -17,11 +17,16 @@ default settings. Then:
      noticing), repeated --rounds times (the killed node is restarted and
      caught up between rounds).
 
+With --split, KRaft's split roles instead: three controller-only nodes (ids
+1-3, CONTROLLER listeners) and three broker-only nodes (ids 4-6) that read the
+metadata log from them; the failover rounds then also kill -9 the active
+controller and time the first CreateTopics that succeeds afterwards.
+
 All three brokers and the client share the machine's cores, so RF=3 does three
 times the disk and CPU work of RF=1 on the same cores: the ratio says what
 replication costs here, not on three machines.
 
-  bench/bench_cluster.py [--messages 300000] [--size 100] [--partitions 3] [--rounds 3] [--json]
+  bench/bench_cluster.py [--messages 300000] [--size 100] [--partitions 3] [--rounds 3] [--split] [--json]
 """
 import argparse
 import json
@@ -47,8 +52,8 @@ def free_port():
 
 
 class Node:
-    def __init__(self, binary, node_id, port, voters, base):
-        self.binary, self.id, self.port, self.voters = binary, node_id, port, voters
+    def __init__(self, binary, node_id, port, voters, base, roles=None):
+        self.binary, self.id, self.port, self.voters, self.roles = binary, node_id, port, voters, roles
         self.data = os.path.join(base, "n%d" % node_id)
         self.log = os.path.join(base, "n%d.log" % node_id)
         self.proc = None
@@ -58,6 +63,11 @@ class Node:
                 "--override", "listeners=PLAINTEXT://127.0.0.1:%d" % self.port,
                 "--override", "log.dirs=%s" % self.data, "--override", "metrics.listeners=",
                 "--override", "controller.quorum.voters=%s" % self.voters]
+        if self.roles == "controller":
+            args += ["--override", "process.roles=controller", "--override", "controller.listener.names=CONTROLLER",
+                     "--override", "listeners=CONTROLLER://127.0.0.1:%d" % self.port]
+        elif self.roles == "broker":
+            args += ["--override", "process.roles=broker", "--override", "controller.listener.names=CONTROLLER"]
         self.proc = subprocess.Popen(args, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
         for _ in range(300):
             try:
@@ -132,7 +142,7 @@ def failover_round(admin, nodes, bootstrap, topic):
         p.produce(topic, b"x", on_delivery=cb)
         p.poll(0.002)
     leader = partitions(admin, topic)[0].leader
-    victim = nodes[leader - 1]
+    victim = nodes[leader]
     t_kill = time.time()
     victim.kill9()
     deadline = time.time() + 60
@@ -158,23 +168,64 @@ def failover_round(admin, nodes, bootstrap, topic):
     return (first - t_kill) if first else None, (elected - t_kill) if elected else None, leader
 
 
+def active_controller(controllers):
+    """The running controller whose log last said it became the active controller."""
+    best = None
+    for n in controllers.values():
+        if n.proc is None:
+            continue
+        with open(n.log, "rb") as f:
+            for line in f.read().decode("utf-8", "replace").splitlines():
+                if "is the active controller (term" in line:
+                    term = int(line.rsplit("term ", 1)[1].rstrip(")"))
+                    if best is None or term > best[0]:
+                        best = (term, n.id)
+    return best[1] if best else None
+
+
+def controller_failover_round(admin, controllers, base, i):
+    """kill -9 of the active controller, then CreateTopics through a broker until one succeeds."""
+    victim = controllers[active_controller(controllers)]
+    t_kill = time.time()
+    victim.kill9()
+    topic = "cf%d" % i
+    created = None
+    while created is None and time.time() < t_kill + 60:
+        try:
+            admin.create_topics([NewTopic(topic, 1, 3)], operation_timeout=5)[topic].result(10)
+            created = time.time()
+        except Exception as e:
+            if "already exists" in str(e).lower():
+                created = time.time()
+            else:
+                time.sleep(0.02)
+    victim.start()
+    time.sleep(2)  # back in the quorum before the next round
+    return {"killed_node": victim.id, "create_s": round(created - t_kill, 3) if created else None}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=300000)
     ap.add_argument("--partitions", type=int, default=3)
     ap.add_argument("--size", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--split", action="store_true", help="3 controller-only + 3 broker-only nodes")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     binary = os.environ.get("RUNNEL_BIN", os.path.join(ROOT, "build", "runnel"))
     base = tempfile.mkdtemp(prefix="bench_cluster_")
-    ports = [free_port() for _ in range(3)]
-    voters = ",".join("%d@127.0.0.1:%d" % (i + 1, p) for i, p in enumerate(ports))
-    nodes = [Node(binary, i + 1, ports[i], voters, base) for i in range(3)]
-    bootstrap = ",".join("127.0.0.1:%d" % p for p in ports)
+    ports = [free_port() for _ in range(6 if a.split else 3)]
+    voters = ",".join("%d@127.0.0.1:%d" % (i + 1, p) for i, p in enumerate(ports[:3]))
+    if a.split:
+        controllers = {i + 1: Node(binary, i + 1, ports[i], voters, base, "controller") for i in range(3)}
+        nodes = {i + 4: Node(binary, i + 4, ports[i + 3], voters, base, "broker") for i in range(3)}
+    else:
+        controllers, nodes = {}, {i + 1: Node(binary, i + 1, ports[i], voters, base) for i in range(3)}
+    bootstrap = ",".join("127.0.0.1:%d" % n.port for n in nodes.values())
     result = {}
     try:
-        for n in nodes:
+        for n in list(controllers.values()) + list(nodes.values()):
             n.start()
         admin = AdminClient({"bootstrap.servers": bootstrap})
         wait_for(lambda: len(admin.list_topics(timeout=5).brokers) == 3, 60, "3 brokers")
@@ -193,8 +244,11 @@ def main():
             times.append({"killed_node": leader, "failover_s": round(t, 3) if t else None,
                           "new_leader_s": round(e, 3) if e else None})
         result["failover"] = times
+        if a.split:
+            result["controller_failover"] = [controller_failover_round(admin, controllers, base, i)
+                                             for i in range(a.rounds)]
     finally:
-        for n in nodes:
+        for n in list(nodes.values()) + list(controllers.values()):
             try:
                 n.stop()
             except Exception:
@@ -210,6 +264,9 @@ def main():
         for r in result.get("failover", []):
             print("kill -9 of leader node %s: new leader in Metadata after %s s, first ack after %s s" % (
                 r["killed_node"], r["new_leader_s"], r["failover_s"]))
+        for r in result.get("controller_failover", []):
+            print("kill -9 of the active controller (node %s): a topic created after %s s" % (
+                r["killed_node"], r["create_s"]))
     return 0
 
 
