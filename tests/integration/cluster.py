@@ -26,7 +26,8 @@ class Cluster:
         self.ids = {}
         if controllers == 0:
             self.brokers = [broker_factory(name="node%d" % (i + 1)) for i in range(n)]
-            voters = ",".join("%d@127.0.0.1:%d" % (i + 1, b.port) for i, b in enumerate(self.brokers))
+            self.voter_nodes = list(self.brokers)
+            self.voters = voters = ",".join("%d@127.0.0.1:%d" % (i + 1, b.port) for i, b in enumerate(self.brokers))
             for i, b in enumerate(self.brokers):
                 b.overrides.update({"node.id": str(i + 1), "controller.quorum.voters": voters,
                                     "replica.lag.time.max.ms": "3000"})
@@ -34,6 +35,7 @@ class Cluster:
                 self.ids[i + 1] = b
             return
         self.controllers = [broker_factory(name="controller%d" % (i + 1)) for i in range(controllers)]
+        self.voter_nodes = self.controllers
         self.voters = ",".join("%d@127.0.0.1:%d" % (i + 1, b.port) for i, b in enumerate(self.controllers))
         for i, b in enumerate(self.controllers):
             b.overrides.update({"node.id": str(i + 1), "process.roles": "controller",
@@ -47,12 +49,12 @@ class Cluster:
             self.add_broker(controllers + i + 1, bootstrap=(controllers + i + 1) in bootstrap_only)
 
     def add_broker(self, node_id, bootstrap=False):
-        """A broker-only node of a split cluster (not started)."""
+        """A broker-only node (not started): of a split cluster, or added to combined voters."""
         b = self.factory(name="node%d" % node_id)
         b.overrides.update({"node.id": str(node_id), "process.roles": "broker",
                             "controller.listener.names": "CONTROLLER", "replica.lag.time.max.ms": "3000"})
         if bootstrap:
-            b.overrides["controller.quorum.bootstrap.servers"] = ",".join(c.bootstrap for c in self.controllers)
+            b.overrides["controller.quorum.bootstrap.servers"] = ",".join(c.bootstrap for c in self.voter_nodes)
         else:
             b.overrides["controller.quorum.voters"] = self.voters
         b.overrides.update(self.overrides)

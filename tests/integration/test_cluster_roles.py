@@ -171,6 +171,29 @@ def test_combined_nodes_with_a_controller_listener(broker_factory):
     c.stop()
 
 
+def test_mixed_combined_voters_and_a_broker_only_node(broker_factory):
+    """Three broker,controller voters and a broker-only node that follows their metadata log."""
+    c = Cluster(broker_factory, n=3)
+    b4 = c.add_broker(4)
+    c.start()
+    ids, md = broker_ids(c)
+    assert ids == [1, 2, 3, 4]
+    assert md.controller_id in (1, 2, 3)  # the active controller is a broker here
+    c.create_topic("mixed", partitions=4, rf=4)
+    views = c.wait_leaders("mixed", 4, isr=4)
+    assert all(4 in p.replicas for p in views.topics["mixed"].partitions.values())
+    acked = produce(b4.bootstrap, "mixed", 4, 200, b"m")
+    b4.kill9()
+    acked2 = produce(c.bootstrap, "mixed", 4, 200, b"n")
+    b4.start()
+    c.wait_leaders("mixed", 4, isr=4, timeout=60)
+    check_exactly_once({p: acked[p] + acked2[p] for p in acked}, consume_all(c.bootstrap, "mixed", 4))
+    hws = high_watermarks(c.bootstrap, "mixed", 4)
+    for p in range(4):
+        assert replica_bytes(b4, "mixed", p, hws[p]) == replica_bytes(c.broker(1), "mixed", p, hws[p])
+    c.stop()
+
+
 @pytest.mark.parametrize("overrides,message", [
     ({"process.roles": "controller", "controller.listener.names": "CONTROLLER",
       "listeners": "CONTROLLER://127.0.0.1:{port}"},
