@@ -1335,7 +1335,7 @@ void rn_cluster_controlled_shutdown(rn_broker_t *b, int64_t timeout_ms) {
             ok ? "granted (no partition led here)" : "not confirmed in time");
 metadata_leadership:
     /* The metadata leadership goes too, so the next controller starts at once. */
-    if (c->quorum && rn_quorum_is_leader(c->quorum)) {
+    if (c->quorum && c->qcfg.nvoters > 1 && rn_quorum_is_leader(c->quorum)) { /* a lone voter has nobody */
         rn_quorum_transfer_leadership(c->quorum);
         while (rn_quorum_is_leader(c->quorum) && rn_clock_mono_ms() < deadline + 2000) {
             struct timespec ts = {0, 10 * 1000000};

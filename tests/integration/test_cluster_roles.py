@@ -171,6 +171,30 @@ def test_combined_nodes_with_a_controller_listener(broker_factory):
     c.stop()
 
 
+def test_kafka_single_node_kraft_configuration(broker_factory):
+    """Kafka's stock single-node KRaft settings: one broker,controller voter at its own
+    CONTROLLER listener. Clients see the PLAINTEXT one only; SIGTERM is prompt (a lone voter
+    has nobody to hand the metadata leadership to)."""
+    from conftest import free_port
+    b = broker_factory(name="kraft")
+    cport = free_port()
+    b.overrides.update({"process.roles": "broker,controller", "node.id": "1",
+                        "controller.quorum.voters": "1@127.0.0.1:%d" % cport,
+                        "listeners": "PLAINTEXT://:%d,CONTROLLER://:%d" % (b.port, cport),
+                        "advertised.listeners": "PLAINTEXT://127.0.0.1:%d" % b.port,
+                        "controller.listener.names": "CONTROLLER",
+                        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"})
+    b.start()
+    acked = produce(b.bootstrap, "k", 1, 100, b"k")
+    check_exactly_once(acked, consume_all(b.bootstrap, "k", 1))
+    out = subprocess.run(["kcat", "-b", b.bootstrap, "-L"], capture_output=True, text=True, timeout=30)
+    assert "1 brokers:" in out.stdout and "127.0.0.1:%d " % b.port in out.stdout, out.stdout
+    assert ":%d" % cport not in out.stdout
+    t0 = time.time()
+    b.stop()
+    assert time.time() - t0 < 3, "SIGTERM took %.1f s" % (time.time() - t0)
+
+
 def test_mixed_combined_voters_and_a_broker_only_node(broker_factory):
     """Three broker,controller voters and a broker-only node that follows their metadata log."""
     c = Cluster(broker_factory, n=3)
