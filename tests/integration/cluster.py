@@ -17,20 +17,31 @@ class Cluster:
     KRaft's split: k controller-only nodes (ids 1..k, listening only on a CONTROLLER
     listener) and n broker-only nodes (ids k+1..k+n) that read the metadata log from them;
     `bootstrap_only` lists broker ids given controller.quorum.bootstrap.servers instead of
-    the voters. self.brokers are the nodes that host partitions and serve clients."""
+    the voters. self.brokers are the nodes that host partitions and serve clients.
+    proxy (combined nodes only): route every node-to-node connection through a NetProxy
+    (self.proxy), so a test can partition a node: voters and advertised listeners name the
+    proxy's ports."""
 
-    def __init__(self, broker_factory, n=3, overrides=None, controllers=0, bootstrap_only=()):
+    def __init__(self, broker_factory, n=3, overrides=None, controllers=0, bootstrap_only=(), proxy=False):
         self.factory = broker_factory
         self.overrides = dict(overrides or {})
         self.controllers = []
         self.ids = {}
+        self.proxy = None
         if controllers == 0:
             self.brokers = [broker_factory(name="node%d" % (i + 1)) for i in range(n)]
             self.voter_nodes = list(self.brokers)
-            self.voters = voters = ",".join("%d@127.0.0.1:%d" % (i + 1, b.port) for i, b in enumerate(self.brokers))
+            ports = [b.port for b in self.brokers]
+            if proxy:
+                from netproxy import NetProxy
+                self.proxy = NetProxy(lambda: {i + 1: b.proc.pid for i, b in enumerate(self.brokers) if b.proc})
+                ports = [self.proxy.add(i + 1, b.port) for i, b in enumerate(self.brokers)]
+            self.voters = voters = ",".join("%d@127.0.0.1:%d" % (i + 1, port) for i, port in enumerate(ports))
             for i, b in enumerate(self.brokers):
                 b.overrides.update({"node.id": str(i + 1), "controller.quorum.voters": voters,
                                     "replica.lag.time.max.ms": "3000"})
+                if proxy:
+                    b.overrides["advertised.listeners"] = "PLAINTEXT://127.0.0.1:%d" % ports[i]
                 b.overrides.update(self.overrides)
                 self.ids[i + 1] = b
             return
