@@ -89,6 +89,7 @@ struct rn_cluster {
     int32_t ctl_client_node;
     rn_cluster_roles_t roles_cfg; /* process.roles (rn_cluster_roles.c) */
     rn_roles_t *roles;
+    bool ctl_client_interrupted; /* by leader_changed (c->lock): replace it */
 };
 
 bool rn_cluster_enabled(const rn_broker_config_t *cfg) { return rn_cluster_roles_wanted(cfg); }
@@ -374,7 +375,10 @@ static void follow_image(rn_cluster_t *c) {
 static rn_client_t *controller_client(rn_cluster_t *c) {
     int32_t leader = rn_roles_leader(c->roles);
     if (leader < 0) return NULL;
-    if (c->ctl_client && c->ctl_client_node == leader) return c->ctl_client;
+    pthread_mutex_lock(&c->lock);
+    bool reuse = c->ctl_client && c->ctl_client_node == leader && !c->ctl_client_interrupted;
+    pthread_mutex_unlock(&c->lock);
+    if (reuse) return c->ctl_client;
     char host[256];
     int port;
     if (rn_roles_controller_address(c->roles, leader, host, sizeof(host), &port)) {
@@ -386,12 +390,27 @@ static rn_client_t *controller_client(rn_cluster_t *c) {
         rn_client_t *old = c->ctl_client;
         c->ctl_client = cl;
         c->ctl_client_node = leader;
+        c->ctl_client_interrupted = false;
         if (c->stopping) rn_client_interrupt(cl);
         pthread_mutex_unlock(&c->lock);
         rn_client_free(old);
         return cl;
     }
     return NULL;
+}
+
+/* A new metadata leader (quorum thread): a call still waiting on the old one
+ * (unreachable across a partition) ends now rather than at its timeout, so this
+ * node heartbeats the new controller within its session. */
+static void leader_changed(void *arg, int32_t leader, uint64_t term) {
+    (void)term;
+    rn_cluster_t *c = arg;
+    pthread_mutex_lock(&c->lock);
+    if (leader >= 0 && c->ctl_client && c->ctl_client_node != leader) {
+        rn_client_interrupt(c->ctl_client);
+        c->ctl_client_interrupted = true;
+    }
+    pthread_mutex_unlock(&c->lock);
 }
 
 /* Encodes `rq`, calls the controller and decodes its response (arena) into *resp. */
@@ -1290,6 +1309,7 @@ rn_err_t rn_cluster_init(rn_broker_t *b, char *err, size_t errlen) {
     c->qcfg.apply = sm_apply;
     c->qcfg.snapshot_take = sm_take;
     c->qcfg.snapshot_load = sm_load;
+    c->qcfg.leader_change = leader_changed;
     c->qcfg.arg = c;
     if (!roles.controller) /* process.roles=broker: an observer of the metadata log, not a Raft member */
         return rn_roles_start_observer(c->roles, err, errlen);

@@ -219,7 +219,8 @@ def check_exactly_once(acked, consumed):
         for v in seen:
             counts[v] = counts.get(v, 0) + 1
         dups = [v for v, n in counts.items() if n > 1]
-        assert not dups, "partition %d: duplicated %r" % (p, dups[:5])
+        assert not dups, "partition %d: duplicated %r at offsets %r" % (
+            p, dups[:5], [o for o, v in consumed[p] if v in dups[:5]][:10])
         missing = [v for v in values if v not in counts]
         assert not missing, "partition %d: %d acked messages missing, e.g. %r" % (p, len(missing), missing[:5])
         pos = {v: i for i, v in enumerate(seen)}
@@ -263,3 +264,49 @@ def high_watermarks(bootstrap, topic, partitions):
 
 def seeded(seed):
     return random.Random(seed)
+
+
+def node_view(broker, topic, timeout=5):
+    """{partition: (leader, replicas, isr)} as `broker` itself answers Metadata v1 (a direct
+    connection to its own port: clients would ask whichever broker they like)."""
+    import kproto as kp
+    conn = kp.Conn(broker.bootstrap, timeout=timeout)
+    try:
+        conn.request(3, 1, struct.pack(">i", 1) + kp.kstr(topic))
+        r = conn.recv_frame()
+    finally:
+        conn.close()
+    pos = 4
+
+    def i32():
+        nonlocal pos
+        pos += 4
+        return struct.unpack(">i", r[pos - 4:pos])[0]
+
+    def i16():
+        nonlocal pos
+        pos += 2
+        return struct.unpack(">h", r[pos - 2:pos])[0]
+
+    def string():
+        nonlocal pos
+        n = i16()
+        pos += max(n, 0)
+
+    for _ in range(i32()):  # brokers
+        i32(), string(), i32(), string()
+    i32()  # controller
+    out = {}
+    for _ in range(i32()):
+        err = i16()
+        string()
+        pos += 1  # is_internal
+        for _ in range(i32()):
+            i16()
+            p, leader = i32(), i32()
+            replicas = [i32() for _ in range(i32())]
+            isr = [i32() for _ in range(i32())]
+            out[p] = (leader, replicas, isr)
+        if err:
+            return {}
+    return out
