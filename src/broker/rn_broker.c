@@ -96,9 +96,11 @@ rn_err_t rn_broker_new(rn_broker_t **out, const rn_config_set_t *explicit_values
     }
     rn_broker_apply_configs_locked(b); /* dynamic configs from runnel.meta */
     if (rn_cluster_enabled(&b->cfg)) {
-        /* The metadata quorum replays the image; topics follow it once serving.
-         * Group and transaction coordination are single-node only for now. */
+        /* The metadata quorum replays the image; topics follow it once serving,
+         * and the group coordinator loads the partitions this node leads.
+         * Transaction coordination is single-node only for now. */
         rc = rn_cluster_init(b, err, errlen);
+        if (!rc) rc = rn_group_coordinator_start(b, err, errlen);
     } else {
         rc = rn_group_coordinator_start(b, err, errlen); /* replays __consumer_offsets */
         if (!rc) rc = rn_txn_coordinator_start(b, err, errlen);
@@ -169,11 +171,11 @@ void rn_broker_stop(rn_broker_t *b) {
 
 void rn_broker_free(rn_broker_t *b) {
     if (!b) return;
-    rn_group_coordinator_free(b);
     rn_metrics_stop(b);
     if (b->net) rn_net_free(b->net);
     rn_txn_coordinator_free(b); /* after the network: no handler runs any more */
-    rn_cluster_free(b);
+    rn_cluster_free(b);         /* its follow thread calls into the group coordinator */
+    rn_group_coordinator_free(b);
     /* The flusher may still call on_sync (which reads b->loops; every wait is
      * gone, so it posts nothing) until the log dir is closed: loops go last. */
     if (b->logdir) rn_logdir_on_sync(b->logdir, NULL, NULL);

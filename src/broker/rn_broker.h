@@ -206,6 +206,33 @@ typedef void (*rn_fail_fn)(void *resp, int16_t err);
 void rn_broker_respond_durable(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, uint64_t ticket,
                                int64_t timeout_ms, rn_encode_fn encode, void *resp, rn_fail_fn fail,
                                int16_t fail_code);
+/* What a coordinator's answer waits for: the local sync ticket and, in
+ * cluster mode, the high watermark of each internal partition it wrote (at
+ * the leader epoch it wrote under). */
+typedef struct {
+    rn_log_t *log; /* retained */
+    int64_t target;
+    int32_t epoch;
+} rn_hw_target_t;
+typedef struct {
+    uint64_t ticket;
+    rn_hw_target_t *hw; /* malloc'd */
+    int32_t n, cap;
+    bool nomem;
+} rn_durable_t;
+static inline void rn_durable_init(rn_durable_t *d) { *d = (rn_durable_t){0}; }
+static inline void rn_durable_ticket(rn_durable_t *d, uint64_t ticket) {
+    if (ticket > d->ticket) d->ticket = ticket;
+}
+/* Wait for log's high watermark to reach target (retains log). */
+void rn_durable_hw(rn_durable_t *d, rn_log_t *log, int64_t target, int32_t epoch);
+void rn_durable_release(rn_durable_t *d);
+/* rn_broker_respond_durable for a rn_durable_t (taken over): a partition whose
+ * leadership moved fails with NOT_COORDINATOR, anything else (timeout, the ISR
+ * below min.insync.replicas, the log dir offline) with fail_code. */
+void rn_broker_respond_replicated(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_durable_t *d,
+                                  int64_t timeout_ms, rn_encode_fn encode, void *resp, rn_fail_fn fail,
+                                  int16_t fail_code);
 
 /* Handlers, one per API (rn_h_*.c). */
 void rn_h_api_versions(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
@@ -236,10 +263,14 @@ void rn_metrics_render(rn_broker_t *b, rn_buf_t *out);
  * stops its timer thread (call after the network has stopped). */
 rn_err_t rn_group_coordinator_start(rn_broker_t *b, char *err, size_t errlen);
 void rn_group_coordinator_free(rn_broker_t *b);
+/* Cluster mode, after the registry and the replica manager followed a new
+ * image: the coordinator loads the partitions of __consumer_offsets this node
+ * now leads and unloads those it no longer does (in its own thread). */
+void rn_group_coordinator_follow(rn_broker_t *b);
 /* For the transaction coordinator (src/txn/). TxnOffsetCommit: the offsets
  * are appended to the group's __consumer_offsets partition as a
  * transactional batch of producer_id/epoch, pending until the COMMIT marker;
- * *ticket: durable when synced. */
+ * *d: what makes it durable. NOT_COORDINATOR: the group is coordinated elsewhere. */
 typedef struct {
     rn_str_t topic;
     int32_t partition;
@@ -248,7 +279,7 @@ typedef struct {
     rn_str_t metadata;
 } rn_txn_offset_t;
 rn_err_t rn_group_txn_offset_commit(rn_broker_t *b, rn_str_t group_id, int64_t producer_id, int16_t producer_epoch,
-                                    const rn_txn_offset_t *offs, int32_t n, uint64_t *ticket);
+                                    const rn_txn_offset_t *offs, int32_t n, rn_durable_t *d);
 /* A COMMIT/ABORT marker of producer_id was appended to partition `partition`
  * of __consumer_offsets: its pending offsets there become visible or vanish. */
 void rn_group_txn_complete(rn_broker_t *b, int32_t partition, int64_t producer_id, bool commit);

@@ -78,14 +78,12 @@ const rn_handler_t *rn_handler_find(int16_t api_key) {
     return NULL;
 }
 
-/* Group and transaction coordination, and topic changes other than create and
- * delete, run on the single-node broker only (for now). */
+/* Transaction coordination, and topic changes other than create and delete,
+ * run on the single-node broker only (for now). */
 static bool single_node_only(int16_t api_key) {
     switch (api_key) {
     case RN_API_CREATE_PARTITIONS: case RN_API_ALTER_CONFIGS: case RN_API_INCREMENTAL_ALTER_CONFIGS:
-    case RN_API_JOIN_GROUP: case RN_API_SYNC_GROUP: case RN_API_HEARTBEAT: case RN_API_LEAVE_GROUP:
-    case RN_API_OFFSET_COMMIT: case RN_API_OFFSET_FETCH: case RN_API_LIST_GROUPS: case RN_API_DESCRIBE_GROUPS:
-    case RN_API_DELETE_GROUPS: case RN_API_OFFSET_DELETE: case RN_API_ADD_PARTITIONS_TO_TXN:
+    case RN_API_ADD_PARTITIONS_TO_TXN:
     case RN_API_ADD_OFFSETS_TO_TXN: case RN_API_END_TXN: case RN_API_TXN_OFFSET_COMMIT:
         return true;
     default:
@@ -194,7 +192,7 @@ void rn_broker_on_request(void *ctx, rn_req_t *req) {
     }
     if (b->cluster && single_node_only(h.api_key)) {
         atomic_fetch_add(&b->stats.bad_requests, 1);
-        rn_req_close(req, "not available in cluster mode yet (groups, transactions, partition and config changes)");
+        rn_req_close(req, "not available in cluster mode yet (transactions, partition and config changes)");
         return;
     }
     hd->fn(b, req, &h, &r);

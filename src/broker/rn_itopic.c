@@ -25,6 +25,7 @@
 
 #include "rn_broker.h"
 #include "rn_clock.h"
+#include "rn_cluster.h"
 #include "rn_itopic.h"
 #include "rn_logging.h"
 
@@ -32,9 +33,44 @@
 #define RN_IRECORDS_SCRATCH_MAX ((size_t)64 << 20)
 #define RN_IRECORDS_BATCH_MAX ((size_t)128 << 20)
 
+#define RN_ITOPIC_CREATE_RETRY_MS 1000
+
+int16_t rn_itopic_replication_factor(rn_itopic_t *t, int32_t brokers) {
+    int16_t rf = t->replication_factor > 0 ? t->replication_factor : 1;
+    if (brokers >= 1 && rf > brokers) {
+        RN_INFO(t->subsystem, "%s: replication factor %d capped at the %d broker(s) available", t->name, rf, brokers);
+        rf = (int16_t)brokers;
+    }
+    return rf;
+}
+
+/* Cluster mode: the registry follows the image; ask the controller once a second. */
+static rn_err_t ensure_cluster(rn_itopic_t *t) {
+    rn_broker_t *b = t->b;
+    pthread_rwlock_rdlock(&b->topics_lock);
+    rn_topic_t *topic = rn_broker_topic_locked(b, t->name, strlen(t->name));
+    int32_t n = topic ? topic->partition_count : 0;
+    pthread_rwlock_unlock(&b->topics_lock);
+    if (topic) {
+        if (n != t->partitions) {
+            RN_INFO(t->subsystem, "%s has %d partitions (the configuration says %d): using the topic's count", t->name,
+                    n, t->partitions);
+            t->partitions = n;
+        }
+        atomic_store(&t->ready, true);
+        return RN_OK;
+    }
+    int64_t now = rn_clock_mono_ms(), asked = atomic_load(&t->create_asked_ms);
+    if ((asked == 0 || now - asked >= RN_ITOPIC_CREATE_RETRY_MS) &&
+        atomic_compare_exchange_strong(&t->create_asked_ms, &asked, now))
+        rn_cluster_create_internal(b, t);
+    return RN_ERR_COORDINATOR_NOT_AVAILABLE;
+}
+
 rn_err_t rn_itopic_ensure(rn_itopic_t *t) {
     if (atomic_load(&t->ready)) return RN_OK;
     rn_broker_t *b = t->b;
+    if (b->cluster) return ensure_cluster(t);
     pthread_rwlock_rdlock(&b->topics_lock);
     bool exists = rn_broker_topic_locked(b, t->name, strlen(t->name)) != NULL;
     pthread_rwlock_unlock(&b->topics_lock);
@@ -45,7 +81,7 @@ rn_err_t rn_itopic_ensure(rn_itopic_t *t) {
         rn_config_set_put(&cfg, "segment.bytes", t->segment_bytes);
         rn_topic_create_t spec = {
             .num_partitions = t->partitions,
-            .replication_factor = t->replication_factor,
+            .replication_factor = rn_itopic_replication_factor(t, 1),
             .configs = &cfg,
             .internal = true,
         };
@@ -60,6 +96,24 @@ rn_err_t rn_itopic_ensure(rn_itopic_t *t) {
     }
     atomic_store(&t->ready, true);
     return RN_OK;
+}
+
+int32_t rn_itopic_leader(rn_itopic_t *t, int32_t partition, bool *here, int32_t *epoch) {
+    rn_broker_t *b = t->b;
+    *here = false;
+    *epoch = -1;
+    pthread_rwlock_rdlock(&b->topics_lock);
+    rn_partition_t *p = rn_broker_partition_locked(b, t->name, strlen(t->name), partition);
+    int32_t leader = p ? p->leader_id : -1;
+    rn_log_t *log = p && rn_partition_led_here(b, p) ? p->log : NULL;
+    if (log) rn_log_retain(log);
+    pthread_rwlock_unlock(&b->topics_lock);
+    if (log) {
+        rn_replica_mgr_t *m = rn_cluster_replicas(b);
+        *here = m ? rn_replica_mgr_leads(m, log, epoch) : true;
+        rn_log_release(log);
+    }
+    return leader;
 }
 
 /* ---- appending ---------------------------------------------------------- */
@@ -98,45 +152,59 @@ void rn_irecords_add(rn_irecords_t *r, size_t key_len, bool tombstone) {
 }
 
 /* The log of partition `partition`, retained (NULL: no such partition). */
-static rn_log_t *itopic_log(rn_itopic_t *t, int32_t partition, int32_t *leader_epoch) {
+static rn_log_t *itopic_log(rn_itopic_t *t, int32_t partition, int32_t *leader_epoch, bool *led) {
     rn_broker_t *b = t->b;
     pthread_rwlock_rdlock(&b->topics_lock);
     rn_partition_t *p = rn_broker_partition_locked(b, t->name, strlen(t->name), partition);
     rn_log_t *log = p ? p->log : NULL;
     *leader_epoch = p ? p->leader_epoch : 0;
+    *led = rn_partition_led_here(b, p);
     if (log) rn_log_retain(log);
     pthread_rwlock_unlock(&b->topics_lock);
     return log;
 }
 
-static rn_err_t append_batch(rn_itopic_t *t, int32_t partition, rn_irecords_t *r, uint64_t *ticket) {
+static rn_err_t append_batch(rn_itopic_t *t, int32_t partition, rn_irecords_t *r, rn_durable_t *d) {
     if (rn_buf_err(&r->scratch)) return RN_ERR_LIMIT;
     rn_err_t rc = rn_batch_builder_finish(&r->builder);
     if (rc) return rc == RN_ERR_LIMIT ? RN_ERR_LIMIT : RN_ERR_UNKNOWN_SERVER_ERROR;
     if (rn_itopic_ensure(t)) return RN_ERR_COORDINATOR_NOT_AVAILABLE;
     int32_t epoch;
-    rn_log_t *log = itopic_log(t, partition, &epoch);
+    bool led;
+    rn_log_t *log = itopic_log(t, partition, &epoch, &led);
     if (!log) {
+        if (t->b->cluster) return RN_ERR_NOT_COORDINATOR;
         atomic_store(&t->ready, false); /* deleted under us: create it again next time */
         return RN_ERR_COORDINATOR_NOT_AVAILABLE;
+    }
+    rn_replica_mgr_t *m = rn_cluster_replicas(t->b);
+    int32_t repl_epoch = -1;
+    if (m && (!led || !rn_replica_mgr_leads(m, log, &repl_epoch) || repl_epoch != epoch)) {
+        rn_log_release(log);
+        return RN_ERR_NOT_COORDINATOR;
     }
     rn_append_opts_t ao = {.leader_epoch = epoch, .now_ms = r->timestamp_ms, .is_internal = true};
     rn_append_result_t ar;
     rc = rn_log_append(log, r->batch.data, r->batch.len, &ao, &ar);
-    rn_log_release(log);
     if (rc) {
+        rn_log_release(log);
         RN_WARN(t->subsystem, "append to %s-%d failed: %s", t->name, partition, rn_err_name(rc));
         return RN_ERR_COORDINATOR_NOT_AVAILABLE;
     }
-    *ticket = ar.sync_ticket;
-    if (!ar.sync_ticket) rn_broker_wake_all(t->b); /* lazy mode: visible now */
+    if (m) {
+        rn_durable_hw(d, log, ar.last_offset + 1, epoch); /* the high watermark implies the sync */
+        rn_broker_wake_all(t->b);                         /* followers' parked fetches */
+    } else {
+        rn_durable_ticket(d, ar.sync_ticket);
+        if (!ar.sync_ticket) rn_broker_wake_all(t->b); /* lazy mode: visible now */
+    }
+    rn_log_release(log);
     return RN_OK;
 }
 
-rn_err_t rn_irecords_append(rn_itopic_t *t, int32_t partition, rn_irecords_t *r, uint64_t *ticket) {
-    *ticket = 0;
+rn_err_t rn_irecords_append(rn_itopic_t *t, int32_t partition, rn_irecords_t *r, rn_durable_t *d) {
     if (r->count == 0) return RN_OK;
-    rn_err_t rc = append_batch(t, partition, r, ticket);
+    rn_err_t rc = append_batch(t, partition, r, d);
     /* Ready for the next batch either way (finish released the builder; abort is a no-op then). */
     rn_batch_builder_abort(&r->builder);
     rn_buf_reset(&r->batch);
@@ -239,4 +307,13 @@ bool rn_itopic_replay(rn_itopic_t *t, rn_itopic_record_fn fn, void *ctx, int64_t
     }
     rn_topic_release(topic);
     return true;
+}
+
+void rn_itopic_replay_partition(rn_itopic_t *t, int32_t partition, rn_itopic_record_fn fn, void *ctx, int64_t *records) {
+    int32_t epoch;
+    bool led;
+    rn_log_t *log = itopic_log(t, partition, &epoch, &led);
+    if (!log) return;
+    replay_partition(t, log, partition, fn, ctx, records);
+    rn_log_release(log);
 }

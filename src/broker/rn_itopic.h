@@ -11,10 +11,9 @@
 #include <stdint.h>
 
 #include "rn_batch.h"
+#include "rn_broker.h"
 #include "rn_bytes.h"
 #include "rn_err.h"
-
-struct rn_broker;
 
 typedef struct {
     struct rn_broker *b;
@@ -24,10 +23,16 @@ typedef struct {
     int32_t partitions;        /* replay corrects it to the topic's count */
     int16_t replication_factor;
     atomic_bool ready;         /* the topic exists */
+    atomic_llong create_asked_ms; /* cluster mode: when the controller was last asked to create it */
 } rn_itopic_t;
 
-/* Creates the topic if it does not exist; COORDINATOR_NOT_AVAILABLE if it cannot. */
+/* Creates the topic if it does not exist; COORDINATOR_NOT_AVAILABLE if it
+ * cannot. In cluster mode the active controller creates it (asked at most
+ * once a second): COORDINATOR_NOT_AVAILABLE until this node's registry has it. */
 rn_err_t rn_itopic_ensure(rn_itopic_t *t);
+/* The replication factor to create the topic with, given `brokers` usable
+ * ones: the configured one, capped (with a log line) at what exists. */
+int16_t rn_itopic_replication_factor(rn_itopic_t *t, int32_t brokers);
 
 /* Records collected in one batch: write a key then its value into `scratch`,
  * then rn_irecords_add(key length). A producer id >= 0 makes the batch
@@ -44,14 +49,21 @@ typedef struct {
 void rn_irecords_init(rn_irecords_t *r, int64_t producer_id, int16_t producer_epoch);
 void rn_irecords_free(rn_irecords_t *r);
 void rn_irecords_add(rn_irecords_t *r, size_t key_len, bool tombstone);
-/* Appends what was added as one batch to `partition` (nothing if empty);
- * *ticket: durable once the log dir's synced ticket reaches it (0: no wait).
- * RN_ERR_LIMIT: the records are too large; COORDINATOR_NOT_AVAILABLE otherwise. */
-rn_err_t rn_irecords_append(rn_itopic_t *t, int32_t partition, rn_irecords_t *r, uint64_t *ticket);
+/* Appends what was added as one batch to `partition` (nothing if empty) and
+ * adds what makes it durable to *d: the log dir's sync ticket, or in cluster
+ * mode the partition's high watermark at this leader epoch. RN_ERR_LIMIT: the
+ * records are too large; NOT_COORDINATOR: this node does not lead the
+ * partition (cluster mode); COORDINATOR_NOT_AVAILABLE otherwise. */
+rn_err_t rn_irecords_append(rn_itopic_t *t, int32_t partition, rn_irecords_t *r, rn_durable_t *d);
 
 /* Every record of every partition from its log start, in offset order per
  * partition, control records included (h says which). False: no topic yet. */
 typedef void (*rn_itopic_record_fn)(void *ctx, int32_t partition, const rn_batch_header_t *h, const rn_record_t *rec);
 bool rn_itopic_replay(rn_itopic_t *t, rn_itopic_record_fn fn, void *ctx, int64_t *records);
+/* One partition, up to its log end (a coordinator taking over the partition). */
+void rn_itopic_replay_partition(rn_itopic_t *t, int32_t partition, rn_itopic_record_fn fn, void *ctx, int64_t *records);
+/* Cluster mode: the partition's leader (-1: none or unknown) and whether this
+ * node leads it, at which epoch (the replica manager's view). */
+int32_t rn_itopic_leader(rn_itopic_t *t, int32_t partition, bool *here, int32_t *epoch);
 
 #endif

@@ -13,7 +13,10 @@
  */
 #include "rn_broker.h"
 
+#include <stdlib.h>
+
 #include "rn_assert.h"
+#include "rn_cluster.h"
 
 rn_broker_loop_t *rn_broker_loop_for(rn_broker_t *b, rn_loop_t *loop) {
     int id = rn_loop_id(loop);
@@ -143,4 +146,102 @@ void rn_broker_respond_durable(rn_broker_t *b, rn_req_t *req, const rn_req_heade
     }
     *r = (respond_t){*h, encode, resp, fail, fail_code};
     rn_broker_when_durable(b, req, ticket, timeout_ms, respond_done, r);
+}
+
+/* ---- answering once coordinator records are replicated (cluster mode) ---- */
+
+void rn_durable_hw(rn_durable_t *d, rn_log_t *log, int64_t target, int32_t epoch) {
+    for (int32_t i = 0; i < d->n; i++) {
+        if (d->hw[i].log != log) continue;
+        if (d->hw[i].epoch != epoch) d->hw[i].epoch = -2; /* written under two epochs: the leadership moved */
+        if (target > d->hw[i].target) d->hw[i].target = target;
+        return;
+    }
+    if (d->n == d->cap) {
+        int32_t cap = d->cap ? d->cap * 2 : 4;
+        rn_hw_target_t *n = realloc(d->hw, (size_t)cap * sizeof(*n));
+        if (!n) {
+            d->nomem = true;
+            return;
+        }
+        d->hw = n;
+        d->cap = cap;
+    }
+    rn_log_retain(log);
+    d->hw[d->n++] = (rn_hw_target_t){log, target, epoch};
+}
+
+void rn_durable_release(rn_durable_t *d) {
+    for (int32_t i = 0; i < d->n; i++) rn_log_release(d->hw[i].log);
+    free(d->hw);
+    rn_durable_init(d);
+}
+
+typedef struct {
+    rn_wait_t w; /* first: the wait is the context */
+    rn_req_t *req;
+    rn_durable_t d;
+    respond_t r;
+} repl_wait_t;
+
+/* RN_OK: everything replicated; RN_ERR_AGAIN: not yet; otherwise the error to answer. */
+static int16_t repl_check(rn_broker_t *b, repl_wait_t *rw) {
+    if (rw->d.nomem) return rw->r.fail_code;
+    if (rw->d.ticket && rn_logdir_offline(b->logdir)) return rw->r.fail_code;
+    rn_replica_mgr_t *m = rn_cluster_replicas(b);
+    bool pending = rw->d.ticket && rn_logdir_synced_ticket(b->logdir) < rw->d.ticket;
+    for (int32_t i = 0; i < rw->d.n; i++) {
+        rn_hw_target_t *t = &rw->d.hw[i];
+        int32_t epoch = -1;
+        if (!m || !rn_replica_mgr_leads(m, t->log, &epoch) || epoch != t->epoch) return RN_ERR_NOT_COORDINATOR;
+        if (rn_log_high_watermark(t->log) >= t->target) continue;
+        if (rn_replica_mgr_check_acks_all(m, t->log) != RN_OK) return rw->r.fail_code; /* below min.insync.replicas */
+        pending = true;
+    }
+    return pending ? RN_ERR_AGAIN : RN_OK;
+}
+
+static void repl_finish(rn_broker_t *b, repl_wait_t *rw, int16_t err) {
+    if (err) rw->r.fail(rw->r.resp, err);
+    rn_durable_release(&rw->d);
+    rn_broker_respond(b, rw->req, &rw->r.h, rw->r.encode, rw->r.resp);
+}
+
+static void repl_resume(rn_broker_t *b, rn_wait_t *w, bool timed_out, rn_err_t err) {
+    repl_wait_t *rw = (repl_wait_t *)w;
+    int16_t rc = timed_out || err ? rw->r.fail_code : repl_check(b, rw);
+    if (rc == RN_ERR_AGAIN) return; /* stay parked */
+    rn_broker_unpark(w->ctx, w);
+    repl_finish(b, rw, rc);
+}
+
+void rn_broker_respond_replicated(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_durable_t *d,
+                                  int64_t timeout_ms, rn_encode_fn encode, void *resp, rn_fail_fn fail,
+                                  int16_t fail_code) {
+    if (d->n == 0 && !d->nomem) { /* single node: the sync ticket alone */
+        rn_broker_respond_durable(b, req, h, d->ticket, timeout_ms, encode, resp, fail, fail_code);
+        rn_durable_release(d);
+        return;
+    }
+    repl_wait_t *rw = rn_arena_calloc(&req->arena, 1, sizeof(*rw));
+    if (!rw) {
+        rn_durable_release(d);
+        fail(resp, fail_code);
+        rn_broker_respond(b, req, h, encode, resp);
+        return;
+    }
+    rw->req = req;
+    rw->d = *d;
+    rn_durable_init(d);
+    rw->r = (respond_t){*h, encode, resp, fail, fail_code};
+    int16_t rc = repl_check(b, rw);
+    if (rc != RN_ERR_AGAIN) {
+        repl_finish(b, rw, rc);
+        return;
+    }
+    rw->w.wants_data = true; /* high watermark moves and leadership changes wake data waiters */
+    rw->w.sync_ticket = rw->d.ticket;
+    rw->w.resume = repl_resume;
+    rn_broker_park(rn_broker_loop_for(b, req->loop), &rw->w, timeout_ms);
+    repl_resume(b, &rw->w, false, RN_OK); /* it may have moved before the park */
 }

@@ -55,6 +55,7 @@ typedef struct isr_change {
 typedef struct name_item {
     struct name_item *next;
     char name[256];
+    rn_itopic_t *itopic; /* an internal topic: its partitions, replication and configs */
 } name_item_t;
 
 struct rn_cluster {
@@ -368,6 +369,7 @@ static void follow_image(rn_cluster_t *c) {
     drop_deleted_topics(c, c->sm.img);
     pthread_rwlock_unlock(&c->img_lock);
     rn_broker_wake_all(c->b);
+    rn_group_coordinator_follow(c->b);
 }
 
 /* ---- calls to the active controller (lifecycle thread) ------------------------------ */
@@ -490,6 +492,30 @@ static void send_isr_changes(rn_cluster_t *c, isr_change_t *list, rn_arena_t *a)
     }
 }
 
+/* An internal topic (__consumer_offsets, __transaction_state): compacted, its
+ * partition count, its replication factor capped at the usable brokers. */
+static void internal_topic_spec(rn_cluster_t *c, rn_itopic_t *it, rn_CreateTopicsRequest_CreatableTopic_t *t,
+                                rn_arena_t *a) {
+    int32_t usable = 0;
+    pthread_rwlock_rdlock(&c->img_lock);
+    for (int32_t i = 0; i < rn_meta_image_broker_count(c->sm.img); i++)
+        if (rn_meta_broker_active(rn_meta_image_broker_at(c->sm.img, i))) usable++;
+    pthread_rwlock_unlock(&c->img_lock);
+    t->NumPartitions = it->partitions;
+    t->ReplicationFactor = rn_itopic_replication_factor(it, usable);
+    t->Configs = rn_arena_calloc(a, 2, sizeof(*t->Configs));
+    if (!t->Configs) return;
+    rn_CreateTopicsRequest_CreatableTopicConfig_init(&t->Configs[0]);
+    rn_CreateTopicsRequest_CreatableTopicConfig_init(&t->Configs[1]);
+    t->Configs[0].Name = RN_STR_LIT("cleanup.policy");
+    t->Configs[0].Value = RN_STR_LIT("compact");
+    t->Configs[1].Name = RN_STR_LIT("segment.bytes");
+    t->Configs[1].Value = rn_str_dup_arena(a, it->segment_bytes);
+    t->Configs_count = 2;
+    RN_INFO(it->subsystem, "asking the controller to create %s (%d partitions, replication factor %d)", it->name,
+            t->NumPartitions, t->ReplicationFactor);
+}
+
 static void send_auto_creates(rn_cluster_t *c, name_item_t *list, rn_arena_t *a) {
     for (name_item_t *it = list; it; it = it->next) {
         rn_CreateTopicsRequest_t rq;
@@ -501,6 +527,7 @@ static void send_auto_creates(rn_cluster_t *c, name_item_t *list, rn_arena_t *a)
         t->Name = rn_str_dup_arena(a, it->name);
         t->NumPartitions = -1;
         t->ReplicationFactor = -1;
+        if (it->itopic) internal_topic_spec(c, it->itopic, t, a);
         rq.Topics = t;
         rq.Topics_count = 1;
         rq.timeoutMs = PROPOSE_TIMEOUT_MS;
@@ -607,17 +634,26 @@ static void *follow_main(void *arg) {
     return NULL;
 }
 
-void rn_cluster_auto_create(rn_broker_t *b, const char *name, size_t len) {
+static void queue_create(rn_broker_t *b, const char *name, size_t len, rn_itopic_t *itopic) {
     rn_cluster_t *c = b->cluster;
     if (!c || len >= sizeof(((name_item_t *)0)->name)) return;
     name_item_t *it = calloc(1, sizeof(*it));
     if (!it) return;
     memcpy(it->name, name, len);
+    it->itopic = itopic;
     pthread_mutex_lock(&c->lock);
     it->next = c->auto_creates;
     c->auto_creates = it;
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
+}
+
+void rn_cluster_auto_create(rn_broker_t *b, const char *name, size_t len) { queue_create(b, name, len, NULL); }
+
+void rn_cluster_create_internal(rn_broker_t *b, rn_itopic_t *t) { queue_create(b, t->name, strlen(t->name), t); }
+
+bool rn_cluster_broker_address(rn_broker_t *b, int32_t id, char *host, size_t hostlen, int *port) {
+    return b->cluster && node_address(b->cluster, id, host, hostlen, port);
 }
 
 /* ---- the active controller (controller thread) ---------------------------------------- */

@@ -69,6 +69,7 @@
 /* ---- environment ------------------------------------------------------- */
 
 static rn_err_t store_group(void *ctx, rn_group_t *g);
+static void apply_leadership(rn_group_coordinator_t *c);
 
 rn_group_env_t rn__coord_env(rn_group_coordinator_t *c) {
     rn_group_env_t e = {
@@ -214,19 +215,22 @@ void rn__orecords_group(rn_irecords_t *r, const rn_group_t *g, bool tombstone) {
     rn_irecords_add(r, kl, tombstone);
 }
 
-rn_err_t rn__orecords_append(rn_group_coordinator_t *c, int32_t partition, rn_irecords_t *r, uint64_t *ticket) {
-    rn_err_t rc = rn_irecords_append(&c->otopic, partition, r, ticket);
+rn_err_t rn__orecords_append(rn_group_coordinator_t *c, int32_t partition, rn_irecords_t *r, rn_durable_t *d) {
+    rn_err_t rc = rn_irecords_append(&c->otopic, partition, r, d);
     return rc == RN_ERR_LIMIT ? RN_ERR_INVALID_COMMIT_OFFSET_SIZE : rc;
 }
 
-/* rn_group_ops_t.store_group: Kafka's storeGroup, without waiting for the sync. */
+/* rn_group_ops_t.store_group: Kafka's storeGroup, without waiting for it to
+ * be durable (losing the newest one only makes the members rejoin). */
 static rn_err_t store_group(void *ctx, rn_group_t *g) {
     rn_group_coordinator_t *c = ctx;
     rn_irecords_t r;
     rn_irecords_init(&r, -1, -1);
     rn__orecords_group(&r, g, false);
-    uint64_t ticket;
-    rn_err_t rc = rn__orecords_append(c, g->partition, &r, &ticket);
+    rn_durable_t d;
+    rn_durable_init(&d);
+    rn_err_t rc = rn__orecords_append(c, g->partition, &r, &d);
+    rn_durable_release(&d);
     rn_irecords_free(&r);
     return rc;
 }
@@ -280,8 +284,10 @@ static void expire_offsets(rn_group_coordinator_t *c) {
             for (size_t j = 0; j < x.n; j++)
                 rn__orecords_offset(&r, gid, rn_str_from_cstr(x.topics[j]), x.partitions[j], NULL);
             if (dead) rn__orecords_group(&r, g, true);
-            uint64_t ticket;
-            rn_err_t rc = rn__orecords_append(c, g->partition, &r, &ticket);
+            rn_durable_t d;
+            rn_durable_init(&d);
+            rn_err_t rc = rn__orecords_append(c, g->partition, &r, &d);
+            rn_durable_release(&d);
             rn_irecords_free(&r);
             if (!rc) {
                 for (size_t j = 0; j < x.n; j++) rn_group_offset_del(g, x.topics[j], strlen(x.topics[j]), x.partitions[j]);
@@ -309,6 +315,10 @@ static void *timer_thread(void *arg) {
     rn_group_coordinator_t *c = arg;
     pthread_mutex_lock(&c->lock);
     while (!c->stopping) {
+        if (c->follow_dirty) {
+            c->follow_dirty = false;
+            apply_leadership(c);
+        }
         rn_group_env_t e = rn__coord_env(c);
         while (c->heap_len && c->heap[0]->heap_deadline_ms <= e.now_ms) {
             rn_group_t *g = c->heap[0];
@@ -413,6 +423,35 @@ static void replay_record(void *ctx, int32_t partition, const rn_batch_header_t 
     apply_record(x->c, &x->e, rec, &x->bad);
 }
 
+/* The groups of one partition (-1: all), collected (the map must not change under its iterator). */
+static size_t groups_of(rn_group_coordinator_t *c, int32_t partition, rn_group_t ***out) {
+    size_t n = c->groups.count, k = 0;
+    rn_group_t **all = calloc(n + 1, sizeof(*all));
+    *out = all;
+    if (!all) return 0;
+    size_t it = 0;
+    void *v;
+    while (k < n && rn_map_next(&c->groups, &it, NULL, &v))
+        if (partition < 0 || ((rn_group_t *)v)->partition == partition) all[k++] = v;
+    return k;
+}
+
+/* After a replay: offset tombstones may have left empty shells; schedule the
+ * rest. Returns how many groups were loaded. */
+static size_t settle_loaded(rn_group_coordinator_t *c, int32_t partition) {
+    rn_group_t **gs;
+    size_t n = groups_of(c, partition, &gs);
+    for (size_t i = 0; i < n; i++) {
+        rn_group_t *g = gs[i];
+        if (g->state == RN_GS_EMPTY && rn_group_offset_count(g) == 0 && !g->protocol_type)
+            rn__coord_remove(c, g);
+        else
+            rn__coord_after(c, g);
+    }
+    free(gs);
+    return n;
+}
+
 static void replay(rn_group_coordinator_t *c) {
     int64_t t0 = rn_clock_mono_ns();
     int64_t records = 0;
@@ -423,28 +462,114 @@ static void replay(rn_group_coordinator_t *c) {
         return;
     }
     if (x.bad) RN_WARN("group", "replay of %s skipped %lld unreadable record(s)", RN_OFFSETS_TOPIC, (long long)x.bad);
-    /* Offset tombstones may have left empty shells; schedule the rest. */
-    size_t n = c->groups.count, k = 0;
-    rn_group_t **all = calloc(n + 1, sizeof(*all));
-    if (all) {
-        size_t it = 0;
-        void *v;
-        while (k < n && rn_map_next(&c->groups, &it, NULL, &v)) all[k++] = v;
-        for (size_t i = 0; i < k; i++) {
-            rn_group_t *g = all[i];
-            if (g->state == RN_GS_EMPTY && rn_group_offset_count(g) == 0 && !g->protocol_type)
-                rn__coord_remove(c, g);
-            else
-                rn__coord_after(c, g);
-        }
-        free(all);
-    }
+    settle_loaded(c, -1);
     c->loaded_records = records;
     c->loaded_groups = (int64_t)c->groups.count;
     pthread_mutex_unlock(&c->lock);
     c->load_ms = (rn_clock_mono_ns() - t0) / 1000000;
     RN_INFO("group", "loaded %lld group(s) from %lld record(s) of %s in %lld ms", (long long)c->loaded_groups,
             (long long)records, RN_OFFSETS_TOPIC, (long long)c->load_ms);
+}
+
+/* ---- cluster mode: coordinating the partitions led here ------------------ */
+
+int16_t rn__coord_owns(rn_group_coordinator_t *c, int32_t partition) {
+    if (!c->b->cluster) return 0;
+    if (partition < 0 || partition >= c->nowned || c->want[partition] < 0) return RN_ERR_NOT_COORDINATOR;
+    return c->loaded[partition] == c->want[partition] ? 0 : RN_ERR_COORDINATOR_LOAD_IN_PROGRESS;
+}
+
+int16_t rn__coord_check(rn_group_coordinator_t *c, rn_str_t group_id) {
+    if (!c->b->cluster) return 0;
+    if (rn__coord_ensure_topic(c)) return RN_ERR_COORDINATOR_NOT_AVAILABLE;
+    pthread_mutex_lock(&c->lock);
+    int32_t p = rn_group_partition_for(group_id.ptr ? group_id.ptr : "", group_id.len > 0 ? (size_t)group_id.len : 0,
+                                       c->otopic.partitions);
+    int16_t err = rn__coord_owns(c, p);
+    pthread_mutex_unlock(&c->lock);
+    return err;
+}
+
+/* Leadership of the partition is gone: its groups leave memory; members
+ * parked in JoinGroup/SyncGroup get NOT_COORDINATOR and find the new one. */
+static void unload_partition(rn_group_coordinator_t *c, int32_t partition) {
+    rn_group_env_t e = rn__coord_env(c);
+    rn_group_t **gs;
+    size_t n = groups_of(c, partition, &gs);
+    for (size_t i = 0; i < n; i++) {
+        rn_group_fail_waiters(&e, gs[i], RN_ERR_NOT_COORDINATOR);
+        rn__coord_remove(c, gs[i]);
+    }
+    free(gs);
+    rn__pending_drop_partition(c, partition);
+    RN_INFO("group", "%s-%d: no longer led here; unloaded %zu group(s)", RN_OFFSETS_TOPIC, partition, n);
+}
+
+/* This node leads the partition: replay it, as at single-node start-up. */
+static void load_partition(rn_group_coordinator_t *c, int32_t partition, int32_t epoch) {
+    int64_t t0 = rn_clock_mono_ns(), records = 0;
+    replay_ctx_t x = {.c = c, .e = rn__coord_env(c)};
+    rn_itopic_replay_partition(&c->otopic, partition, replay_record, &x, &records);
+    if (x.bad) RN_WARN("group", "replay of %s-%d skipped %lld unreadable record(s)", RN_OFFSETS_TOPIC, partition,
+                       (long long)x.bad);
+    size_t n = settle_loaded(c, partition);
+    RN_INFO("group", "%s-%d: leader at epoch %d; loaded %zu group(s) from %lld record(s) in %lld ms", RN_OFFSETS_TOPIC,
+            partition, epoch, n, (long long)records, (long long)((rn_clock_mono_ns() - t0) / 1000000));
+}
+
+/* Timer thread, under c->lock: bring loaded[] to want[] (unload first, so a
+ * partition led again at a newer epoch is replayed from its log afresh). */
+static void apply_leadership(rn_group_coordinator_t *c) {
+    for (int32_t p = 0; p < c->nowned; p++) {
+        if (c->loaded[p] == c->want[p]) continue;
+        if (c->loaded[p] >= 0) unload_partition(c, p);
+        c->loaded[p] = -1;
+        if (c->want[p] >= 0) {
+            load_partition(c, p, c->want[p]);
+            c->loaded[p] = c->want[p];
+        }
+    }
+}
+
+void rn_group_coordinator_follow(rn_broker_t *b) {
+    rn_group_coordinator_t *c = b->group_coordinator;
+    if (!c || !b->cluster) return;
+    pthread_rwlock_rdlock(&b->topics_lock);
+    rn_topic_t *t = rn_broker_topic_locked(b, RN_OFFSETS_TOPIC, strlen(RN_OFFSETS_TOPIC));
+    int32_t n = t ? t->partition_count : 0;
+    pthread_rwlock_unlock(&b->topics_lock);
+    int32_t *want = calloc((size_t)n + 1, sizeof(*want));
+    if (!want) return; /* the next image change tries again */
+    for (int32_t p = 0; p < n; p++) {
+        bool here;
+        int32_t epoch;
+        rn_itopic_leader(&c->otopic, p, &here, &epoch);
+        want[p] = here ? epoch : -1;
+    }
+    pthread_mutex_lock(&c->lock);
+    if (n > c->nowned) {
+        int32_t *w = realloc(c->want, (size_t)n * sizeof(*w));
+        if (w) c->want = w;
+        int32_t *l = w ? realloc(c->loaded, (size_t)n * sizeof(*l)) : NULL;
+        if (l) c->loaded = l;
+        if (w && l) {
+            for (int32_t p = c->nowned; p < n; p++) c->want[p] = c->loaded[p] = -1;
+            c->nowned = n;
+            c->otopic.partitions = n;
+        }
+    }
+    bool changed = false;
+    for (int32_t p = 0; p < c->nowned; p++) {
+        int32_t w = p < n ? want[p] : -1; /* the topic is gone: nothing is led */
+        if (c->want[p] != w) changed = true;
+        c->want[p] = w;
+    }
+    if (changed) {
+        c->follow_dirty = true;
+        pthread_cond_signal(&c->cond);
+    }
+    pthread_mutex_unlock(&c->lock);
+    free(want);
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -481,7 +606,7 @@ rn_err_t rn_group_coordinator_start(rn_broker_t *b, char *err, size_t errlen) {
     c->next_expiry_ms = rn_clock_mono_ms() + c->retention_check_ms;
     c->wake_at_ms = INT64_MAX;
     b->group_coordinator = c;
-    replay(c);
+    if (!b->cluster) replay(c); /* cluster mode: partitions load as this node comes to lead them */
     int rc = pthread_create(&c->thread, NULL, timer_thread, c);
     if (rc) {
         snprintf(err, errlen, "group coordinator: cannot start its timer thread: %s", strerror(rc));
@@ -511,6 +636,8 @@ void rn_group_coordinator_free(rn_broker_t *b) {
     }
     rn_map_free(&c->groups);
     rn__pending_free(c);
+    free(c->want);
+    free(c->loaded);
     free(c->heap);
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->lock);

@@ -224,6 +224,9 @@ void rn_group_tick(const rn_group_env_t *e, rn_group_t *g);
 int64_t rn_group_next_deadline(const rn_group_t *g); /* -1: none */
 /* Take back a parked request (its connection's loop is stopping). */
 void rn_group_drop_waiter(rn_group_t *g, void *waiter);
+/* Answer every parked JoinGroup/SyncGroup of the group with `err` (its
+ * coordinator is moving away). */
+void rn_group_fail_waiters(const rn_group_env_t *e, rn_group_t *g, rn_err_t err);
 /* Group → Dead (DeleteGroups, expiry); only from Empty. */
 void rn_group_set_dead(const rn_group_env_t *e, rn_group_t *g);
 
@@ -333,7 +336,21 @@ struct rn_group_coordinator {
     int64_t next_expiry_ms;
     /* Start-up replay figures, for the log line and tests. */
     int64_t loaded_records, loaded_groups, load_ms;
+    /* Cluster mode: the partitions of __consumer_offsets this node coordinates.
+     * want[p] is the leader epoch at which this node leads p (-1: it does
+     * not), set by rn_group_coordinator_follow; loaded[p] the epoch whose
+     * state is in memory (-1: none), moved to want[p] by the timer thread,
+     * which unloads and loads (replays) partitions. */
+    int32_t *want, *loaded;
+    int32_t nowned;
+    bool follow_dirty;
 };
+
+/* Can this node serve a group of `partition` now (under c->lock)? 0,
+ * NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS. Always 0 single-node. */
+int16_t rn__coord_owns(rn_group_coordinator_t *c, int32_t partition);
+/* The same for a group id (takes and releases c->lock). */
+int16_t rn__coord_check(rn_group_coordinator_t *c, rn_str_t group_id);
 
 /* The environment of one call (time now, config, effects). */
 rn_group_env_t rn__coord_env(rn_group_coordinator_t *c);
@@ -355,14 +372,16 @@ bool rn__pending_add(rn_group_coordinator_t *c, int64_t producer_id, rn_str_t gr
                      const rn_offset_t *o);
 void rn__pending_finish(rn_group_coordinator_t *c, int32_t partition, int64_t producer_id, bool commit);
 void rn__pending_free(rn_group_coordinator_t *c);
+/* Forget the pending offsets of the groups of one partition (unloaded). */
+void rn__pending_drop_partition(rn_group_coordinator_t *c, int32_t partition);
 /* Creates __consumer_offsets if it does not exist yet (not under c->lock). */
 rn_err_t rn__coord_ensure_topic(rn_group_coordinator_t *c);
 
 /* Records for __consumer_offsets (rn_irecords_t, rn_itopic.h): collect, then append as one batch. */
 void rn__orecords_offset(rn_irecords_t *r, rn_str_t group, rn_str_t topic, int32_t partition, const rn_offset_t *o);
 void rn__orecords_group(rn_irecords_t *r, const rn_group_t *g, bool tombstone);
-/* Appends to the group's partition; *ticket: wait for it to be durable (0: no wait). */
-rn_err_t rn__orecords_append(rn_group_coordinator_t *c, int32_t partition, rn_irecords_t *r, uint64_t *ticket);
+/* Appends to the group's partition; *d: what to wait for before answering. */
+rn_err_t rn__orecords_append(rn_group_coordinator_t *c, int32_t partition, rn_irecords_t *r, rn_durable_t *d);
 
 /* Answers to parked requests (rn_h_group.c). */
 void rn__group_join_done(void *ctx, rn_group_t *g, void *waiter, const rn_join_result_t *r);

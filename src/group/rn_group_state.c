@@ -345,6 +345,14 @@ static void sync_error(const rn_group_env_t *e, rn_group_t *g, void *waiter, rn_
     e->ops->sync_done(e->ops->ctx, g, waiter, &r);
 }
 
+void rn_group_fail_waiters(const rn_group_env_t *e, rn_group_t *g, rn_err_t err) {
+    for (int32_t i = 0; i < g->nmembers; i++) {
+        rn_member_t *m = g->members[i];
+        join_fail_member(e, g, m, err, m->member_id);
+        sync_answer(e, g, m, err);
+    }
+}
+
 void rn_group_drop_waiter(rn_group_t *g, void *waiter) {
     for (int32_t i = 0; i < g->nmembers; i++) {
         rn_member_t *m = g->members[i];

@@ -25,6 +25,7 @@
 
 #include "rn_assert.h"
 #include "rn_broker.h"
+#include "rn_cluster.h"
 #include "rn_group.h"
 #include "rn_logging.h"
 #include "rn_msg_gen.h"
@@ -206,13 +207,61 @@ void rn__group_sync_done(void *ctx, rn_group_t *g, void *waiter, const rn_sync_r
 
 typedef rn_fail_fn fail_fn;
 
-static void respond_when_durable(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, uint64_t ticket,
+static void respond_when_durable(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_durable_t *d,
                                  rn_encode_fn encode, void *resp, fail_fn fail) {
-    rn_broker_respond_durable(b, req, h, ticket, RN_COMMIT_SYNC_TIMEOUT_MS, encode, resp, fail,
-                              RN_ERR_COORDINATOR_NOT_AVAILABLE);
+    rn_broker_respond_replicated(b, req, h, d, RN_COMMIT_SYNC_TIMEOUT_MS, encode, resp, fail,
+                                 RN_ERR_COORDINATOR_NOT_AVAILABLE);
+}
+
+/* Under c->lock: may this node serve the group now? */
+static int16_t owns_group(rn_group_coordinator_t *c, rn_str_t group_id) {
+    if (!c->b->cluster) return 0;
+    size_t len = group_id.len > 0 ? (size_t)group_id.len : 0;
+    return rn__coord_owns(c, rn_group_partition_for(group_id.ptr ? group_id.ptr : "", len, c->otopic.partitions));
 }
 
 /* ---- FindCoordinator ---------------------------------------------------- */
+
+typedef struct {
+    int16_t err;
+    rn_str_t msg;
+    int32_t node;
+    rn_str_t host;
+    int32_t port;
+} coord_t;
+
+/* Cluster mode: a group's coordinator is the leader of its partition of
+ * __consumer_offsets; COORDINATOR_NOT_AVAILABLE while it has none, or while
+ * this node, the leader, is still loading it. */
+static coord_t locate_group(rn_broker_t *b, rn_arena_t *a, rn_str_t key) {
+    rn_group_coordinator_t *c = b->group_coordinator;
+    coord_t x = {RN_ERR_COORDINATOR_NOT_AVAILABLE, RN_STR_NULL, -1, RN_STR_LIT(""), -1};
+    size_t len = key.len > 0 ? (size_t)key.len : 0;
+    int32_t p = rn_group_partition_for(key.ptr ? key.ptr : "", len, c->otopic.partitions);
+    bool here;
+    int32_t epoch;
+    int32_t leader = rn_itopic_leader(&c->otopic, p, &here, &epoch);
+    if (leader < 0) {
+        x.msg = RN_STR_LIT("The group's partition of __consumer_offsets has no leader");
+        return x;
+    }
+    if (leader == b->cfg.node_id) {
+        pthread_mutex_lock(&c->lock);
+        int16_t own = here ? rn__coord_owns(c, p) : RN_ERR_COORDINATOR_LOAD_IN_PROGRESS;
+        pthread_mutex_unlock(&c->lock);
+        if (own) {
+            x.msg = RN_STR_LIT("The coordinator is loading the group's partition");
+            return x;
+        }
+    }
+    char host[256];
+    int port;
+    if (!rn_cluster_broker_address(b, leader, host, sizeof(host), &port)) {
+        x.msg = RN_STR_LIT("The coordinator's address is not known yet");
+        return x;
+    }
+    return (coord_t){0, RN_STR_NULL, leader, rn_str_dup_arena(a, host), port};
+}
 
 void rn_h_find_coordinator(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
     rn_arena_t *a = &req->arena;
@@ -225,11 +274,15 @@ void rn_h_find_coordinator(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
     rn_group_coordinator_t *c = b->group_coordinator;
     int16_t err = 0;
     rn_str_t msg = RN_STR_NULL;
-    if (!c) { /* cluster mode, for now */
+    if (!c) {
         err = RN_ERR_COORDINATOR_NOT_AVAILABLE;
-        msg = RN_STR_LIT("Group and transaction coordination are not available in cluster mode yet");
+        msg = RN_STR_LIT("The group coordinator is not running");
     } else if (rq.KeyType == 1) {
         /* This node coordinates every transactional id (src/txn/). */
+        if (b->cluster) {
+            err = RN_ERR_COORDINATOR_NOT_AVAILABLE;
+            msg = RN_STR_LIT("Transactions are not available in cluster mode yet");
+        }
     } else if (rq.KeyType != 0) {
         err = RN_ERR_INVALID_REQUEST;
         msg = RN_STR_LIT("Unknown coordinator key type");
@@ -242,12 +295,14 @@ void rn_h_find_coordinator(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
     rn_FindCoordinatorResponse_t resp;
     rn_FindCoordinatorResponse_init(&resp);
     if (h->api_version < 4) {
-        resp.ErrorCode = err;
-        resp.ErrorMessage = msg;
-        resp.NodeId = node;
-        resp.Host = host;
-        resp.Port = port;
-        count_error(b, h, err);
+        coord_t x = {err, msg, node, host, port};
+        if (!err && b->cluster && rq.KeyType == 0) x = locate_group(b, a, rq.Key);
+        resp.ErrorCode = x.err;
+        resp.ErrorMessage = x.msg;
+        resp.NodeId = x.node;
+        resp.Host = x.host;
+        resp.Port = x.port;
+        count_error(b, h, x.err);
     } else {
         int32_t n = rq.CoordinatorKeys_count > 0 ? rq.CoordinatorKeys_count : 0;
         resp.Coordinators = rn_arena_calloc(a, (size_t)n + 1, sizeof(*resp.Coordinators));
@@ -260,12 +315,14 @@ void rn_h_find_coordinator(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
             rn_FindCoordinatorResponse_Coordinator_t *x = &resp.Coordinators[i];
             rn_FindCoordinatorResponse_Coordinator_init(x);
             x->Key = rq.CoordinatorKeys[i];
-            x->ErrorCode = err;
-            x->ErrorMessage = msg;
-            x->NodeId = node;
-            x->Host = host;
-            x->Port = port;
-            count_error(b, h, err);
+            coord_t y = {err, msg, node, host, port};
+            if (!err && b->cluster && rq.KeyType == 0) y = locate_group(b, a, x->Key);
+            x->ErrorCode = y.err;
+            x->ErrorMessage = y.msg;
+            x->NodeId = y.node;
+            x->Host = y.host;
+            x->Port = y.port;
+            count_error(b, h, y.err);
         }
     }
     rn_broker_respond(b, req, h, (rn_encode_fn)rn_FindCoordinatorResponse_encode, &resp);
@@ -338,10 +395,13 @@ void rn_h_join_group(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn
     p.waiter = gw;
     pthread_mutex_lock(&c->lock);
     rn_group_env_t e = rn__coord_env(c);
-    rn_group_t *g = rn__coord_find(c, rq.GroupId);
-    if (!g && rq.MemberId.len <= 0) g = rn__coord_create(c, rq.GroupId);
+    int16_t own = owns_group(c, rq.GroupId);
+    rn_group_t *g = own ? NULL : rn__coord_find(c, rq.GroupId);
+    if (!g && !own && rq.MemberId.len <= 0) g = rn__coord_create(c, rq.GroupId);
     if (!g) {
-        rn_join_result_t r = {.error = rq.MemberId.len > 0 ? RN_ERR_UNKNOWN_MEMBER_ID : RN_ERR_COORDINATOR_NOT_AVAILABLE,
+        rn_join_result_t r = {.error = own                    ? own
+                                       : rq.MemberId.len > 0 ? RN_ERR_UNKNOWN_MEMBER_ID
+                                                              : RN_ERR_COORDINATOR_NOT_AVAILABLE,
                               .generation = -1,
                               .member_id = "",
                               .leader_id = ""};
@@ -416,9 +476,10 @@ void rn_h_sync_group(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn
     };
     pthread_mutex_lock(&c->lock);
     rn_group_env_t e = rn__coord_env(c);
-    rn_group_t *g = rn__coord_find(c, rq.GroupId);
+    int16_t own = owns_group(c, rq.GroupId);
+    rn_group_t *g = own ? NULL : rn__coord_find(c, rq.GroupId);
     if (!g) {
-        rn_sync_result_t r = {.error = RN_ERR_UNKNOWN_MEMBER_ID};
+        rn_sync_result_t r = {.error = own ? own : RN_ERR_UNKNOWN_MEMBER_ID};
         rn__group_sync_done(c, NULL, gw, &r);
     } else {
         gw->group = g;
@@ -445,9 +506,10 @@ void rn_h_heartbeat(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_
     } else {
         pthread_mutex_lock(&c->lock);
         rn_group_env_t e = rn__coord_env(c);
-        rn_group_t *g = rn__coord_find(c, rq.GroupId);
+        int16_t own = owns_group(c, rq.GroupId);
+        rn_group_t *g = own ? NULL : rn__coord_find(c, rq.GroupId);
         if (!g) {
-            resp.ErrorCode = RN_ERR_UNKNOWN_MEMBER_ID;
+            resp.ErrorCode = own ? own : RN_ERR_UNKNOWN_MEMBER_ID;
         } else {
             resp.ErrorCode = (int16_t)rn_group_heartbeat(&e, g, rq.MemberId,
                                                          h->api_version >= 3 ? rq.GroupInstanceId : RN_STR_NULL,
@@ -491,7 +553,13 @@ void rn_h_leave_group(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, r
     } else {
         pthread_mutex_lock(&c->lock);
         rn_group_env_t e = rn__coord_env(c);
-        rn_group_t *g = rn__coord_find(c, rq.GroupId);
+        int16_t own = owns_group(c, rq.GroupId);
+        rn_group_t *g = own ? NULL : rn__coord_find(c, rq.GroupId);
+        if (own) {
+            resp.ErrorCode = own;
+            resp.Members_count = 0;
+            n = 0;
+        }
         for (int32_t i = 0; i < n; i++) {
             rn_LeaveGroupResponse_MemberResponse_t *x = &resp.Members[i];
             rn_LeaveGroupResponse_MemberResponse_init(x);
@@ -504,7 +572,7 @@ void rn_h_leave_group(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, r
         if (g) rn__coord_after(c, g);
         pthread_mutex_unlock(&c->lock);
         /* v0-2 carry one member: its error is the answer. */
-        if (h->api_version < 3) resp.ErrorCode = resp.Members[0].ErrorCode;
+        if (h->api_version < 3 && !own) resp.ErrorCode = resp.Members[0].ErrorCode;
     }
     count_error(b, h, resp.ErrorCode);
     rn_broker_respond(b, req, h, (rn_encode_fn)rn_LeaveGroupResponse_encode, &resp);
@@ -590,7 +658,8 @@ void rn_h_offset_commit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
                 total++;
         }
     }
-    uint64_t ticket = 0;
+    rn_durable_t dur;
+    rn_durable_init(&dur);
     int16_t group_err = 0;
     if (total && rn__coord_ensure_topic(c)) group_err = RN_ERR_COORDINATOR_NOT_AVAILABLE;
     if (total && !group_err) {
@@ -599,8 +668,9 @@ void rn_h_offset_commit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
         rn_str_t instance = h->api_version >= 7 ? rq.GroupInstanceId : RN_STR_NULL;
         pthread_mutex_lock(&c->lock);
         rn_group_env_t e = rn__coord_env(c);
-        rn_group_t *g = rn__coord_find(c, rq.GroupId);
-        if (!g) {
+        group_err = owns_group(c, rq.GroupId);
+        rn_group_t *g = group_err ? NULL : rn__coord_find(c, rq.GroupId);
+        if (!g && !group_err) {
             if (generation < 0)
                 g = rn__coord_create(c, rq.GroupId); /* offsets without group management */
             else
@@ -620,7 +690,7 @@ void rn_h_offset_commit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
                     rn__orecords_offset(&recs, rq.GroupId, rq.Topics[i].Name, pp->PartitionIndex, &o);
                 }
             }
-            rc = rn__orecords_append(c, g->partition, &recs, &ticket);
+            rc = rn__orecords_append(c, g->partition, &recs, &dur);
             if (rc) {
                 group_err = (int16_t)(rc > 0 ? rc : RN_ERR_UNKNOWN_SERVER_ERROR);
             } else {
@@ -644,7 +714,7 @@ void rn_h_offset_commit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
     for (int32_t i = 0; i < nt; i++)
         for (int32_t j = 0; j < resp->Topics[i].Partitions_count; j++)
             count_error(b, h, resp->Topics[i].Partitions[j].ErrorCode);
-    respond_when_durable(b, req, h, ticket, (rn_encode_fn)rn_OffsetCommitResponse_encode, resp, commit_fail);
+    respond_when_durable(b, req, h, &dur, (rn_encode_fn)rn_OffsetCommitResponse_encode, resp, commit_fail);
 }
 
 /* ---- transactional offsets ---------------------------------------------- */
@@ -730,6 +800,18 @@ void rn__pending_finish(rn_group_coordinator_t *c, int32_t partition, int64_t pr
     c->npending = k;
 }
 
+void rn__pending_drop_partition(rn_group_coordinator_t *c, int32_t partition) {
+    size_t k = 0;
+    for (size_t i = 0; i < c->npending; i++) {
+        rn_txn_pending_t *p = &c->pending[i];
+        if (rn_group_partition_for(p->group, strlen(p->group), c->otopic.partitions) == partition)
+            pending_clear(p);
+        else
+            c->pending[k++] = *p;
+    }
+    c->npending = k;
+}
+
 void rn__pending_free(rn_group_coordinator_t *c) {
     for (size_t i = 0; i < c->npending; i++) pending_clear(&c->pending[i]);
     free(c->pending);
@@ -738,13 +820,17 @@ void rn__pending_free(rn_group_coordinator_t *c) {
 }
 
 rn_err_t rn_group_txn_offset_commit(rn_broker_t *b, rn_str_t group_id, int64_t producer_id, int16_t producer_epoch,
-                                    const rn_txn_offset_t *offs, int32_t n, uint64_t *ticket) {
+                                    const rn_txn_offset_t *offs, int32_t n, rn_durable_t *d) {
     rn_group_coordinator_t *c = b->group_coordinator;
-    *ticket = 0;
     if (n <= 0) return RN_OK;
     if (group_id.len <= 0) return RN_ERR_INVALID_GROUP_ID;
     if (rn__coord_ensure_topic(c)) return RN_ERR_COORDINATOR_NOT_AVAILABLE;
     pthread_mutex_lock(&c->lock);
+    int16_t own = owns_group(c, group_id);
+    if (own) {
+        pthread_mutex_unlock(&c->lock);
+        return own;
+    }
     rn_group_env_t e = rn__coord_env(c);
     int32_t partition = rn_group_partition_for(group_id.ptr, (size_t)group_id.len, c->otopic.partitions);
     rn_irecords_t recs;
@@ -754,7 +840,7 @@ rn_err_t rn_group_txn_offset_commit(rn_broker_t *b, rn_str_t group_id, int64_t p
                          offs[i].metadata.len > 0 ? offs[i].metadata.len : 0, e.wall_ms, -1};
         rn__orecords_offset(&recs, group_id, offs[i].topic, offs[i].partition, &o);
     }
-    rn_err_t rc = rn__orecords_append(c, partition, &recs, ticket);
+    rn_err_t rc = rn__orecords_append(c, partition, &recs, d);
     for (int32_t i = 0; i < n && !rc; i++) {
         rn_offset_t o = {offs[i].offset, offs[i].leader_epoch, (char *)offs[i].metadata.ptr,
                          offs[i].metadata.len > 0 ? offs[i].metadata.len : 0, e.wall_ms, -1};
@@ -839,7 +925,8 @@ static rn_err_t fetch_group(rn_group_coordinator_t *c, rn_arena_t *a, rn_str_t g
     out->Topics_count = 0;
     rn_err_t rc = RN_OK;
     pthread_mutex_lock(&c->lock);
-    rn_group_t *g = rn__coord_find(c, group_id);
+    out->ErrorCode = owns_group(c, group_id);
+    rn_group_t *g = out->ErrorCode ? NULL : rn__coord_find(c, group_id);
     if (ntopics >= 0) {
         out->Topics = rn_arena_calloc(a, (size_t)ntopics + 1, sizeof(*out->Topics));
         if (!out->Topics) rc = RN_ERR_LIMIT;
@@ -858,6 +945,7 @@ static rn_err_t fetch_group(rn_group_coordinator_t *c, rn_arena_t *a, rn_str_t g
                 const rn_offset_t *o =
                     g && names[i].len >= 0 ? rn_group_offset_get(g, names[i].ptr, (size_t)names[i].len, indexes[i][j]) : NULL;
                 fill_fetched(a, &t->Partitions[j], indexes[i][j], o);
+                t->Partitions[j].ErrorCode = out->ErrorCode; /* v0-1 have only these */
             }
         }
         out->Topics_count = rc ? 0 : ntopics;
@@ -1073,7 +1161,8 @@ void rn_h_describe_groups(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *
         x->ErrorCode = 0;
         x->AuthorizedOperations = rq.IncludeAuthorizedOperations ? RN_GROUP_OPS_AUTHORIZED : RN_AUTHORIZED_OPS_OMITTED;
         x->Members_count = 0;
-        rn_group_t *g = rn__coord_find(c, rq.Groups[i]);
+        x->ErrorCode = owns_group(c, rq.Groups[i]);
+        rn_group_t *g = x->ErrorCode ? NULL : rn__coord_find(c, rq.Groups[i]);
         if (!g) {
             x->GroupState = RN_STR_LIT("Dead");
             x->ProtocolType = RN_STR_LIT("");
@@ -1141,15 +1230,19 @@ void rn_h_delete_groups(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
     }
     resp->ThrottleTimeMs = 0;
     resp->Results_count = n;
-    uint64_t ticket = 0;
+    rn_durable_t dur;
+    rn_durable_init(&dur);
     pthread_mutex_lock(&c->lock);
     rn_group_env_t e = rn__coord_env(c);
     for (int32_t i = 0; i < n; i++) {
         rn_DeleteGroupsResponse_DeletableGroupResult_t *x = &resp->Results[i];
         rn_DeleteGroupsResponse_DeletableGroupResult_init(x);
         x->GroupId = rq.GroupsNames[i];
-        rn_group_t *g = rn__coord_find(c, rq.GroupsNames[i]);
-        if (!g || g->state == RN_GS_DEAD) {
+        int16_t own = owns_group(c, rq.GroupsNames[i]);
+        rn_group_t *g = own ? NULL : rn__coord_find(c, rq.GroupsNames[i]);
+        if (own) {
+            x->ErrorCode = own;
+        } else if (!g || g->state == RN_GS_DEAD) {
             x->ErrorCode = RN_ERR_GROUP_ID_NOT_FOUND;
         } else if (g->state != RN_GS_EMPTY) {
             x->ErrorCode = RN_ERR_NON_EMPTY_GROUP;
@@ -1166,13 +1259,11 @@ void rn_h_delete_groups(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
             while (rn_group_offset_next(g, &it, &t, &tl, &p, &o))
                 rn__orecords_offset(&recs, gid, (rn_str_t){t, (int32_t)tl}, p, NULL);
             rn__orecords_group(&recs, g, true);
-            uint64_t tk = 0;
-            rc = rn__orecords_append(c, g->partition, &recs, &tk);
+            rc = rn__orecords_append(c, g->partition, &recs, &dur);
             rn_irecords_free(&recs);
             if (rc) {
                 x->ErrorCode = (int16_t)(rc > 0 ? rc : RN_ERR_UNKNOWN_SERVER_ERROR);
             } else {
-                if (tk > ticket) ticket = tk;
                 RN_INFO("group", "group %s deleted", g->group_id);
                 rn_group_set_dead(&e, g);
                 rn__coord_after(c, g); /* frees it */
@@ -1181,7 +1272,7 @@ void rn_h_delete_groups(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
         count_error(b, h, x->ErrorCode);
     }
     pthread_mutex_unlock(&c->lock);
-    respond_when_durable(b, req, h, ticket, (rn_encode_fn)rn_DeleteGroupsResponse_encode, resp, delete_groups_fail);
+    respond_when_durable(b, req, h, &dur, (rn_encode_fn)rn_DeleteGroupsResponse_encode, resp, delete_groups_fail);
 }
 
 static void offset_delete_fail(void *resp, int16_t err) {
@@ -1209,13 +1300,17 @@ void rn_h_offset_delete(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
     resp->ThrottleTimeMs = 0;
     resp->ErrorCode = 0;
     resp->Topics_count = 0;
-    uint64_t ticket = 0;
+    rn_durable_t dur;
+    rn_durable_init(&dur);
     pthread_mutex_lock(&c->lock);
-    rn_group_t *g = rn__coord_find(c, rq.GroupId);
+    int16_t own = owns_group(c, rq.GroupId);
+    rn_group_t *g = own ? NULL : rn__coord_find(c, rq.GroupId);
     bool live = g && (g->state == RN_GS_PREPARING_REBALANCE || g->state == RN_GS_COMPLETING_REBALANCE ||
                       g->state == RN_GS_STABLE);
     bool consumer = g && g->protocol_type && !strcmp(g->protocol_type, "consumer");
-    if (!g || g->state == RN_GS_DEAD) {
+    if (own) {
+        resp->ErrorCode = own;
+    } else if (!g || g->state == RN_GS_DEAD) {
         resp->ErrorCode = RN_ERR_GROUP_ID_NOT_FOUND;
     } else if (live && !consumer) {
         resp->ErrorCode = RN_ERR_NON_EMPTY_GROUP;
@@ -1246,7 +1341,7 @@ void rn_h_offset_delete(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
                     rn__orecords_offset(&recs, gid, t->Name, pi, NULL);
             }
         }
-        rc = rn__orecords_append(c, g->partition, &recs, &ticket);
+        rc = rn__orecords_append(c, g->partition, &recs, &dur);
         rn_irecords_free(&recs);
         if (rc) {
             offset_delete_fail(resp, (int16_t)(rc > 0 ? rc : RN_ERR_UNKNOWN_SERVER_ERROR));
@@ -1261,5 +1356,5 @@ void rn_h_offset_delete(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
     }
     pthread_mutex_unlock(&c->lock);
     count_error(b, h, resp->ErrorCode);
-    respond_when_durable(b, req, h, ticket, (rn_encode_fn)rn_OffsetDeleteResponse_encode, resp, offset_delete_fail);
+    respond_when_durable(b, req, h, &dur, (rn_encode_fn)rn_OffsetDeleteResponse_encode, resp, offset_delete_fail);
 }

@@ -166,11 +166,14 @@ static rn_err_t persist_locked(rn_txn_coordinator_t *c, const txn_t *t, uint64_t
                              t->start_ms,    t->parts,     t->nparts};
         rc = rn_txn_log_value(&r.scratch, &v);
     }
-    uint64_t tk = 0;
+    rn_durable_t d;
+    rn_durable_init(&d);
     if (!rc) {
         rn_irecords_add(&r, kl, tombstone);
-        rc = rn_irecords_append(&c->stopic, t->log_partition, &r, &tk);
+        rc = rn_irecords_append(&c->stopic, t->log_partition, &r, &d);
     }
+    uint64_t tk = d.ticket;
+    rn_durable_release(&d);
     rn_irecords_free(&r);
     if (rc) {
         RN_WARN("txn", "%s: writing state %s to %s failed: %s", t->id, rn_txn_state_name(t->state), RN_TXN_STATE_TOPIC,
@@ -905,16 +908,18 @@ void rn_h_txn_offset_commit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t
     }
     /* Under the transaction lock (then the group's): an EndTxn cannot slip
      * between the check above and the append. */
-    uint64_t ticket = 0;
-    int16_t werr = n ? (int16_t)rn_group_txn_offset_commit(b, rq.GroupId, rq.ProducerId, rq.ProducerEpoch, offs, n, &ticket)
+    rn_durable_t dur;
+    rn_durable_init(&dur);
+    int16_t werr = n ? (int16_t)rn_group_txn_offset_commit(b, rq.GroupId, rq.ProducerId, rq.ProducerEpoch, offs, n, &dur)
                      : RN_OK;
     pthread_mutex_unlock(&c->lock);
     if (werr) txn_offset_commit_fail(resp, werr > 0 ? werr : RN_ERR_UNKNOWN_SERVER_ERROR);
     for (int32_t i = 0; i < resp->Topics_count && h->api_key >= 0; i++)
         for (int32_t j = 0; j < resp->Topics[i].Partitions_count; j++)
             if (resp->Topics[i].Partitions[j].ErrorCode) atomic_fetch_add(&b->stats.errors[h->api_key], 1);
-    rn_broker_respond_durable(b, req, h, ticket, RN_TXN_SYNC_TIMEOUT_MS, (rn_encode_fn)rn_TxnOffsetCommitResponse_encode,
-                              resp, txn_offset_commit_fail, RN_ERR_COORDINATOR_NOT_AVAILABLE);
+    rn_broker_respond_replicated(b, req, h, &dur, RN_TXN_SYNC_TIMEOUT_MS,
+                                 (rn_encode_fn)rn_TxnOffsetCommitResponse_encode, resp, txn_offset_commit_fail,
+                                 RN_ERR_COORDINATOR_NOT_AVAILABLE);
 }
 
 /* ---- DescribeTransactions, ListTransactions ------------------------------ */

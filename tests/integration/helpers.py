@@ -67,3 +67,12 @@ def consume_partition(bootstrap, topic, partition, count, start=0, timeout=60, *
     finally:
         consumer.close()
     return out
+
+
+def java_hash(s):
+    """Java's String.hashCode (over UTF-16 code units), as Kafka places a transactional id."""
+    h = 0
+    data = s.encode("utf-16-be")
+    for i in range(0, len(data), 2):
+        h = (31 * h + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= 1 << 31 else h

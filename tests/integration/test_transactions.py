@@ -5,7 +5,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from helpers import create_topic
+from helpers import create_topic, java_hash
 
 
 def txn_producer(bootstrap, txn_id, **conf):
@@ -315,15 +315,6 @@ def test_read_committed_after_restart_sees_no_aborted_data(broker, how):
     assert committed_values(bs, "txrc", 2, 10) == want
     restart(broker, how)  # and once more, now with everything closed
     assert committed_values(bs, "txrc", 2, 10) == want
-
-
-def java_hash(s):
-    """Java's String.hashCode (over UTF-16 code units), as Kafka places a transactional id."""
-    h = 0
-    data = s.encode("utf-16-be")
-    for i in range(0, len(data), 2):
-        h = (31 * h + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
-    return h - (1 << 32) if h >= 1 << 31 else h
 
 
 def read_varint(b, pos):
