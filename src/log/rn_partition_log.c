@@ -358,6 +358,11 @@ rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, const rn_app
         err = RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
         goto out;
     }
+    /* A full disk refuses every append alike, before the producer checks: a producer's next
+     * pipelined batch must get the same retriable error as the one that found the disk full,
+     * not OUT_OF_ORDER_SEQUENCE_NUMBER for the gap it left (fatal to an idempotent producer). */
+    err = rn__logdir_check_space(dir, len);
+    if (err) goto out;
     if (follower) {
         if (first_base < log_end) {
             err = RN_ERR_OFFSET_OUT_OF_RANGE;
@@ -428,9 +433,6 @@ rn_err_t rn_log_append(rn_log_t *log, uint8_t *batches, size_t len, const rn_app
         if (err) goto io_fail;
         seg = rn__log_active(log);
     }
-    err = rn__logdir_check_space(dir, len);
-    if (err) goto out;
-
     /* Assign offsets (and LogAppendTime) in place; a follower keeps the leader's. */
     int64_t next = follower ? follower_end : log_end;
     for (size_t pos = 0; pos < len && !follower;) {

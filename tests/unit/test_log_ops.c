@@ -296,6 +296,39 @@ RN_TEST(min_free_bytes_refuses_appends) {
     tl_rmrf(path);
 }
 
+static rn_err_t idem_append(rn_log_t *log, int32_t seq) {
+    rn_buf_t b;
+    rn_buf_init(&b, 1 << 20);
+    tl_batch_opts_t bo = {.producer_id = 7, .producer_epoch = 0, .base_sequence = seq};
+    tl_batch(&b, 3, 1, seq, 10, &bo);
+    rn_append_opts_t o = {.leader_epoch = 0};
+    rn_append_result_t res;
+    rn_err_t err = rn_log_append(log, b.data, b.len, &o, &res);
+    rn_buf_free(&b);
+    return err;
+}
+
+RN_TEST(full_disk_refuses_pipelined_idempotent_batches_alike) {
+    const char *path = tl_mkdtemp();
+    rn_logdir_config_t dc;
+    tl_dir_config(&dc, path);
+    rn_logdir_t *dir;
+    ASSERT_EQ(rn_logdir_open(&dc, &dir), RN_OK);
+    rn_log_config_t c = cfg_default();
+    rn_log_t *log;
+    ASSERT_EQ(rn_logdir_create_log(dir, "idemfull", 0, &c, &log), RN_OK);
+    ASSERT_EQ(idem_append(log, 0), RN_OK);
+    dir->cfg.min_free_bytes = INT64_MAX / 4; /* the disk fills */
+    ASSERT_EQ(idem_append(log, 3), RN_ERR_NOSPACE);
+    ASSERT_EQ(idem_append(log, 6), RN_ERR_NOSPACE); /* not OUT_OF_ORDER_SEQUENCE_NUMBER */
+    dir->cfg.min_free_bytes = 0; /* space back: the retries go in, in order */
+    ASSERT_EQ(idem_append(log, 3), RN_OK);
+    ASSERT_EQ(idem_append(log, 6), RN_OK);
+    ASSERT_EQ(rn_log_end_offset(log), 9);
+    rn_logdir_close(dir);
+    tl_rmrf(path);
+}
+
 RN_TEST(enospc_on_tiny_tmpfs) {
     const char *path = tl_mkdtemp();
     if (mount("tmpfs", path, "tmpfs", 0, "size=256k") != 0) {
