@@ -10,6 +10,7 @@ Replay a failure with the seed and rounds its message prints:
     RN_FAULT_SEED=<seed> RN_FAULT_ROUNDS=<rounds> pytest tests/integration/test_cluster_faults.py
 """
 import os
+import re
 import subprocess
 import threading
 import time
@@ -30,9 +31,20 @@ class Writer:
     """An idempotent acks=all producer in a thread of its own, writing until stopped."""
 
     def __init__(self, bootstrap, rate=600):
+        import collections
+        import logging
+        self.eos_log = collections.deque(maxlen=200)  # librdkafka's idempotence log, for failures
+        log = logging.getLogger("rdkafka-eos-%d" % id(self))
+        log.propagate = False
+        log.setLevel(logging.DEBUG)
+        ring = logging.Handler()
+        ring.emit = lambda r: self.eos_log.append("%.3f %s" % (r.created, r.getMessage()))
+        log.addHandler(ring)
         self.p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                           "linger.ms": 5, "message.timeout.ms": 180000, "request.timeout.ms": 10000})
+                           "linger.ms": 5, "message.timeout.ms": 180000, "request.timeout.ms": 10000,
+                           "debug": "eos"}, logger=log)
         self.acked, self.errors, self.sent = {}, [], 0
+        self.offsets = {}  # value -> offset acknowledged
         self.rate = rate
         self.stopping = False
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -43,6 +55,7 @@ class Writer:
             self.errors.append(str(err))
         else:
             self.acked.setdefault(msg.partition(), []).append(msg.value())
+            self.offsets[msg.value()] = msg.offset()
 
     def _run(self):
         t0 = time.time()
@@ -158,7 +171,7 @@ def run_schedule(broker_factory, tmp_path, nodes, seed, rounds):
     where = lambda: "replay: RN_FAULT_SEED=%d RN_FAULT_ROUNDS=%d (%d nodes); events %s" % (
         seed, rounds, nodes, events)
     mounts = {}
-    c = None
+    c = w = None
     try:
         c = Cluster(broker_factory, n=nodes, proxy=True, overrides={
             "min.insync.replicas": "2", "log.dir.min.free.bytes": str(1 << 20),
@@ -237,6 +250,11 @@ def run_schedule(broker_factory, tmp_path, nodes, seed, rounds):
     except Exception as e:
         keep(c, tmp_path)
         msg = str(e) if isinstance(e, AssertionError) else repr(e)
+        if w is not None:
+            with open(str(tmp_path / "producer-eos.log"), "w") as f:
+                f.write("\n".join(w.eos_log))
+            dups = [v for v in re.findall(r"b'(m\d+)'", msg)][:5]
+            msg += "\nacknowledged at offsets: %s" % {v: w.offsets.get(v.encode()) for v in dups}
         raise AssertionError("%s\n%s\nlogs and data dirs kept in %s" % (msg, where(), tmp_path)) from None
     finally:
         if c is not None and c.proxy:
