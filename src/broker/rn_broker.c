@@ -97,10 +97,10 @@ rn_err_t rn_broker_new(rn_broker_t **out, const rn_config_set_t *explicit_values
     rn_broker_apply_configs_locked(b); /* dynamic configs from runnel.meta */
     if (rn_cluster_enabled(&b->cfg)) {
         /* The metadata quorum replays the image; topics follow it once serving,
-         * and the group coordinator loads the partitions this node leads.
-         * Transaction coordination is single-node only for now. */
+         * and the coordinators load the partitions of their topics this node leads. */
         rc = rn_cluster_init(b, err, errlen);
         if (!rc) rc = rn_group_coordinator_start(b, err, errlen);
+        if (!rc) rc = rn_txn_coordinator_start(b, err, errlen);
     } else {
         rc = rn_group_coordinator_start(b, err, errlen); /* replays __consumer_offsets */
         if (!rc) rc = rn_txn_coordinator_start(b, err, errlen);
@@ -173,8 +173,10 @@ void rn_broker_free(rn_broker_t *b) {
     if (!b) return;
     rn_metrics_stop(b);
     if (b->net) rn_net_free(b->net);
+    rn_group_coordinator_stop(b); /* their threads use the cluster's replica manager and peers */
+    rn_txn_coordinator_stop(b);
+    rn_cluster_free(b); /* its follow thread calls into the coordinators */
     rn_txn_coordinator_free(b); /* after the network: no handler runs any more */
-    rn_cluster_free(b);         /* its follow thread calls into the group coordinator */
     rn_group_coordinator_free(b);
     /* The flusher may still call on_sync (which reads b->loops; every wait is
      * gone, so it posts nothing) until the log dir is closed: loops go last. */

@@ -227,6 +227,14 @@ static inline void rn_durable_ticket(rn_durable_t *d, uint64_t ticket) {
 /* Wait for log's high watermark to reach target (retains log). */
 void rn_durable_hw(rn_durable_t *d, rn_log_t *log, int64_t target, int32_t epoch);
 void rn_durable_release(rn_durable_t *d);
+/* Now: RN_OK (durable), RN_ERR_AGAIN (not yet), NOT_COORDINATOR (a partition's
+ * leadership moved), COORDINATOR_NOT_AVAILABLE (anything else). */
+rn_err_t rn_durable_check(rn_broker_t *b, const rn_durable_t *d);
+/* rn_broker_when_durable for a rn_durable_t (taken over): err NOT_COORDINATOR
+ * when a partition's leadership moved, COORDINATOR_NOT_AVAILABLE when it timed
+ * out, the ISR fell below min.insync.replicas or the log dir went offline. */
+void rn_broker_when_replicated(rn_broker_t *b, rn_req_t *req, rn_durable_t *d, int64_t timeout_ms, rn_durable_fn done,
+                               void *ctx);
 /* rn_broker_respond_durable for a rn_durable_t (taken over): a partition whose
  * leadership moved fails with NOT_COORDINATOR, anything else (timeout, the ISR
  * below min.insync.replicas, the log dir offline) with fail_code. */
@@ -263,6 +271,7 @@ void rn_metrics_render(rn_broker_t *b, rn_buf_t *out);
  * stops its timer thread (call after the network has stopped). */
 rn_err_t rn_group_coordinator_start(rn_broker_t *b, char *err, size_t errlen);
 void rn_group_coordinator_free(rn_broker_t *b);
+void rn_group_coordinator_stop(rn_broker_t *b); /* its thread only (before the cluster goes) */
 /* Cluster mode, after the registry and the replica manager followed a new
  * image: the coordinator loads the partitions of __consumer_offsets this node
  * now leads and unloads those it no longer does (in its own thread). */
@@ -283,7 +292,7 @@ rn_err_t rn_group_txn_offset_commit(rn_broker_t *b, rn_str_t group_id, int64_t p
 /* A COMMIT/ABORT marker of producer_id was appended to partition `partition`
  * of __consumer_offsets: its pending offsets there become visible or vanish. */
 void rn_group_txn_complete(rn_broker_t *b, int32_t partition, int64_t producer_id, bool commit);
-/* The __consumer_offsets partition of a group. */
+/* The __consumer_offsets partition of a group (-1: the topic does not exist yet). */
 int32_t rn_group_offsets_partition(rn_broker_t *b, rn_str_t group_id);
 void rn_h_find_coordinator(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 void rn_h_join_group(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);

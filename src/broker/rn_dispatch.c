@@ -66,6 +66,7 @@ static const rn_handler_t internal_handlers[] = {
     {RN_API_BROKER_REGISTRATION, 0, 4, rn_h_broker_registration},
     {RN_API_BROKER_HEARTBEAT, 0, 1, rn_h_broker_heartbeat},
     {RN_API_ALTER_PARTITION, 0, 3, rn_h_alter_partition},
+    {RN_API_WRITE_TXN_MARKERS, 0, 1, rn_h_write_txn_markers},
 };
 const rn_handler_t *const rn_cluster_admin_handlers = internal_handlers;
 const size_t rn_cluster_admin_handlers_count = 3;
@@ -78,13 +79,11 @@ const rn_handler_t *rn_handler_find(int16_t api_key) {
     return NULL;
 }
 
-/* Transaction coordination, and topic changes other than create and delete,
- * run on the single-node broker only (for now). */
+/* Topic changes other than create and delete run on the single-node broker
+ * only (for now). */
 static bool single_node_only(int16_t api_key) {
     switch (api_key) {
     case RN_API_CREATE_PARTITIONS: case RN_API_ALTER_CONFIGS: case RN_API_INCREMENTAL_ALTER_CONFIGS:
-    case RN_API_ADD_PARTITIONS_TO_TXN:
-    case RN_API_ADD_OFFSETS_TO_TXN: case RN_API_END_TXN: case RN_API_TXN_OFFSET_COMMIT:
         return true;
     default:
         return false;
@@ -192,7 +191,7 @@ void rn_broker_on_request(void *ctx, rn_req_t *req) {
     }
     if (b->cluster && single_node_only(h.api_key)) {
         atomic_fetch_add(&b->stats.bad_requests, 1);
-        rn_req_close(req, "not available in cluster mode yet (transactions, partition and config changes)");
+        rn_req_close(req, "not available in cluster mode yet (partition and config changes)");
         return;
     }
     hd->fn(b, req, &h, &r);

@@ -337,12 +337,13 @@ void rn_h_init_producer_id(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
     rn_InitProducerIdResponse_init(resp);
     resp->ProducerId = -1;
     resp->ProducerEpoch = -1;
-    uint64_t ticket = 0;
+    rn_durable_t d;
+    rn_durable_init(&d);
     if (rq.TransactionalId.len >= 0 && !b->txn_coordinator) {
-        resp->ErrorCode = RN_ERR_COORDINATOR_NOT_AVAILABLE; /* cluster mode, for now */
+        resp->ErrorCode = RN_ERR_COORDINATOR_NOT_AVAILABLE;
     } else if (rq.TransactionalId.len >= 0) {
         resp->ErrorCode = rn_txn_init_producer_id(b, rq.TransactionalId, rq.TransactionTimeoutMs, rq.ProducerId,
-                                                  rq.ProducerEpoch, &resp->ProducerId, &resp->ProducerEpoch, &ticket);
+                                                  rq.ProducerEpoch, &resp->ProducerId, &resp->ProducerEpoch, &d);
         if (resp->ErrorCode == RN_ERR_PRODUCER_FENCED && h->api_version < 4)
             resp->ErrorCode = RN_ERR_INVALID_PRODUCER_EPOCH; /* PRODUCER_FENCED is v4+ */
     } else if (rq.ProducerId >= 0 && rq.ProducerEpoch >= 0 && rq.ProducerEpoch < INT16_MAX - 1) {
@@ -358,6 +359,6 @@ void rn_h_init_producer_id(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
         }
     }
     /* A transactional id's new epoch is answered once its record is durable. */
-    rn_broker_respond_durable(b, req, h, ticket, RN_TXN_SYNC_TIMEOUT_MS, (rn_encode_fn)rn_InitProducerIdResponse_encode, resp,
-                              init_producer_id_fail, RN_ERR_COORDINATOR_NOT_AVAILABLE);
+    rn_broker_respond_replicated(b, req, h, &d, RN_TXN_SYNC_TIMEOUT_MS, (rn_encode_fn)rn_InitProducerIdResponse_encode,
+                                 resp, init_producer_id_fail, RN_ERR_COORDINATOR_NOT_AVAILABLE);
 }

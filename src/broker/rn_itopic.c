@@ -116,6 +116,55 @@ int32_t rn_itopic_leader(rn_itopic_t *t, int32_t partition, bool *here, int32_t 
     return leader;
 }
 
+int32_t *rn_itopic_led_epochs(rn_itopic_t *t, int32_t *n) {
+    rn_broker_t *b = t->b;
+    pthread_rwlock_rdlock(&b->topics_lock);
+    rn_topic_t *topic = rn_broker_topic_locked(b, t->name, strlen(t->name));
+    *n = topic ? topic->partition_count : 0;
+    pthread_rwlock_unlock(&b->topics_lock);
+    int32_t *want = calloc((size_t)*n + 1, sizeof(*want));
+    if (!want) return NULL;
+    for (int32_t p = 0; p < *n; p++) {
+        bool here;
+        int32_t epoch;
+        rn_itopic_leader(t, p, &here, &epoch);
+        want[p] = here ? epoch : -1;
+    }
+    return want;
+}
+
+bool rn_iowner_update(rn_iowner_t *o, rn_itopic_t *t, const int32_t *want, int32_t n) {
+    if (n > o->n) {
+        int32_t *w = realloc(o->want, (size_t)n * sizeof(*w));
+        if (w) o->want = w;
+        int32_t *l = w ? realloc(o->loaded, (size_t)n * sizeof(*l)) : NULL;
+        if (l) o->loaded = l;
+        if (!w || !l) return false; /* the next image tries again */
+        for (int32_t p = o->n; p < n; p++) o->want[p] = o->loaded[p] = -1;
+        o->n = n;
+        t->partitions = n;
+    }
+    bool changed = false;
+    for (int32_t p = 0; p < o->n; p++) {
+        int32_t w = p < n ? want[p] : -1; /* the topic is gone: nothing is led */
+        if (o->want[p] != w) changed = true;
+        o->want[p] = w;
+    }
+    if (changed) o->dirty = true;
+    return changed;
+}
+
+int16_t rn_iowner_check(const rn_iowner_t *o, int32_t partition) {
+    if (partition < 0 || partition >= o->n || o->want[partition] < 0) return RN_ERR_NOT_COORDINATOR;
+    return o->loaded[partition] == o->want[partition] ? 0 : RN_ERR_COORDINATOR_LOAD_IN_PROGRESS;
+}
+
+void rn_iowner_free(rn_iowner_t *o) {
+    free(o->want);
+    free(o->loaded);
+    *o = (rn_iowner_t){0};
+}
+
 /* ---- appending ---------------------------------------------------------- */
 
 static void builder_start(rn_irecords_t *r) {

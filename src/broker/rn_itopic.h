@@ -62,6 +62,27 @@ typedef void (*rn_itopic_record_fn)(void *ctx, int32_t partition, const rn_batch
 bool rn_itopic_replay(rn_itopic_t *t, rn_itopic_record_fn fn, void *ctx, int64_t *records);
 /* One partition, up to its log end (a coordinator taking over the partition). */
 void rn_itopic_replay_partition(rn_itopic_t *t, int32_t partition, rn_itopic_record_fn fn, void *ctx, int64_t *records);
+/* Cluster mode: which partitions of the topic a coordinator serves. want[p]
+ * is the leader epoch at which this node leads p (-1: it does not), from the
+ * registry and the replica manager after each image; loaded[p] is the epoch
+ * whose state the coordinator has in memory (-1: none). The coordinator's
+ * own lock guards it. */
+typedef struct {
+    int32_t *want, *loaded;
+    int32_t n;
+    bool dirty; /* want changed: the coordinator's thread loads and unloads */
+} rn_iowner_t;
+/* want[] as this node sees it now (malloc'd, *n entries; NULL: no topic yet
+ * or no memory). Takes the topics lock: call without the coordinator's lock. */
+int32_t *rn_itopic_led_epochs(rn_itopic_t *t, int32_t *n);
+/* Under the coordinator's lock: adopt want[] (n entries; partitions beyond are
+ * led nowhere); true if anything changed (o->dirty set). Also corrects
+ * t->partitions to the topic's count. */
+bool rn_iowner_update(rn_iowner_t *o, rn_itopic_t *t, const int32_t *want, int32_t n);
+/* Under the coordinator's lock: 0, NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS. */
+int16_t rn_iowner_check(const rn_iowner_t *o, int32_t partition);
+void rn_iowner_free(rn_iowner_t *o);
+
 /* Cluster mode: the partition's leader (-1: none or unknown) and whether this
  * node leads it, at which epoch (the replica manager's view). */
 int32_t rn_itopic_leader(rn_itopic_t *t, int32_t partition, bool *here, int32_t *epoch);

@@ -181,60 +181,61 @@ typedef struct {
     rn_wait_t w; /* first: the wait is the context */
     rn_req_t *req;
     rn_durable_t d;
-    respond_t r;
+    rn_durable_fn done;
+    void *ctx;
 } repl_wait_t;
 
-/* RN_OK: everything replicated; RN_ERR_AGAIN: not yet; otherwise the error to answer. */
-static int16_t repl_check(rn_broker_t *b, repl_wait_t *rw) {
-    if (rw->d.nomem) return rw->r.fail_code;
-    if (rw->d.ticket && rn_logdir_offline(b->logdir)) return rw->r.fail_code;
+rn_err_t rn_durable_check(rn_broker_t *b, const rn_durable_t *d) {
+    if (d->nomem) return RN_ERR_COORDINATOR_NOT_AVAILABLE;
+    if (d->ticket && rn_logdir_offline(b->logdir)) return RN_ERR_COORDINATOR_NOT_AVAILABLE;
     rn_replica_mgr_t *m = rn_cluster_replicas(b);
-    bool pending = rw->d.ticket && rn_logdir_synced_ticket(b->logdir) < rw->d.ticket;
-    for (int32_t i = 0; i < rw->d.n; i++) {
-        rn_hw_target_t *t = &rw->d.hw[i];
+    bool pending = d->ticket && rn_logdir_synced_ticket(b->logdir) < d->ticket;
+    for (int32_t i = 0; i < d->n; i++) {
+        const rn_hw_target_t *t = &d->hw[i];
         int32_t epoch = -1;
         if (!m || !rn_replica_mgr_leads(m, t->log, &epoch) || epoch != t->epoch) return RN_ERR_NOT_COORDINATOR;
         if (rn_log_high_watermark(t->log) >= t->target) continue;
-        if (rn_replica_mgr_check_acks_all(m, t->log) != RN_OK) return rw->r.fail_code; /* below min.insync.replicas */
+        if (rn_replica_mgr_check_acks_all(m, t->log) != RN_OK) return RN_ERR_COORDINATOR_NOT_AVAILABLE; /* below min.insync.replicas */
         pending = true;
     }
     return pending ? RN_ERR_AGAIN : RN_OK;
 }
 
-static void repl_finish(rn_broker_t *b, repl_wait_t *rw, int16_t err) {
-    if (err) rw->r.fail(rw->r.resp, err);
+static rn_err_t repl_check(rn_broker_t *b, repl_wait_t *rw) { return rn_durable_check(b, &rw->d); }
+
+static void repl_finish(rn_broker_t *b, repl_wait_t *rw, rn_err_t err) {
     rn_durable_release(&rw->d);
-    rn_broker_respond(b, rw->req, &rw->r.h, rw->r.encode, rw->r.resp);
+    rw->done(b, rw->req, rw->ctx, err);
 }
 
 static void repl_resume(rn_broker_t *b, rn_wait_t *w, bool timed_out, rn_err_t err) {
     repl_wait_t *rw = (repl_wait_t *)w;
-    int16_t rc = timed_out || err ? rw->r.fail_code : repl_check(b, rw);
+    rn_err_t rc = timed_out || err ? RN_ERR_COORDINATOR_NOT_AVAILABLE : repl_check(b, rw);
     if (rc == RN_ERR_AGAIN) return; /* stay parked */
     rn_broker_unpark(w->ctx, w);
     repl_finish(b, rw, rc);
 }
 
-void rn_broker_respond_replicated(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_durable_t *d,
-                                  int64_t timeout_ms, rn_encode_fn encode, void *resp, rn_fail_fn fail,
-                                  int16_t fail_code) {
+void rn_broker_when_replicated(rn_broker_t *b, rn_req_t *req, rn_durable_t *d, int64_t timeout_ms, rn_durable_fn done,
+                               void *ctx) {
     if (d->n == 0 && !d->nomem) { /* single node: the sync ticket alone */
-        rn_broker_respond_durable(b, req, h, d->ticket, timeout_ms, encode, resp, fail, fail_code);
+        uint64_t ticket = d->ticket;
         rn_durable_release(d);
+        rn_broker_when_durable(b, req, ticket, timeout_ms, done, ctx);
         return;
     }
     repl_wait_t *rw = rn_arena_calloc(&req->arena, 1, sizeof(*rw));
     if (!rw) {
         rn_durable_release(d);
-        fail(resp, fail_code);
-        rn_broker_respond(b, req, h, encode, resp);
+        done(b, req, ctx, RN_ERR_LIMIT);
         return;
     }
     rw->req = req;
     rw->d = *d;
     rn_durable_init(d);
-    rw->r = (respond_t){*h, encode, resp, fail, fail_code};
-    int16_t rc = repl_check(b, rw);
+    rw->done = done;
+    rw->ctx = ctx;
+    rn_err_t rc = repl_check(b, rw);
     if (rc != RN_ERR_AGAIN) {
         repl_finish(b, rw, rc);
         return;
@@ -244,4 +245,24 @@ void rn_broker_respond_replicated(rn_broker_t *b, rn_req_t *req, const rn_req_he
     rw->w.resume = repl_resume;
     rn_broker_park(rn_broker_loop_for(b, req->loop), &rw->w, timeout_ms);
     repl_resume(b, &rw->w, false, RN_OK); /* it may have moved before the park */
+}
+
+static void respond_replicated_done(rn_broker_t *b, rn_req_t *req, void *ctx, rn_err_t err) {
+    respond_t *r = ctx;
+    if (err) r->fail(r->resp, err == RN_ERR_NOT_COORDINATOR ? RN_ERR_NOT_COORDINATOR : r->fail_code);
+    rn_broker_respond(b, req, &r->h, r->encode, r->resp);
+}
+
+void rn_broker_respond_replicated(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_durable_t *d,
+                                  int64_t timeout_ms, rn_encode_fn encode, void *resp, rn_fail_fn fail,
+                                  int16_t fail_code) {
+    respond_t *r = rn_arena_calloc(&req->arena, 1, sizeof(*r));
+    if (!r) {
+        rn_durable_release(d);
+        fail(resp, fail_code);
+        rn_broker_respond(b, req, h, encode, resp);
+        return;
+    }
+    *r = (respond_t){*h, encode, resp, fail, fail_code};
+    rn_broker_when_replicated(b, req, d, timeout_ms, respond_replicated_done, r);
 }

@@ -27,6 +27,7 @@
 #include "rn_meta_image.h"
 #include "rn_meta_sm.h"
 #include "rn_quorum.h"
+#include "rn_txn.h"
 
 #define CTL_TICK_MS 100
 #define RN_CLUSTER_ENTRY_BYTES (512 << 10)
@@ -370,6 +371,7 @@ static void follow_image(rn_cluster_t *c) {
     pthread_rwlock_unlock(&c->img_lock);
     rn_broker_wake_all(c->b);
     rn_group_coordinator_follow(c->b);
+    rn_txn_coordinator_follow(c->b);
 }
 
 /* ---- calls to the active controller (lifecycle thread) ------------------------------ */

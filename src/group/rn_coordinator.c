@@ -48,8 +48,17 @@
  *
  * After replay every restored member gets a fresh session timeout, so
  * consumers that keep heartbeating across a broker restart stay in their
- * generation. Replay runs before the network starts, so no request ever sees
- * a half-loaded coordinator.
+ * generation. Single node: replay runs before the network starts, so no
+ * request ever sees a half-loaded coordinator.
+ *
+ * Cluster mode: this node coordinates the partitions of __consumer_offsets it
+ * leads. After each metadata image the follow thread sets `owned.want`
+ * (rn_group_coordinator_follow); the timer thread unloads a partition no
+ * longer led at the epoch it was loaded at (its groups leave memory, parked
+ * joins and syncs get NOT_COORDINATOR) and replays one newly led, under the
+ * lock; requests meanwhile get COORDINATOR_LOAD_IN_PROGRESS or
+ * NOT_COORDINATOR (rn__coord_owns). Appends go only to partitions led here,
+ * and answers wait for the high watermark (docs/internals/replication.md).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -315,10 +324,7 @@ static void *timer_thread(void *arg) {
     rn_group_coordinator_t *c = arg;
     pthread_mutex_lock(&c->lock);
     while (!c->stopping) {
-        if (c->follow_dirty) {
-            c->follow_dirty = false;
-            apply_leadership(c);
-        }
+        if (c->owned.dirty) apply_leadership(c);
         rn_group_env_t e = rn__coord_env(c);
         while (c->heap_len && c->heap[0]->heap_deadline_ms <= e.now_ms) {
             rn_group_t *g = c->heap[0];
@@ -474,9 +480,7 @@ static void replay(rn_group_coordinator_t *c) {
 /* ---- cluster mode: coordinating the partitions led here ------------------ */
 
 int16_t rn__coord_owns(rn_group_coordinator_t *c, int32_t partition) {
-    if (!c->b->cluster) return 0;
-    if (partition < 0 || partition >= c->nowned || c->want[partition] < 0) return RN_ERR_NOT_COORDINATOR;
-    return c->loaded[partition] == c->want[partition] ? 0 : RN_ERR_COORDINATOR_LOAD_IN_PROGRESS;
+    return c->b->cluster ? rn_iowner_check(&c->owned, partition) : 0;
 }
 
 int16_t rn__coord_check(rn_group_coordinator_t *c, rn_str_t group_id) {
@@ -520,13 +524,15 @@ static void load_partition(rn_group_coordinator_t *c, int32_t partition, int32_t
 /* Timer thread, under c->lock: bring loaded[] to want[] (unload first, so a
  * partition led again at a newer epoch is replayed from its log afresh). */
 static void apply_leadership(rn_group_coordinator_t *c) {
-    for (int32_t p = 0; p < c->nowned; p++) {
-        if (c->loaded[p] == c->want[p]) continue;
-        if (c->loaded[p] >= 0) unload_partition(c, p);
-        c->loaded[p] = -1;
-        if (c->want[p] >= 0) {
-            load_partition(c, p, c->want[p]);
-            c->loaded[p] = c->want[p];
+    rn_iowner_t *o = &c->owned;
+    o->dirty = false;
+    for (int32_t p = 0; p < o->n; p++) {
+        if (o->loaded[p] == o->want[p]) continue;
+        if (o->loaded[p] >= 0) unload_partition(c, p);
+        o->loaded[p] = -1;
+        if (o->want[p] >= 0) {
+            load_partition(c, p, o->want[p]);
+            o->loaded[p] = o->want[p];
         }
     }
 }
@@ -534,40 +540,11 @@ static void apply_leadership(rn_group_coordinator_t *c) {
 void rn_group_coordinator_follow(rn_broker_t *b) {
     rn_group_coordinator_t *c = b->group_coordinator;
     if (!c || !b->cluster) return;
-    pthread_rwlock_rdlock(&b->topics_lock);
-    rn_topic_t *t = rn_broker_topic_locked(b, RN_OFFSETS_TOPIC, strlen(RN_OFFSETS_TOPIC));
-    int32_t n = t ? t->partition_count : 0;
-    pthread_rwlock_unlock(&b->topics_lock);
-    int32_t *want = calloc((size_t)n + 1, sizeof(*want));
+    int32_t n;
+    int32_t *want = rn_itopic_led_epochs(&c->otopic, &n);
     if (!want) return; /* the next image change tries again */
-    for (int32_t p = 0; p < n; p++) {
-        bool here;
-        int32_t epoch;
-        rn_itopic_leader(&c->otopic, p, &here, &epoch);
-        want[p] = here ? epoch : -1;
-    }
     pthread_mutex_lock(&c->lock);
-    if (n > c->nowned) {
-        int32_t *w = realloc(c->want, (size_t)n * sizeof(*w));
-        if (w) c->want = w;
-        int32_t *l = w ? realloc(c->loaded, (size_t)n * sizeof(*l)) : NULL;
-        if (l) c->loaded = l;
-        if (w && l) {
-            for (int32_t p = c->nowned; p < n; p++) c->want[p] = c->loaded[p] = -1;
-            c->nowned = n;
-            c->otopic.partitions = n;
-        }
-    }
-    bool changed = false;
-    for (int32_t p = 0; p < c->nowned; p++) {
-        int32_t w = p < n ? want[p] : -1; /* the topic is gone: nothing is led */
-        if (c->want[p] != w) changed = true;
-        c->want[p] = w;
-    }
-    if (changed) {
-        c->follow_dirty = true;
-        pthread_cond_signal(&c->cond);
-    }
+    if (rn_iowner_update(&c->owned, &c->otopic, want, n)) pthread_cond_signal(&c->cond);
     pthread_mutex_unlock(&c->lock);
     free(want);
 }
@@ -616,16 +593,21 @@ rn_err_t rn_group_coordinator_start(rn_broker_t *b, char *err, size_t errlen) {
     return RN_OK;
 }
 
+void rn_group_coordinator_stop(rn_broker_t *b) {
+    rn_group_coordinator_t *c = b->group_coordinator;
+    if (!c || !c->thread_started) return;
+    pthread_mutex_lock(&c->lock);
+    c->stopping = true;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->thread, NULL);
+    c->thread_started = false;
+}
+
 void rn_group_coordinator_free(rn_broker_t *b) {
     rn_group_coordinator_t *c = b->group_coordinator;
     if (!c) return;
-    if (c->thread_started) {
-        pthread_mutex_lock(&c->lock);
-        c->stopping = true;
-        pthread_cond_signal(&c->cond);
-        pthread_mutex_unlock(&c->lock);
-        pthread_join(c->thread, NULL);
-    }
+    rn_group_coordinator_stop(b);
     size_t it = 0;
     void *v;
     while (rn_map_next(&c->groups, &it, NULL, &v)) {
@@ -636,8 +618,7 @@ void rn_group_coordinator_free(rn_broker_t *b) {
     }
     rn_map_free(&c->groups);
     rn__pending_free(c);
-    free(c->want);
-    free(c->loaded);
+    rn_iowner_free(&c->owned);
     free(c->heap);
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->lock);

@@ -336,14 +336,9 @@ struct rn_group_coordinator {
     int64_t next_expiry_ms;
     /* Start-up replay figures, for the log line and tests. */
     int64_t loaded_records, loaded_groups, load_ms;
-    /* Cluster mode: the partitions of __consumer_offsets this node coordinates.
-     * want[p] is the leader epoch at which this node leads p (-1: it does
-     * not), set by rn_group_coordinator_follow; loaded[p] the epoch whose
-     * state is in memory (-1: none), moved to want[p] by the timer thread,
-     * which unloads and loads (replays) partitions. */
-    int32_t *want, *loaded;
-    int32_t nowned;
-    bool follow_dirty;
+    /* Cluster mode: the partitions of __consumer_offsets this node coordinates
+     * (set by rn_group_coordinator_follow; the timer thread loads and unloads). */
+    rn_iowner_t owned;
 };
 
 /* Can this node serve a group of `partition` now (under c->lock)? 0,

@@ -29,6 +29,7 @@
 #include "rn_group.h"
 #include "rn_logging.h"
 #include "rn_msg_gen.h"
+#include "rn_txn.h"
 
 #define RN_COMMIT_SYNC_TIMEOUT_MS 5000 /* Kafka's offsets.commit.timeout.ms */
 #define RN_GROUP_OPS_AUTHORIZED ((1 << 3) | (1 << 6) | (1 << 8)) /* READ, DELETE, DESCRIBE */
@@ -230,29 +231,37 @@ typedef struct {
     int32_t port;
 } coord_t;
 
-/* Cluster mode: a group's coordinator is the leader of its partition of
- * __consumer_offsets; COORDINATOR_NOT_AVAILABLE while it has none, or while
- * this node, the leader, is still loading it. */
-static coord_t locate_group(rn_broker_t *b, rn_arena_t *a, rn_str_t key) {
+static int16_t group_owns(rn_broker_t *b, int32_t partition) {
     rn_group_coordinator_t *c = b->group_coordinator;
+    pthread_mutex_lock(&c->lock);
+    int16_t own = rn__coord_owns(c, partition);
+    pthread_mutex_unlock(&c->lock);
+    return own;
+}
+
+/* Cluster mode: the coordinator of a group (a transactional id) is the leader
+ * of its partition of __consumer_offsets (__transaction_state);
+ * COORDINATOR_NOT_AVAILABLE while it has none, or while this node, the
+ * leader, is still loading it. */
+static coord_t locate(rn_broker_t *b, rn_arena_t *a, rn_itopic_t *t, int16_t (*owns)(rn_broker_t *, int32_t),
+                      rn_str_t key) {
     coord_t x = {RN_ERR_COORDINATOR_NOT_AVAILABLE, RN_STR_NULL, -1, RN_STR_LIT(""), -1};
-    size_t len = key.len > 0 ? (size_t)key.len : 0;
-    int32_t p = rn_group_partition_for(key.ptr ? key.ptr : "", len, c->otopic.partitions);
-    bool here;
-    int32_t epoch;
-    int32_t leader = rn_itopic_leader(&c->otopic, p, &here, &epoch);
-    if (leader < 0) {
-        x.msg = RN_STR_LIT("The group's partition of __consumer_offsets has no leader");
+    if (rn_itopic_ensure(t)) {
+        x.msg = RN_STR_LIT("The coordinator's internal topic is being created");
         return x;
     }
-    if (leader == b->cfg.node_id) {
-        pthread_mutex_lock(&c->lock);
-        int16_t own = here ? rn__coord_owns(c, p) : RN_ERR_COORDINATOR_LOAD_IN_PROGRESS;
-        pthread_mutex_unlock(&c->lock);
-        if (own) {
-            x.msg = RN_STR_LIT("The coordinator is loading the group's partition");
-            return x;
-        }
+    size_t len = key.len > 0 ? (size_t)key.len : 0;
+    int32_t p = rn_group_partition_for(key.ptr ? key.ptr : "", len, t->partitions);
+    bool here;
+    int32_t epoch;
+    int32_t leader = rn_itopic_leader(t, p, &here, &epoch);
+    if (leader < 0) {
+        x.msg = RN_STR_LIT("The key's partition of the coordinator's topic has no leader");
+        return x;
+    }
+    if (leader == b->cfg.node_id && (!here || owns(b, p))) {
+        x.msg = RN_STR_LIT("The coordinator is loading the key's partition");
+        return x;
     }
     char host[256];
     int port;
@@ -261,6 +270,11 @@ static coord_t locate_group(rn_broker_t *b, rn_arena_t *a, rn_str_t key) {
         return x;
     }
     return (coord_t){0, RN_STR_NULL, leader, rn_str_dup_arena(a, host), port};
+}
+
+static coord_t locate_key(rn_broker_t *b, rn_arena_t *a, int8_t key_type, rn_str_t key) {
+    if (key_type == 1) return locate(b, a, rn_txn_state_topic(b), rn_txn_owns_partition, key);
+    return locate(b, a, &b->group_coordinator->otopic, group_owns, key);
 }
 
 void rn_h_find_coordinator(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
@@ -274,19 +288,15 @@ void rn_h_find_coordinator(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
     rn_group_coordinator_t *c = b->group_coordinator;
     int16_t err = 0;
     rn_str_t msg = RN_STR_NULL;
-    if (!c) {
+    if (!c || (rq.KeyType == 1 && !rn_txn_state_topic(b))) {
         err = RN_ERR_COORDINATOR_NOT_AVAILABLE;
-        msg = RN_STR_LIT("The group coordinator is not running");
+        msg = RN_STR_LIT("The coordinator is not running");
     } else if (rq.KeyType == 1) {
-        /* This node coordinates every transactional id (src/txn/). */
-        if (b->cluster) {
-            err = RN_ERR_COORDINATOR_NOT_AVAILABLE;
-            msg = RN_STR_LIT("Transactions are not available in cluster mode yet");
-        }
+        /* Single node: this node coordinates every transactional id (src/txn/). */
     } else if (rq.KeyType != 0) {
         err = RN_ERR_INVALID_REQUEST;
         msg = RN_STR_LIT("Unknown coordinator key type");
-    } else if (rn__coord_ensure_topic(c)) {
+    } else if (!b->cluster && rn__coord_ensure_topic(c)) {
         err = RN_ERR_COORDINATOR_NOT_AVAILABLE;
         msg = RN_STR_LIT("The offsets topic could not be created");
     }
@@ -296,7 +306,7 @@ void rn_h_find_coordinator(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
     rn_FindCoordinatorResponse_init(&resp);
     if (h->api_version < 4) {
         coord_t x = {err, msg, node, host, port};
-        if (!err && b->cluster && rq.KeyType == 0) x = locate_group(b, a, rq.Key);
+        if (!err && b->cluster) x = locate_key(b, a, rq.KeyType, rq.Key);
         resp.ErrorCode = x.err;
         resp.ErrorMessage = x.msg;
         resp.NodeId = x.node;
@@ -316,7 +326,7 @@ void rn_h_find_coordinator(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
             rn_FindCoordinatorResponse_Coordinator_init(x);
             x->Key = rq.CoordinatorKeys[i];
             coord_t y = {err, msg, node, host, port};
-            if (!err && b->cluster && rq.KeyType == 0) y = locate_group(b, a, x->Key);
+            if (!err && b->cluster) y = locate_key(b, a, rq.KeyType, x->Key);
             x->ErrorCode = y.err;
             x->ErrorMessage = y.msg;
             x->NodeId = y.node;
@@ -861,6 +871,7 @@ void rn_group_txn_complete(rn_broker_t *b, int32_t partition, int64_t producer_i
 
 int32_t rn_group_offsets_partition(rn_broker_t *b, rn_str_t group_id) {
     rn_group_coordinator_t *c = b->group_coordinator;
+    if (rn__coord_ensure_topic(c)) return -1; /* cluster mode: its partition count is the topic's */
     size_t len = group_id.len > 0 ? (size_t)group_id.len : 0;
     return rn_group_partition_for(group_id.ptr ? group_id.ptr : "", len, c->otopic.partitions);
 }

@@ -57,6 +57,15 @@
  *
  * Locking: one mutex for the table; appends take the topics lock (shared)
  * and each log's lock below it. Waits for fsync happen outside the lock.
+ *
+ * Cluster mode: this node coordinates the ids of the partitions of
+ * __transaction_state it leads (the reaper thread loads and unloads them as
+ * leadership moves, like the group coordinator). State records are answered
+ * once replicated. Markers go to each partition's leader (WriteTxnMarkers,
+ * rn_h_markers.c, or a local append) from the reaper thread, retried until
+ * every one is written and replicated; then COMPLETE_x is written and the
+ * parked EndTxn answered. A PREPARE_x found when loading a partition is
+ * finished the same way.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +74,9 @@
 
 #include "rn_assert.h"
 #include "rn_batch.h"
+#include "rn_client.h"
 #include "rn_clock.h"
+#include "rn_cluster.h"
 #include "rn_group.h"
 #include "rn_itopic.h"
 #include "rn_logging.h"
@@ -75,6 +86,10 @@
 
 #define TXN_PARTITIONS_MAX 100000 /* partitions in one transaction */
 #define RN_TXN_REAP_INTERVAL_MS 1000 /* how often timed-out transactions and idle ids are looked for */
+#define RN_TXN_MARKER_RETRY_MS 200   /* cluster mode: markers not written yet are sent again after this */
+#define RN_TXN_MARKER_TIMEOUT_MS 5000 /* one round of WriteTxnMarkers */
+#define RN_TXN_MARKER_BATCH 256       /* transactions completed per round */
+#define RN_TXN_CLIENTS_MAX 64         /* connections to other nodes kept by the marker sender */
 #define RN_TXN_SEGMENT_BYTES "104857600" /* Kafka's transaction.state.log.segment.bytes */
 
 typedef rn_txn_state_t txn_state_t;
@@ -99,6 +114,7 @@ typedef struct {
     int64_t last_update_ms;
     txn_partition_t *parts; /* AddOffsetsToTxn adds the group's __consumer_offsets partition */
     int32_t nparts, parts_cap;
+    bool markers; /* cluster mode: in PREPARE_x with the prepare durable; the markers may go out */
 } txn_t;
 
 struct rn_txn_coordinator {
@@ -112,7 +128,15 @@ struct rn_txn_coordinator {
     pthread_t reaper;
     bool reaper_started, stopping;
     pthread_cond_t wake;
+    /* Cluster mode: the partitions of __transaction_state coordinated here
+     * (the reaper thread loads and unloads them and sends the markers). */
+    rn_iowner_t owned;
+    bool markers_pending;
+    struct { int32_t node; rn_client_t *cl; } clients[RN_TXN_CLIENTS_MAX]; /* to partition leaders */
+    int32_t nclients;
 };
+
+static txn_t *txn_get(rn_txn_coordinator_t *c, rn_str_t id);
 
 /* Which transitions exist: from → to. */
 static bool transition_ok(txn_state_t from, txn_state_t to) {
@@ -153,8 +177,8 @@ static void set_state(txn_t *t, txn_state_t to) {
 }
 
 /* Writes t's current state (a tombstone for DEAD) to __transaction_state
- * (lock held); *ticket rises to the record's sync ticket. */
-static rn_err_t persist_locked(rn_txn_coordinator_t *c, const txn_t *t, uint64_t *ticket) {
+ * (lock held); *d gains what makes the record durable. */
+static rn_err_t persist_locked(rn_txn_coordinator_t *c, const txn_t *t, rn_durable_t *d) {
     rn_irecords_t r;
     rn_irecords_init(&r, -1, -1);
     rn_txn_log_key(&r.scratch, rn_str_from_cstr(t->id));
@@ -166,28 +190,32 @@ static rn_err_t persist_locked(rn_txn_coordinator_t *c, const txn_t *t, uint64_t
                              t->start_ms,    t->parts,     t->nparts};
         rc = rn_txn_log_value(&r.scratch, &v);
     }
-    rn_durable_t d;
-    rn_durable_init(&d);
     if (!rc) {
         rn_irecords_add(&r, kl, tombstone);
-        rc = rn_irecords_append(&c->stopic, t->log_partition, &r, &d);
+        rc = rn_irecords_append(&c->stopic, t->log_partition, &r, d);
     }
-    uint64_t tk = d.ticket;
-    rn_durable_release(&d);
     rn_irecords_free(&r);
     if (rc) {
         RN_WARN("txn", "%s: writing state %s to %s failed: %s", t->id, rn_txn_state_name(t->state), RN_TXN_STATE_TOPIC,
                 rn_err_name(rc));
         return rc;
     }
-    if (tk > *ticket) *ticket = tk;
     return RN_OK;
 }
 
 /* set_state, then the record. */
-static rn_err_t transition_locked(rn_txn_coordinator_t *c, txn_t *t, txn_state_t to, uint64_t *ticket) {
+static rn_err_t transition_locked(rn_txn_coordinator_t *c, txn_t *t, txn_state_t to, rn_durable_t *d) {
     set_state(t, to);
-    return persist_locked(c, t, ticket);
+    return persist_locked(c, t, d);
+}
+
+/* A transition nobody waits for (the reaper, the marker sender). */
+static rn_err_t transition_nowait_locked(rn_txn_coordinator_t *c, txn_t *t, txn_state_t to) {
+    rn_durable_t d;
+    rn_durable_init(&d);
+    rn_err_t rc = transition_locked(c, t, to, &d);
+    rn_durable_release(&d);
+    return rc;
 }
 
 static void free_txn(txn_t *t) {
@@ -197,15 +225,13 @@ static void free_txn(txn_t *t) {
     free(t);
 }
 
-static uint64_t complete_txn_locked(rn_txn_coordinator_t *c, txn_t *t);
+static void complete_txn_locked(rn_txn_coordinator_t *c, txn_t *t, rn_durable_t *d);
 
 /* ONGOING → PREPARE_ABORT → markers → COMPLETE_ABORT, with no wait between
- * (see the top: an abort needs none). Returns the highest sync ticket. */
-static uint64_t abort_txn_locked(rn_txn_coordinator_t *c, txn_t *t) {
-    uint64_t ticket = 0;
-    (void)transition_locked(c, t, TXN_PREPARE_ABORT, &ticket);
-    uint64_t tk = complete_txn_locked(c, t);
-    return tk > ticket ? tk : ticket;
+ * (see the top: an abort needs none); *d gains what to wait for. */
+static void abort_txn_locked(rn_txn_coordinator_t *c, txn_t *t, rn_durable_t *d) {
+    (void)transition_locked(c, t, TXN_PREPARE_ABORT, d);
+    complete_txn_locked(c, t, d);
 }
 
 /* One pass of the reaper (lock held): a transaction open longer than its
@@ -220,7 +246,10 @@ static void reap_locked(rn_txn_coordinator_t *c, int64_t now) {
         if (t->state == TXN_ONGOING && now - t->start_ms > t->timeout_ms) {
             RN_INFO("txn", "%s: open for more than transaction.timeout.ms (%d ms); aborting it", t->id, t->timeout_ms);
             if (t->epoch < INT16_MAX - 1) t->epoch++;
-            (void)abort_txn_locked(c, t);
+            rn_durable_t d;
+            rn_durable_init(&d);
+            abort_txn_locked(c, t, &d);
+            rn_durable_release(&d);
         }
     }
     for (;;) { /* deleting while iterating is not allowed: one at a time */
@@ -233,22 +262,28 @@ static void reap_locked(rn_txn_coordinator_t *c, int64_t now) {
                 dead = t;
         }
         if (!dead) break;
-        uint64_t ticket = 0;
-        if (transition_locked(c, dead, TXN_DEAD, &ticket)) break; /* try again next pass */
+        if (transition_nowait_locked(c, dead, TXN_DEAD)) break; /* try again next pass */
         RN_INFO("txn", "%s: idle for more than transactional.id.expiration.ms; expired", dead->id);
         rn_map_del(&c->txns, dead->id, strlen(dead->id));
         free_txn(dead);
     }
 }
 
+static void apply_leadership_locked(rn_txn_coordinator_t *c);
+static void send_markers_locked(rn_txn_coordinator_t *c);
+
 static void *reaper_main(void *arg) {
     rn_txn_coordinator_t *c = arg;
     pthread_mutex_lock(&c->lock);
     while (!c->stopping) {
+        if (c->owned.dirty) apply_leadership_locked(c);
         reap_locked(c, rn_clock_wall_ms());
+        if (c->markers_pending) send_markers_locked(c);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ns = (int64_t)ts.tv_nsec + RN_TXN_REAP_INTERVAL_MS * 1000000;
+        int64_t wait_ms = c->markers_pending ? RN_TXN_MARKER_RETRY_MS : RN_TXN_REAP_INTERVAL_MS;
+        if (c->owned.dirty) wait_ms = 0;
+        int64_t ns = (int64_t)ts.tv_nsec + wait_ms * 1000000;
         ts.tv_sec += ns / 1000000000;
         ts.tv_nsec = ns % 1000000000;
         pthread_cond_timedwait(&c->wake, &c->lock, &ts);
@@ -330,7 +365,10 @@ static void finish_prepared_locked(rn_txn_coordinator_t *c, int64_t *finished) {
         assert_txn_state(t);
         if (t->state != TXN_PREPARE_COMMIT && t->state != TXN_PREPARE_ABORT) continue;
         RN_INFO("txn", "%s: was in %s at shutdown; writing its markers", t->id, rn_txn_state_name(t->state));
-        (void)complete_txn_locked(c, t);
+        rn_durable_t d;
+        rn_durable_init(&d);
+        complete_txn_locked(c, t, &d);
+        rn_durable_release(&d);
         (*finished)++;
     }
 }
@@ -347,6 +385,267 @@ static void replay(rn_txn_coordinator_t *c) {
                 (long long)finished);
     }
     pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- cluster mode: partitions led here, markers to other nodes ----------- */
+
+/* Lock held: the transactional ids of a partition leave memory. */
+static void unload_partition_locked(rn_txn_coordinator_t *c, int32_t partition) {
+    size_t n = 0;
+    for (;;) { /* deleting while iterating is not allowed: one at a time */
+        txn_t *gone = NULL;
+        size_t it = 0;
+        const char *key;
+        void *v;
+        while (!gone && rn_map_next(&c->txns, &it, &key, &v))
+            if (((txn_t *)v)->log_partition == partition) gone = v;
+        if (!gone) break;
+        rn_map_del(&c->txns, gone->id, strlen(gone->id));
+        free_txn(gone);
+        n++;
+    }
+    RN_INFO("txn", "%s-%d: no longer led here; unloaded %zu transactional id(s)", RN_TXN_STATE_TOPIC, partition, n);
+}
+
+/* Lock held: replay one partition; what was left in PREPARE_x is finished. */
+static void load_partition_locked(rn_txn_coordinator_t *c, int32_t partition, int32_t epoch) {
+    int64_t t0 = rn_clock_mono_ns(), records = 0;
+    replay_ctx_t x = {.c = c};
+    rn_itopic_replay_partition(&c->stopic, partition, replay_record, &x, &records);
+    if (x.bad) RN_WARN("txn", "replay of %s-%d skipped %lld unreadable record(s)", RN_TXN_STATE_TOPIC, partition,
+                       (long long)x.bad);
+    size_t it = 0, n = 0, prepared = 0;
+    const char *key;
+    void *v;
+    while (rn_map_next(&c->txns, &it, &key, &v)) {
+        txn_t *t = v;
+        if (t->log_partition != partition) continue;
+        n++;
+        if (t->state == TXN_PREPARE_COMMIT || t->state == TXN_PREPARE_ABORT) {
+            t->markers = true;
+            c->markers_pending = true;
+            prepared++;
+        }
+    }
+    RN_INFO("txn", "%s-%d: leader at epoch %d; loaded %zu transactional id(s) from %lld record(s) in %lld ms, "
+            "%zu to finish", RN_TXN_STATE_TOPIC, partition, epoch, n, (long long)records,
+            (long long)((rn_clock_mono_ns() - t0) / 1000000), prepared);
+}
+
+static void apply_leadership_locked(rn_txn_coordinator_t *c) {
+    rn_iowner_t *o = &c->owned;
+    o->dirty = false;
+    for (int32_t p = 0; p < o->n; p++) {
+        if (o->loaded[p] == o->want[p]) continue;
+        if (o->loaded[p] >= 0) unload_partition_locked(c, p);
+        o->loaded[p] = -1;
+        if (o->want[p] >= 0) {
+            load_partition_locked(c, p, o->want[p]);
+            o->loaded[p] = o->want[p];
+        }
+    }
+}
+
+void rn_txn_coordinator_follow(rn_broker_t *b) {
+    rn_txn_coordinator_t *c = b->txn_coordinator;
+    if (!c || !b->cluster) return;
+    int32_t n;
+    int32_t *want = rn_itopic_led_epochs(&c->stopic, &n);
+    if (!want) return;
+    pthread_mutex_lock(&c->lock);
+    if (rn_iowner_update(&c->owned, &c->stopic, want, n)) pthread_cond_signal(&c->wake);
+    pthread_mutex_unlock(&c->lock);
+    free(want);
+}
+
+/* One transaction whose markers go out this round (copied: sent without the lock). */
+typedef struct {
+    char *id;
+    int64_t producer_id;
+    int16_t epoch;
+    bool commit;
+    int32_t coordinator_epoch;
+    txn_partition_t *parts; /* borrowed topic names, copied below */
+    int32_t nparts;
+    bool ok;
+} marker_job_t;
+
+static rn_client_t *client_for(rn_txn_coordinator_t *c, int32_t node) {
+    for (int32_t i = 0; i < c->nclients; i++)
+        if (c->clients[i].node == node) return c->clients[i].cl;
+    char host[256];
+    int port;
+    if (!rn_cluster_broker_address(c->broker, node, host, sizeof(host), &port)) return NULL;
+    if (c->nclients == RN_TXN_CLIENTS_MAX) {
+        rn_client_free(c->clients[0].cl); /* the oldest goes */
+        memmove(&c->clients[0], &c->clients[1], (size_t)(c->nclients - 1) * sizeof(c->clients[0]));
+        c->nclients--;
+    }
+    rn_client_config_t cc = {.host = host, .port = port, .client_id = "runnel-txn-markers",
+                             .timeout_ms = RN_TXN_MARKER_TIMEOUT_MS};
+    rn_client_t *cl;
+    if (rn_client_new(&cc, &cl) != RN_OK) return NULL;
+    c->clients[c->nclients].node = node;
+    c->clients[c->nclients++].cl = cl;
+    return cl;
+}
+
+/* This node leads the partition: append, then wait (bounded) for the high watermark. */
+static bool marker_local(rn_broker_t *b, const marker_job_t *j, const txn_partition_t *p) {
+    rn_durable_t d;
+    rn_durable_init(&d);
+    rn_err_t rc = rn_txn_append_marker(b, rn_str_from_cstr(p->topic), p->partition, j->producer_id, j->epoch,
+                                       j->commit, j->coordinator_epoch, &d);
+    int64_t deadline = rn_clock_mono_ms() + RN_TXN_MARKER_TIMEOUT_MS;
+    while (!rc) {
+        rc = rn_durable_check(b, &d);
+        if (rc != RN_ERR_AGAIN || rn_clock_mono_ms() >= deadline || atomic_load(&b->stopping)) break;
+        rc = RN_OK;
+        struct timespec ts = {0, 2 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    rn_durable_release(&d);
+    if (rc) RN_DEBUG("txn", "marker for %s-%d here: %s (retrying)", p->topic, p->partition, rn_err_name(rc));
+    return rc == RN_OK;
+}
+
+/* Another node leads the partition: WriteTxnMarkers (v1), answered once replicated there. */
+static bool marker_remote(rn_txn_coordinator_t *c, int32_t node, const marker_job_t *j, const txn_partition_t *p,
+                          rn_arena_t *a) {
+    rn_client_t *cl = client_for(c, node);
+    if (!cl) return false;
+    rn_WriteTxnMarkersRequest_t rq;
+    rn_WriteTxnMarkersRequest_init(&rq);
+    rn_WriteTxnMarkersRequest_WritableTxnMarker_t *m = rn_arena_calloc(a, 1, sizeof(*m));
+    rn_WriteTxnMarkersRequest_WritableTxnMarkerTopic_t *t = rn_arena_calloc(a, 1, sizeof(*t));
+    int32_t *idx = rn_arena_calloc(a, 1, sizeof(*idx));
+    if (!m || !t || !idx) return false;
+    rn_WriteTxnMarkersRequest_WritableTxnMarker_init(m);
+    rn_WriteTxnMarkersRequest_WritableTxnMarkerTopic_init(t);
+    m->ProducerId = j->producer_id;
+    m->ProducerEpoch = j->epoch;
+    m->TransactionResult = j->commit;
+    m->CoordinatorEpoch = j->coordinator_epoch;
+    t->Name = rn_str_from_cstr(p->topic);
+    *idx = p->partition;
+    t->PartitionIndexes = idx;
+    t->PartitionIndexes_count = 1;
+    m->Topics = t;
+    m->Topics_count = 1;
+    rq.Markers = m;
+    rq.Markers_count = 1;
+    rn_buf_t body, out;
+    rn_buf_init(&body, (size_t)1 << 20);
+    rn_buf_init(&out, (size_t)1 << 20);
+    rn_WriteTxnMarkersRequest_encode(&body, 1, &rq);
+    rn_err_t rc = rn_buf_err(&body) ? RN_ERR_LIMIT : rn_client_call(cl, RN_API_WRITE_TXN_MARKERS, 1, &body, &out);
+    rn_WriteTxnMarkersResponse_t resp;
+    if (!rc) {
+        rn_reader_t r;
+        rn_reader_init(&r, out.data, out.len);
+        rc = rn_WriteTxnMarkersResponse_decode(&r, 1, a, &resp);
+    }
+    bool ok = !rc && resp.Markers_count == 1 && resp.Markers[0].Topics_count == 1 &&
+              resp.Markers[0].Topics[0].Partitions_count == 1 && resp.Markers[0].Topics[0].Partitions[0].ErrorCode == 0;
+    if (!ok)
+        RN_DEBUG("txn", "WriteTxnMarkers to node %d for %s-%d: %s", node, p->topic, p->partition,
+                 rc ? rn_err_name(rc) : "refused (retrying)");
+    rn_buf_free(&body);
+    rn_buf_free(&out);
+    return ok;
+}
+
+static bool send_job(rn_txn_coordinator_t *c, marker_job_t *j, rn_arena_t *a) {
+    rn_broker_t *b = c->broker;
+    bool all = true;
+    for (int32_t i = 0; i < j->nparts; i++) {
+        const txn_partition_t *p = &j->parts[i];
+        pthread_rwlock_rdlock(&b->topics_lock);
+        rn_partition_t *part = rn_broker_partition_locked(b, p->topic, strlen(p->topic), p->partition);
+        bool exists = rn_broker_topic_locked(b, p->topic, strlen(p->topic)) != NULL;
+        int32_t leader = part ? part->leader_id : -1;
+        pthread_rwlock_unlock(&b->topics_lock);
+        bool ok;
+        if (!exists)
+            ok = true; /* deleted: nothing to mark */
+        else if (leader < 0)
+            ok = false;
+        else if (leader == b->cfg.node_id)
+            ok = marker_local(b, j, p);
+        else
+            ok = marker_remote(c, leader, j, p, a);
+        all = all && ok;
+    }
+    return all;
+}
+
+/* Lock held on entry and exit; released while the markers travel. */
+static void send_markers_locked(rn_txn_coordinator_t *c) {
+    marker_job_t *jobs = calloc(RN_TXN_MARKER_BATCH, sizeof(*jobs));
+    if (!jobs) return;
+    int32_t njobs = 0;
+    bool more = false;
+    size_t it = 0;
+    const char *key;
+    void *v;
+    while (rn_map_next(&c->txns, &it, &key, &v)) {
+        txn_t *t = v;
+        if (!t->markers || (t->state != TXN_PREPARE_COMMIT && t->state != TXN_PREPARE_ABORT)) continue;
+        if (njobs == RN_TXN_MARKER_BATCH) {
+            more = true;
+            break;
+        }
+        marker_job_t *j = &jobs[njobs];
+        j->id = strdup(t->id);
+        j->parts = calloc((size_t)t->nparts + 1, sizeof(*j->parts));
+        if (!j->id || !j->parts) {
+            free(j->id);
+            free(j->parts);
+            more = true;
+            break;
+        }
+        for (int32_t i = 0; i < t->nparts; i++) {
+            j->parts[i].partition = t->parts[i].partition;
+            j->parts[i].topic = strdup(t->parts[i].topic);
+            if (j->parts[i].topic) j->nparts++;
+        }
+        j->producer_id = t->producer_id;
+        j->epoch = t->epoch;
+        j->commit = t->state == TXN_PREPARE_COMMIT;
+        j->coordinator_epoch = t->log_partition < c->owned.n ? c->owned.loaded[t->log_partition] : 0;
+        j->ok = j->nparts == t->nparts;
+        njobs++;
+    }
+    pthread_mutex_unlock(&c->lock);
+    RN_DEBUG("txn", "sending the markers of %d transaction(s)", njobs);
+    rn_arena_t a;
+    rn_arena_init(&a, (size_t)16 << 20);
+    for (int32_t i = 0; i < njobs; i++) {
+        if (jobs[i].ok) jobs[i].ok = send_job(c, &jobs[i], &a);
+        rn_arena_reset(&a);
+    }
+    pthread_mutex_lock(&c->lock);
+    bool pending = more;
+    for (int32_t i = 0; i < njobs; i++) {
+        marker_job_t *j = &jobs[i];
+        txn_t *t = txn_get(c, rn_str_from_cstr(j->id));
+        bool same = t && t->markers && t->producer_id == j->producer_id && t->epoch == j->epoch &&
+                    t->state == (j->commit ? TXN_PREPARE_COMMIT : TXN_PREPARE_ABORT);
+        if (same && j->ok) {
+            t->markers = false;
+            RN_DEBUG("txn", "%s: %s, %d partition(s), epoch %d", t->id, j->commit ? "committed" : "aborted", t->nparts,
+                     t->epoch);
+            (void)transition_nowait_locked(c, t, j->commit ? TXN_COMPLETE_COMMIT : TXN_COMPLETE_ABORT);
+            rn_broker_wake_all(c->broker); /* parked EndTxn requests */
+        } else if (same) {
+            pending = true;
+        }
+        for (int32_t k = 0; k < j->nparts; k++) free(j->parts[k].topic);
+        free(j->parts);
+        free(j->id);
+    }
+    free(jobs);
+    c->markers_pending = pending;
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -372,7 +671,7 @@ rn_err_t rn_txn_coordinator_start(rn_broker_t *b, char *err, size_t errlen) {
         .replication_factor = (int16_t)rn_broker_config_long(&b->cfg, "transaction.state.log.replication.factor"),
     };
     b->txn_coordinator = c;
-    replay(c);
+    if (!b->cluster) replay(c); /* cluster mode: partitions load as this node comes to lead them */
     if (pthread_create(&c->reaper, NULL, reaper_main, c) != 0) {
         snprintf(err, errlen, "transaction coordinator: cannot start its thread");
         return RN_ERR_NOMEM;
@@ -381,21 +680,28 @@ rn_err_t rn_txn_coordinator_start(rn_broker_t *b, char *err, size_t errlen) {
     return RN_OK;
 }
 
+void rn_txn_coordinator_stop(rn_broker_t *b) {
+    rn_txn_coordinator_t *c = b->txn_coordinator;
+    if (!c || !c->reaper_started) return;
+    pthread_mutex_lock(&c->lock);
+    c->stopping = true;
+    pthread_cond_signal(&c->wake);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->reaper, NULL);
+    c->reaper_started = false;
+}
+
 void rn_txn_coordinator_free(rn_broker_t *b) {
     rn_txn_coordinator_t *c = b->txn_coordinator;
     if (!c) return;
-    if (c->reaper_started) {
-        pthread_mutex_lock(&c->lock);
-        c->stopping = true;
-        pthread_cond_signal(&c->wake);
-        pthread_mutex_unlock(&c->lock);
-        pthread_join(c->reaper, NULL);
-    }
+    rn_txn_coordinator_stop(b);
     size_t it = 0;
     const char *key;
     void *v;
     while (rn_map_next(&c->txns, &it, &key, &v)) free_txn(v);
     rn_map_free(&c->txns);
+    rn_iowner_free(&c->owned);
+    for (int32_t i = 0; i < c->nclients; i++) rn_client_free(c->clients[i].cl);
     pthread_cond_destroy(&c->wake);
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -407,77 +713,116 @@ static txn_t *txn_get(rn_txn_coordinator_t *c, rn_str_t id) {
     return rn_map_get(&c->txns, id.ptr, (size_t)id.len);
 }
 
-/* Appends one marker to topic-partition; returns its sync ticket (0 if none or lost). */
-static uint64_t write_marker(rn_broker_t *b, const txn_t *t, const txn_partition_t *p, int type) {
+/* Lock held: may this node serve the transactional id now? */
+static int16_t owns_txn(rn_txn_coordinator_t *c, rn_str_t id) {
+    if (!c->broker->cluster) return RN_OK;
+    size_t len = id.len > 0 ? (size_t)id.len : 0;
+    return rn_iowner_check(&c->owned, rn_group_partition_for(id.ptr ? id.ptr : "", len, c->stopic.partitions));
+}
+
+int16_t rn_txn_owns_partition(rn_broker_t *b, int32_t partition) {
+    rn_txn_coordinator_t *c = b->txn_coordinator;
+    if (!c) return RN_ERR_COORDINATOR_NOT_AVAILABLE;
+    if (!b->cluster) return RN_OK;
+    pthread_mutex_lock(&c->lock);
+    int16_t err = rn_iowner_check(&c->owned, partition);
+    pthread_mutex_unlock(&c->lock);
+    return err;
+}
+
+rn_itopic_t *rn_txn_state_topic(rn_broker_t *b) { return b->txn_coordinator ? &b->txn_coordinator->stopic : NULL; }
+
+rn_err_t rn_txn_append_marker(rn_broker_t *b, rn_str_t topic, int32_t partition, int64_t producer_id,
+                              int16_t producer_epoch, bool commit, int32_t coordinator_epoch, rn_durable_t *d) {
+    if (topic.len <= 0) return RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     pthread_rwlock_rdlock(&b->topics_lock);
-    rn_partition_t *part = rn_broker_partition_locked(b, p->topic, strlen(p->topic), p->partition);
-    rn_log_t *log = part ? part->log : NULL;
+    rn_partition_t *part = rn_broker_partition_locked(b, topic.ptr, (size_t)topic.len, partition);
+    rn_log_t *log = part && rn_partition_led_here(b, part) ? part->log : NULL;
     int32_t leader_epoch = part ? part->leader_epoch : -1;
     if (log) rn_log_retain(log);
     pthread_rwlock_unlock(&b->topics_lock);
-    if (!log) return 0; /* deleted meanwhile: nothing to mark */
+    if (!log) return part ? RN_ERR_NOT_LEADER_OR_FOLLOWER : RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    rn_replica_mgr_t *m = rn_cluster_replicas(b);
+    int32_t repl_epoch = -1;
+    if (m && (!rn_replica_mgr_leads(m, log, &repl_epoch) || repl_epoch != leader_epoch)) {
+        rn_log_release(log);
+        return RN_ERR_NOT_LEADER_OR_FOLLOWER;
+    }
     rn_buf_t buf;
     rn_buf_init(&buf, 4096);
     rn_batch_builder_t bb;
     int64_t now = rn_clock_wall_ms();
     rn_batch_builder_init(&bb, &buf, 0, 0, 4096);
-    bb.producer_id = t->producer_id;
-    bb.producer_epoch = t->epoch;
+    bb.producer_id = producer_id;
+    bb.producer_epoch = producer_epoch;
     bb.attributes |= RN_BATCH_ATTR_TRANSACTIONAL | RN_BATCH_ATTR_CONTROL;
+    int type = commit ? RN_CONTROL_COMMIT : RN_CONTROL_ABORT;
     uint8_t key[4] = {0, 0, 0, (uint8_t)type}, value[6] = {0};
+    rn_store_be32(value + 2, (uint32_t)(coordinator_epoch > 0 ? coordinator_epoch : 0));
     rn_batch_builder_add(&bb, now, (rn_bytes_t){key, 4}, (rn_bytes_t){value, 6}, 0, NULL, NULL);
-    uint64_t ticket = 0;
     rn_err_t rc = rn_batch_builder_finish(&bb);
+    rn_append_result_t ar;
     if (!rc) {
         rn_append_opts_t ao = {.leader_epoch = leader_epoch, .now_ms = now, .is_internal = true};
-        rn_append_result_t ar;
         rc = rn_log_append(log, buf.data, buf.len, &ao, &ar);
-        if (!rc) ticket = ar.sync_ticket;
     }
-    if (rc)
-        RN_ERROR("txn", "%s marker for %s in %s-%d failed: %s", type == RN_CONTROL_COMMIT ? "COMMIT" : "ABORT", t->id,
-                 p->topic, p->partition, rn_err_name(rc));
+    if (rc) {
+        RN_ERROR("txn", "%s marker of producer %lld in %.*s-%d failed: %s", commit ? "COMMIT" : "ABORT",
+                 (long long)producer_id, topic.len, topic.ptr, partition, rn_err_name(rc));
+        rc = rc > 0 ? rc : RN_ERR_KAFKA_STORAGE_ERROR;
+    } else {
+        if (m)
+            rn_durable_hw(d, log, ar.last_offset + 1, leader_epoch);
+        else
+            rn_durable_ticket(d, ar.sync_ticket);
+        /* The offsets sent with the transaction become visible (or vanish) with the marker. */
+        if (rn_str_eq_cstr(topic, RN_OFFSETS_TOPIC)) rn_group_txn_complete(b, partition, producer_id, commit);
+        rn_broker_wake_all(b); /* the last stable offset moved; followers fetch the marker */
+    }
     rn_buf_free(&buf);
     rn_log_release(log);
-    return ticket;
+    return rc;
 }
 
 /* PREPARE_x → markers in every partition → COMPLETE_x (lock held). For a
- * commit the PREPARE_COMMIT record must already be durable. Returns the
- * highest sync ticket. */
-static uint64_t complete_txn_locked(rn_txn_coordinator_t *c, txn_t *t) {
+ * commit the PREPARE_COMMIT record must already be durable. Single node: the
+ * markers are appended here and *d gains their syncs and COMPLETE_x's. Cluster
+ * mode: the partitions' leaders may be other nodes; the reaper thread sends
+ * the markers (WriteTxnMarkers) and writes COMPLETE_x once all are written. */
+static void complete_txn_locked(rn_txn_coordinator_t *c, txn_t *t, rn_durable_t *d) {
     RN_ASSERT(t->state == TXN_PREPARE_COMMIT || t->state == TXN_PREPARE_ABORT);
     rn_broker_t *b = c->broker;
     bool commit = t->state == TXN_PREPARE_COMMIT;
-    uint64_t ticket = 0;
+    if (b->cluster) {
+        t->markers = true;
+        c->markers_pending = true;
+        pthread_cond_signal(&c->wake);
+        return;
+    }
     for (int32_t i = 0; i < t->nparts; i++) {
         const txn_partition_t *p = &t->parts[i];
-        uint64_t tk = write_marker(b, t, p, commit ? RN_CONTROL_COMMIT : RN_CONTROL_ABORT);
-        if (tk > ticket) ticket = tk;
-        /* The offsets sent with the transaction become visible (or vanish) with the marker. */
-        if (!strcmp(p->topic, RN_OFFSETS_TOPIC)) rn_group_txn_complete(b, p->partition, t->producer_id, commit);
+        (void)rn_txn_append_marker(b, rn_str_from_cstr(p->topic), p->partition, t->producer_id, t->epoch, commit, 0, d);
     }
     RN_DEBUG("txn", "%s: %s, %d partition(s), epoch %d", t->id, commit ? "committed" : "aborted", t->nparts, t->epoch);
-    (void)transition_locked(c, t, commit ? TXN_COMPLETE_COMMIT : TXN_COMPLETE_ABORT, &ticket);
-    rn_broker_wake_all(b); /* lazy mode: the last stable offset moved */
-    return ticket;
+    (void)transition_locked(c, t, commit ? TXN_COMPLETE_COMMIT : TXN_COMPLETE_ABORT, d);
 }
 
 /* ---- InitProducerId ------------------------------------------------------ */
 
 int16_t rn_txn_init_producer_id(rn_broker_t *b, rn_str_t txn_id, int32_t timeout_ms, int64_t producer_id,
-                                int16_t producer_epoch, int64_t *out_id, int16_t *out_epoch, uint64_t *ticket) {
+                                int16_t producer_epoch, int64_t *out_id, int16_t *out_epoch, rn_durable_t *d) {
     rn_txn_coordinator_t *c = b->txn_coordinator;
     *out_id = -1;
     *out_epoch = -1;
-    *ticket = 0;
     if (txn_id.len <= 0) return RN_ERR_INVALID_REQUEST;
     if (timeout_ms <= 0 || timeout_ms > c->max_timeout_ms) return RN_ERR_INVALID_TRANSACTION_TIMEOUT;
     if (rn_itopic_ensure(&c->stopic)) return RN_ERR_COORDINATOR_NOT_AVAILABLE;
     pthread_mutex_lock(&c->lock);
-    txn_t *t = txn_get(c, txn_id);
-    int16_t err = RN_OK;
-    if (!t) {
+    int16_t err = owns_txn(c, txn_id);
+    txn_t *t = err ? NULL : txn_get(c, txn_id);
+    if (err) {
+        goto out;
+    } else if (!t) {
         if (producer_id >= 0) {
             err = RN_ERR_INVALID_PRODUCER_ID_MAPPING; /* KIP-360 recovery of an id we do not know */
             goto out;
@@ -517,7 +862,11 @@ int16_t rn_txn_init_producer_id(rn_broker_t *b, rn_str_t txn_id, int32_t timeout
          * with markers carrying an epoch above the zombie's. */
         if (t->state == TXN_ONGOING) {
             if (t->epoch < INT16_MAX - 1) t->epoch++;
-            *ticket = abort_txn_locked(c, t);
+            abort_txn_locked(c, t, d);
+            if (b->cluster) { /* the markers go out in the background: the client retries (Kafka does this) */
+                err = RN_ERR_CONCURRENT_TRANSACTIONS;
+                goto out;
+            }
         }
         if (t->epoch >= INT16_MAX - 1) {
             int64_t id = rn_broker_alloc_producer_id(b);
@@ -533,7 +882,7 @@ int16_t rn_txn_init_producer_id(rn_broker_t *b, rn_str_t txn_id, int32_t timeout
     }
     t->timeout_ms = timeout_ms;
     set_state(t, TXN_EMPTY);
-    if (persist_locked(c, t, ticket)) err = RN_ERR_COORDINATOR_NOT_AVAILABLE;
+    if (persist_locked(c, t, d)) err = RN_ERR_COORDINATOR_NOT_AVAILABLE;
     *out_id = t->producer_id;
     *out_epoch = t->epoch;
     assert_txn_state(t);
@@ -561,6 +910,7 @@ static bool has_partition(const txn_t *t, const char *topic, size_t len, int32_t
 int16_t rn_txn_check_produce(rn_broker_t *b, rn_str_t txn_id, int64_t producer_id, int16_t producer_epoch,
                              rn_str_t topic, int32_t partition) {
     rn_txn_coordinator_t *c = b->txn_coordinator;
+    if (b->cluster) return RN_OK; /* the coordinator may be another node: the log's producer state fences */
     pthread_mutex_lock(&c->lock);
     txn_t *t = txn_get(c, txn_id);
     int16_t err = check_producer(t, producer_id, producer_epoch, RN_ERR_INVALID_PRODUCER_EPOCH);
@@ -587,10 +937,10 @@ static int16_t add_partition_locked(txn_t *t, const char *topic, size_t len, int
 }
 
 /* After partitions were added (lock held): ONGOING, written down. */
-static int16_t begin_or_extend_locked(rn_txn_coordinator_t *c, txn_t *t, uint64_t *ticket) {
+static int16_t begin_or_extend_locked(rn_txn_coordinator_t *c, txn_t *t, rn_durable_t *d) {
     if (t->state != TXN_ONGOING) t->start_ms = rn_clock_wall_ms();
     set_state(t, TXN_ONGOING);
-    return persist_locked(c, t, ticket) ? RN_ERR_COORDINATOR_NOT_AVAILABLE : RN_OK;
+    return persist_locked(c, t, d) ? RN_ERR_COORDINATOR_NOT_AVAILABLE : RN_OK;
 }
 
 /* ---- AddPartitionsToTxn -------------------------------------------------- */
@@ -600,7 +950,7 @@ static void add_partitions(rn_broker_t *b, rn_arena_t *a, int16_t version, rn_st
                            int16_t epoch, int32_t ntopics,
                            const rn_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic_t *topics,
                            rn_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_t **out, int32_t *nout,
-                           uint64_t *ticket) {
+                           rn_durable_t *d) {
     rn_txn_coordinator_t *c = b->txn_coordinator;
     ntopics = ntopics > 0 ? ntopics : 0;
     rn_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult_t *res = rn_arena_calloc(a, (size_t)ntopics + 1, sizeof(*res));
@@ -627,10 +977,10 @@ static void add_partitions(rn_broker_t *b, rn_arena_t *a, int16_t version, rn_st
         }
     }
     pthread_rwlock_unlock(&b->topics_lock);
-    int16_t err = RN_OK;
     pthread_mutex_lock(&c->lock);
-    txn_t *t = txn_get(c, txn_id);
-    err = check_producer(t, pid, epoch, version >= 2 ? RN_ERR_PRODUCER_FENCED : RN_ERR_INVALID_PRODUCER_EPOCH);
+    int16_t err = owns_txn(c, txn_id);
+    txn_t *t = err ? NULL : txn_get(c, txn_id);
+    if (!err) err = check_producer(t, pid, epoch, version >= 2 ? RN_ERR_PRODUCER_FENCED : RN_ERR_INVALID_PRODUCER_EPOCH);
     if (!err && (t->state == TXN_PREPARE_COMMIT || t->state == TXN_PREPARE_ABORT)) err = RN_ERR_CONCURRENT_TRANSACTIONS;
     if (!err && any_unknown) err = RN_ERR_OPERATION_NOT_ATTEMPTED;
     if (!err) {
@@ -641,7 +991,7 @@ static void add_partitions(rn_broker_t *b, rn_arena_t *a, int16_t version, rn_st
                                            res[i].ResultsByPartition[j].PartitionIndex);
         /* A retry that adds nothing new needs no record. */
         if (!err && t->nparts > 0 && (t->nparts != before || t->state != TXN_ONGOING))
-            err = begin_or_extend_locked(c, t, ticket);
+            err = begin_or_extend_locked(c, t, d);
     }
     pthread_mutex_unlock(&c->lock);
     if (err)
@@ -678,11 +1028,12 @@ void rn_h_add_partitions_to_txn(rn_broker_t *b, rn_req_t *req, const rn_req_head
         return;
     }
     rn_AddPartitionsToTxnResponse_init(resp);
-    uint64_t ticket = 0;
+    rn_durable_t dur;
+    rn_durable_init(&dur);
     if (h->api_version <= 3) {
         add_partitions(b, a, h->api_version, rq.V3AndBelowTransactionalId, rq.V3AndBelowProducerId,
                        rq.V3AndBelowProducerEpoch, rq.V3AndBelowTopics_count, rq.V3AndBelowTopics,
-                       &resp->ResultsByTopicV3AndBelow, &resp->ResultsByTopicV3AndBelow_count, &ticket);
+                       &resp->ResultsByTopicV3AndBelow, &resp->ResultsByTopicV3AndBelow_count, &dur);
     } else {
         int32_t n = rq.Transactions_count > 0 ? rq.Transactions_count : 0;
         resp->ResultsByTransaction = rn_arena_calloc(a, (size_t)n + 1, sizeof(*resp->ResultsByTransaction));
@@ -693,11 +1044,12 @@ void rn_h_add_partitions_to_txn(rn_broker_t *b, rn_req_t *req, const rn_req_head
             resp->ResultsByTransaction[i].TransactionalId = tx->TransactionalId;
             add_partitions(b, a, h->api_version, tx->TransactionalId, tx->ProducerId, tx->ProducerEpoch,
                            tx->Topics_count, tx->Topics, &resp->ResultsByTransaction[i].TopicResults,
-                           &resp->ResultsByTransaction[i].TopicResults_count, &ticket);
+                           &resp->ResultsByTransaction[i].TopicResults_count, &dur);
         }
     }
-    rn_broker_respond_durable(b, req, h, ticket, RN_TXN_SYNC_TIMEOUT_MS, (rn_encode_fn)rn_AddPartitionsToTxnResponse_encode,
-                              resp, add_partitions_fail, RN_ERR_COORDINATOR_NOT_AVAILABLE);
+    rn_broker_respond_replicated(b, req, h, &dur, RN_TXN_SYNC_TIMEOUT_MS,
+                                 (rn_encode_fn)rn_AddPartitionsToTxnResponse_encode, resp, add_partitions_fail,
+                                 RN_ERR_COORDINATOR_NOT_AVAILABLE);
 }
 
 /* ---- EndTxn -------------------------------------------------------------- */
@@ -713,29 +1065,106 @@ typedef struct {
 
 static void end_fail(void *resp, int16_t err) { ((rn_EndTxnResponse_t *)resp)->ErrorCode = err; }
 
-static void end_respond(rn_broker_t *b, rn_req_t *req, end_ctx_t *ec, uint64_t ticket) {
+static void end_respond(rn_broker_t *b, rn_req_t *req, end_ctx_t *ec, rn_durable_t *d) {
     if (ec->resp.ErrorCode && ec->h.api_key >= 0) atomic_fetch_add(&b->stats.errors[ec->h.api_key], 1);
-    rn_broker_respond_durable(b, req, &ec->h, ticket, RN_TXN_SYNC_TIMEOUT_MS, (rn_encode_fn)rn_EndTxnResponse_encode,
-                              &ec->resp, end_fail, RN_ERR_COORDINATOR_NOT_AVAILABLE);
+    rn_broker_respond_replicated(b, req, &ec->h, d, RN_TXN_SYNC_TIMEOUT_MS, (rn_encode_fn)rn_EndTxnResponse_encode,
+                                 &ec->resp, end_fail, RN_ERR_COORDINATOR_NOT_AVAILABLE);
+}
+
+/* Cluster mode: EndTxn is answered once the markers are written and the
+ * transaction is COMPLETE_x (as single-node), so the client's next
+ * transaction never meets CONCURRENT_TRANSACTIONS and a read_committed
+ * consumer sees the data as soon as the commit returns. */
+typedef struct {
+    rn_wait_t w; /* first: the wait is the context */
+    rn_req_t *req;
+    end_ctx_t *ec;
+    bool commit;
+} end_wait_t;
+
+/* Lock held: RN_OK (done), RN_ERR_AGAIN (markers still travelling), NOT_COORDINATOR (unloaded). */
+static rn_err_t end_state_locked(rn_txn_coordinator_t *c, const end_wait_t *ew) {
+    txn_t *t = txn_get(c, ew->ec->txn_id);
+    if (!t || t->producer_id != ew->ec->resp.ProducerId || t->epoch != ew->ec->resp.ProducerEpoch)
+        return RN_ERR_NOT_COORDINATOR;
+    if (t->state == (ew->commit ? TXN_COMPLETE_COMMIT : TXN_COMPLETE_ABORT)) return RN_OK;
+    if (t->state == (ew->commit ? TXN_PREPARE_COMMIT : TXN_PREPARE_ABORT)) return RN_ERR_AGAIN;
+    return RN_ERR_NOT_COORDINATOR;
+}
+
+static void end_wait_resume(rn_broker_t *b, rn_wait_t *w, bool timed_out, rn_err_t err) {
+    end_wait_t *ew = (end_wait_t *)w;
+    rn_txn_coordinator_t *c = b->txn_coordinator;
+    pthread_mutex_lock(&c->lock);
+    rn_err_t st = end_state_locked(c, ew);
+    pthread_mutex_unlock(&c->lock);
+    if (st == RN_ERR_AGAIN && !timed_out && !err) return; /* stay parked */
+    rn_broker_unpark(w->ctx, w);
+    /* Still in PREPARE_x after the wait: the client retries (CONCURRENT_TRANSACTIONS until done). */
+    if (st) ew->ec->resp.ErrorCode = st == RN_ERR_AGAIN ? RN_ERR_CONCURRENT_TRANSACTIONS : RN_ERR_NOT_COORDINATOR;
+    rn_durable_t none;
+    rn_durable_init(&none);
+    end_respond(b, ew->req, ew->ec, &none);
+}
+
+static void end_wait_complete(rn_broker_t *b, rn_req_t *req, end_ctx_t *ec, bool commit) {
+    end_wait_t *ew = rn_arena_calloc(&req->arena, 1, sizeof(*ew));
+    rn_durable_t none;
+    rn_durable_init(&none);
+    if (!ew) {
+        ec->resp.ErrorCode = RN_ERR_CONCURRENT_TRANSACTIONS;
+        end_respond(b, req, ec, &none);
+        return;
+    }
+    ew->req = req;
+    ew->ec = ec;
+    ew->commit = commit;
+    ew->w.wants_data = true; /* the reaper wakes data waiters when it completes transactions */
+    ew->w.resume = end_wait_resume;
+    rn_broker_park(rn_broker_loop_for(b, req->loop), &ew->w, RN_TXN_SYNC_TIMEOUT_MS);
+    end_wait_resume(b, &ew->w, false, RN_OK);
+}
+
+static void end_aborted(rn_broker_t *b, rn_req_t *req, void *ctx, rn_err_t err) {
+    end_ctx_t *ec = ctx;
+    if (err) {
+        rn_durable_t none;
+        rn_durable_init(&none);
+        ec->resp.ErrorCode = err == RN_ERR_NOT_COORDINATOR ? RN_ERR_NOT_COORDINATOR : RN_ERR_COORDINATOR_NOT_AVAILABLE;
+        end_respond(b, req, ec, &none);
+        return;
+    }
+    end_wait_complete(b, req, ec, false);
 }
 
 /* PREPARE_COMMIT is durable: the markers may go out. */
 static void end_prepared(rn_broker_t *b, rn_req_t *req, void *ctx, rn_err_t err) {
     end_ctx_t *ec = ctx;
     rn_txn_coordinator_t *c = b->txn_coordinator;
-    if (err) { /* the state stays PREPARE_COMMIT: a restart finishes it */
-        ec->resp.ErrorCode = RN_ERR_COORDINATOR_NOT_AVAILABLE;
-        end_respond(b, req, ec, 0);
+    rn_durable_t d;
+    rn_durable_init(&d);
+    if (err) { /* the state stays PREPARE_COMMIT: a restart (or the next coordinator) finishes it */
+        ec->resp.ErrorCode = err == RN_ERR_NOT_COORDINATOR ? RN_ERR_NOT_COORDINATOR : RN_ERR_COORDINATOR_NOT_AVAILABLE;
+        end_respond(b, req, ec, &d);
         return;
     }
-    uint64_t ticket = 0;
     pthread_mutex_lock(&c->lock);
     txn_t *t = txn_get(c, ec->txn_id);
-    /* Nobody else moves a transaction out of PREPARE_COMMIT. */
-    RN_ASSERT(t && t->state == TXN_PREPARE_COMMIT);
-    ticket = complete_txn_locked(c, t);
+    if (b->cluster && (!t || t->state != TXN_PREPARE_COMMIT || t->producer_id != ec->resp.ProducerId ||
+                       t->epoch != ec->resp.ProducerEpoch)) {
+        ec->resp.ErrorCode = RN_ERR_NOT_COORDINATOR; /* unloaded meanwhile: the new coordinator finishes it */
+    } else {
+        /* Nobody else moves a transaction out of PREPARE_COMMIT. */
+        RN_ASSERT(t && t->state == TXN_PREPARE_COMMIT);
+        complete_txn_locked(c, t, &d);
+    }
     pthread_mutex_unlock(&c->lock);
-    end_respond(b, req, ec, ticket);
+    if (b->cluster && !ec->resp.ErrorCode) {
+        rn_durable_release(&d);
+        end_wait_complete(b, req, ec, true);
+        return;
+    }
+    end_respond(b, req, ec, &d);
 }
 
 void rn_h_end_txn(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
@@ -758,20 +1187,24 @@ void rn_h_end_txn(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_re
     ec->resp.ProducerId = -1;
     ec->resp.ProducerEpoch = -1;
     rn_txn_coordinator_t *c = b->txn_coordinator;
-    uint64_t ticket = 0;
-    bool prepared = false;
+    rn_durable_t d;
+    rn_durable_init(&d);
+    bool prepared = false, aborting = false;
     pthread_mutex_lock(&c->lock);
-    txn_t *t = txn_get(c, rq.TransactionalId);
-    int16_t err = check_producer(t, rq.ProducerId, rq.ProducerEpoch,
-                                 h->api_version >= 2 ? RN_ERR_PRODUCER_FENCED : RN_ERR_INVALID_PRODUCER_EPOCH);
+    int16_t err = owns_txn(c, rq.TransactionalId);
+    txn_t *t = err ? NULL : txn_get(c, rq.TransactionalId);
+    if (!err)
+        err = check_producer(t, rq.ProducerId, rq.ProducerEpoch,
+                             h->api_version >= 2 ? RN_ERR_PRODUCER_FENCED : RN_ERR_INVALID_PRODUCER_EPOCH);
     if (!err) {
         switch (t->state) {
         case TXN_ONGOING:
             if (rq.Committed) {
-                if (transition_locked(c, t, TXN_PREPARE_COMMIT, &ticket)) err = RN_ERR_COORDINATOR_NOT_AVAILABLE;
+                if (transition_locked(c, t, TXN_PREPARE_COMMIT, &d)) err = RN_ERR_COORDINATOR_NOT_AVAILABLE;
                 prepared = true; /* even if the record failed: the state is PREPARE_COMMIT now */
             } else {
-                ticket = abort_txn_locked(c, t);
+                abort_txn_locked(c, t, &d);
+                aborting = b->cluster; /* the markers go out in the background */
             }
             break;
         case TXN_COMPLETE_COMMIT: /* a retry of what was done answers OK */
@@ -791,10 +1224,14 @@ void rn_h_end_txn(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_re
     pthread_mutex_unlock(&c->lock);
     ec->resp.ErrorCode = err;
     if (prepared && !err) {
-        rn_broker_when_durable(b, req, ticket, -1, end_prepared, ec);
+        rn_broker_when_replicated(b, req, &d, RN_TXN_SYNC_TIMEOUT_MS, end_prepared, ec);
         return;
     }
-    end_respond(b, req, ec, ticket);
+    if (aborting && !err) {
+        rn_broker_when_replicated(b, req, &d, RN_TXN_SYNC_TIMEOUT_MS, end_aborted, ec);
+        return;
+    }
+    end_respond(b, req, ec, &d);
 }
 
 /* ---- AddOffsetsToTxn ----------------------------------------------------- */
@@ -818,26 +1255,30 @@ void rn_h_add_offsets_to_txn(rn_broker_t *b, rn_req_t *req, const rn_req_header_
     }
     rn_AddOffsetsToTxnResponse_init(resp);
     rn_txn_coordinator_t *c = b->txn_coordinator;
-    uint64_t ticket = 0;
+    rn_durable_t d;
+    rn_durable_init(&d);
     int16_t err = RN_OK;
     if (rq.GroupId.len <= 0) err = RN_ERR_INVALID_GROUP_ID;
     int32_t opart = err ? -1 : rn_group_offsets_partition(b, rq.GroupId);
+    if (!err && opart < 0) err = RN_ERR_COORDINATOR_NOT_AVAILABLE; /* no __consumer_offsets yet */
     pthread_mutex_lock(&c->lock);
-    txn_t *t = txn_get(c, rq.TransactionalId);
+    if (!err) err = owns_txn(c, rq.TransactionalId);
+    txn_t *t = err ? NULL : txn_get(c, rq.TransactionalId);
     if (!err)
         err = check_producer(t, rq.ProducerId, rq.ProducerEpoch,
                              h->api_version >= 2 ? RN_ERR_PRODUCER_FENCED : RN_ERR_INVALID_PRODUCER_EPOCH);
     if (!err && (t->state == TXN_PREPARE_COMMIT || t->state == TXN_PREPARE_ABORT)) err = RN_ERR_CONCURRENT_TRANSACTIONS;
     if (!err && (t->state != TXN_ONGOING || !has_partition(t, RN_OFFSETS_TOPIC, strlen(RN_OFFSETS_TOPIC), opart))) {
         err = add_partition_locked(t, RN_OFFSETS_TOPIC, strlen(RN_OFFSETS_TOPIC), opart);
-        if (!err) err = begin_or_extend_locked(c, t, &ticket);
+        if (!err) err = begin_or_extend_locked(c, t, &d);
     }
     if (t) assert_txn_state(t);
     pthread_mutex_unlock(&c->lock);
     resp->ErrorCode = err;
     if (err && h->api_key >= 0) atomic_fetch_add(&b->stats.errors[h->api_key], 1);
-    rn_broker_respond_durable(b, req, h, ticket, RN_TXN_SYNC_TIMEOUT_MS, (rn_encode_fn)rn_AddOffsetsToTxnResponse_encode,
-                              resp, add_offsets_fail, RN_ERR_COORDINATOR_NOT_AVAILABLE);
+    rn_broker_respond_replicated(b, req, h, &d, RN_TXN_SYNC_TIMEOUT_MS,
+                                 (rn_encode_fn)rn_AddOffsetsToTxnResponse_encode, resp, add_offsets_fail,
+                                 RN_ERR_COORDINATOR_NOT_AVAILABLE);
 }
 
 /* ---- TxnOffsetCommit ----------------------------------------------------- */
@@ -877,11 +1318,16 @@ void rn_h_txn_offset_commit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t
     rn_txn_coordinator_t *c = b->txn_coordinator;
     int32_t opart = rq.GroupId.len > 0 ? rn_group_offsets_partition(b, rq.GroupId) : -1;
     pthread_mutex_lock(&c->lock);
-    txn_t *t = txn_get(c, rq.TransactionalId);
-    int16_t err = check_producer(t, rq.ProducerId, rq.ProducerEpoch,
-                                 h->api_version >= 2 ? RN_ERR_PRODUCER_FENCED : RN_ERR_INVALID_PRODUCER_EPOCH);
+    /* Cluster mode: this is the group's coordinator, the transaction's may be
+     * another node (as in Kafka, the group coordinator does not ask it). */
+    txn_t *t = b->cluster ? NULL : txn_get(c, rq.TransactionalId);
+    int16_t err = b->cluster ? RN_OK
+                             : check_producer(t, rq.ProducerId, rq.ProducerEpoch,
+                                              h->api_version >= 2 ? RN_ERR_PRODUCER_FENCED
+                                                                  : RN_ERR_INVALID_PRODUCER_EPOCH);
     if (!err && rq.GroupId.len <= 0) err = RN_ERR_INVALID_GROUP_ID;
-    if (!err && (t->state != TXN_ONGOING || !has_partition(t, RN_OFFSETS_TOPIC, strlen(RN_OFFSETS_TOPIC), opart)))
+    if (!err && !b->cluster &&
+        (t->state != TXN_ONGOING || !has_partition(t, RN_OFFSETS_TOPIC, strlen(RN_OFFSETS_TOPIC), opart)))
         err = RN_ERR_INVALID_TXN_STATE; /* AddOffsetsToTxn first */
     int32_t n = 0;
     for (int32_t i = 0; i < nt; i++) {
@@ -988,9 +1434,10 @@ void rn_h_describe_transactions(rn_broker_t *b, rn_req_t *req, const rn_req_head
         out->ProducerId = -1;
         out->ProducerEpoch = -1;
         out->TransactionStartTimeMs = -1;
-        const txn_t *t = txn_get(c, rq.TransactionalIds[i]);
+        out->ErrorCode = owns_txn(c, rq.TransactionalIds[i]);
+        const txn_t *t = out->ErrorCode ? NULL : txn_get(c, rq.TransactionalIds[i]);
         if (t) describe_one(a, t, out);
-        else out->ErrorCode = RN_ERR_TRANSACTIONAL_ID_NOT_FOUND;
+        else if (!out->ErrorCode) out->ErrorCode = RN_ERR_TRANSACTIONAL_ID_NOT_FOUND;
         if (out->ErrorCode && h->api_key >= 0) atomic_fetch_add(&b->stats.errors[h->api_key], 1);
     }
     pthread_mutex_unlock(&c->lock);

@@ -287,3 +287,157 @@ def test_not_coordinator_and_kafka_python_group(broker_factory):
     while committed(c.bootstrap, group, topic, partitions) != ends and time.time() < deadline:
         time.sleep(0.3)
     assert committed(c.bootstrap, group, topic, partitions) == ends
+
+
+TXN_OVERRIDES = dict(COORD_OVERRIDES, **{"transaction.state.log.num.partitions": str(OFFSETS_PARTITIONS)})
+
+
+def txn_coordinator(c, txn_id, timeout=30):
+    """The node FindCoordinator (key type 1) names on every running node, once it is the
+    leader of the id's __transaction_state partition."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        answers = set()
+        for b in c.brokers:
+            if b.proc is None:
+                continue
+            try:
+                answers.add(find_coordinator(b.bootstrap, txn_id, key_type=1, version=1))
+                answers.add(find_coordinator(b.bootstrap, txn_id, key_type=1, version=4))
+            except (OSError, ConnectionError, AssertionError) as e:
+                answers.add(("error", str(e)))
+        last = answers
+        if len(answers) == 1:
+            err, node, _ = next(iter(answers))
+            if err == 0 and c.broker(node).proc is not None:
+                t = c.metadata("__transaction_state").topics.get("__transaction_state")
+                p = t.partitions.get(partition_for(txn_id)) if t else None
+                if p is not None and p.leader == node:
+                    return node
+        time.sleep(0.2)
+    raise AssertionError("no agreed transaction coordinator for %s: %r" % (txn_id, last))
+
+
+def read_committed(bootstrap, topic, partitions, timeout=40):
+    """Every value of the topic a read_committed consumer sees, up to the high watermarks."""
+    ends = high_watermarks(bootstrap, topic, partitions)
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "rc-reader", "enable.auto.commit": False,
+                  "isolation.level": "read_committed", "fetch.wait.max.ms": 100})
+    out = []
+    try:
+        c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            m = c.poll(0.5)
+            if m is not None and not m.error():
+                out.append(m.value())
+            pos = {tp.partition: tp.offset for tp in c.position([TopicPartition(topic, p) for p in range(partitions)])}
+            if all(pos.get(p, -1) >= ends[p] for p in range(partitions)):
+                break
+    finally:
+        c.close()
+    return out
+
+
+def test_transactions_across_leaders(broker_factory):
+    c = Cluster(broker_factory, overrides=TXN_OVERRIDES).start()
+    topic, partitions = "tx", 3
+    c.create_topic(topic, partitions=partitions, rf=3, config={"min.insync.replicas": "2"})
+    md = c.wait_leaders(topic, partitions)
+    assert len({p.leader for p in md.topics[topic].partitions.values()}) >= 2  # markers go to other brokers
+    p = Producer({"bootstrap.servers": c.bootstrap, "transactional.id": "tx-across", "linger.ms": 5})
+    p.init_transactions(30)
+    coord = txn_coordinator(c, "tx-across")
+    want = []
+    for i in range(8):
+        p.begin_transaction()
+        vals = [b"t%d-p%d-%d" % (i, part, k) for part in range(partitions) for k in range(3)]
+        for v in vals:
+            p.produce(topic, value=v, partition=int(v.split(b"-")[1][1:]))
+        if i % 2 == 0:
+            p.commit_transaction(30)
+            want += vals
+        else:
+            p.abort_transaction(30)
+    got = read_committed(c.bootstrap, topic, partitions)
+    assert sorted(got) == sorted(want)
+    log = c.broker(coord).log_text()
+    assert "__transaction_state-%d: leader at epoch" % partition_for("tx-across") in log
+
+
+def test_consume_transform_produce_across_txn_coordinator_kill(broker_factory):
+    """Exactly once through a transaction coordinator killed -9 mid-run: each input
+    record's transformation is in the output once, as a read_committed consumer sees it."""
+    c = Cluster(broker_factory, overrides=TXN_OVERRIDES).start()
+    parts, total, group, txn_id = 3, 600, "ctp", "ctp-tx"
+    c.create_topic("in", partitions=parts, rf=3, config={"min.insync.replicas": "2"})
+    c.create_topic("out", partitions=parts, rf=3, config={"min.insync.replicas": "2"})
+    values = produce(c.bootstrap, "in", total, parts)
+
+    cons = Consumer({"bootstrap.servers": c.bootstrap, "group.id": group, "enable.auto.commit": False,
+                     "auto.offset.reset": "earliest", "isolation.level": "read_committed",
+                     "session.timeout.ms": 6000, "heartbeat.interval.ms": 300, "fetch.wait.max.ms": 100})
+    cons.subscribe(["in"])
+
+    def new_producer():
+        p = Producer({"bootstrap.servers": c.bootstrap, "transactional.id": txn_id, "linger.ms": 5,
+                      "transaction.timeout.ms": 10000})
+        p.init_transactions(30)
+        return p
+
+    def rewind():
+        """Back to the committed offsets: what an aborted transaction consumed is read again."""
+        tps = cons.assignment()
+        if tps:
+            for tp in cons.committed(tps, timeout=10):
+                cons.seek(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else 0))
+
+    prod = new_producer()
+    coord = txn_coordinator(c, txn_id)
+    done, killed, commits, aborts = 0, False, 0, 0
+    deadline = time.time() + 50
+    try:
+        while time.time() < deadline:
+            msgs = [m for m in cons.consume(num_messages=25, timeout=0.5) if not m.error()]
+            if not msgs:
+                ends = high_watermarks(",".join(b.bootstrap for b in c.brokers if b.proc), "in", parts)
+                got = committed(",".join(b.bootstrap for b in c.brokers if b.proc), group, "in", parts)
+                if got == ends:
+                    break
+                continue
+            try:
+                prod.begin_transaction()
+                for m in msgs:
+                    prod.produce("out", value=b"T(" + m.value() + b")", partition=m.partition())
+                if not killed and commits >= 5:
+                    c.broker(coord).kill9()  # the transaction coordinator dies with this one open
+                    killed = True
+                pos = cons.position(cons.assignment())
+                prod.send_offsets_to_transaction(pos, cons.consumer_group_metadata(), 30)
+                prod.commit_transaction(30)
+                commits += 1
+                done += len(msgs)
+            except KafkaException as e:
+                err = e.args[0]
+                aborts += 1
+                if err.txn_requires_abort():
+                    try:
+                        prod.abort_transaction(30)
+                    except KafkaException:
+                        prod = new_producer()
+                elif not err.retriable():
+                    prod = new_producer()  # fatal (fenced): a new instance takes over
+                rewind()
+    finally:
+        cons.close()
+    print("commits %d, aborts %d, consumed %d" % (commits, aborts, done))
+    assert killed, "the coordinator was never killed (%d commits)" % commits
+    live = ",".join(b.bootstrap for b in c.brokers if b.proc)
+    assert committed(live, group, "in", parts) == high_watermarks(live, "in", parts)
+    out = read_committed(live, "out", parts)
+    want = sorted(b"T(" + v + b")" for v in values)
+    dups = len(out) - len(set(out))
+    assert dups == 0, "%d duplicated outputs" % dups
+    assert sorted(out) == want
+    assert txn_coordinator(c, txn_id) != coord
