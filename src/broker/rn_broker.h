@@ -159,6 +159,11 @@ rn_err_t rn_broker_set_topic_configs(rn_broker_t *b, const char *name, size_t le
 rn_err_t rn_broker_set_dynamic_configs(rn_broker_t *b, bool cluster_default, const rn_config_set_t *configs,
                                        bool validate_only, char *msg, size_t msglen);
 void rn_broker_apply_configs_locked(rn_broker_t *b);
+/* IncrementalAlterConfigs' operations on a resource's explicit set (rn_h_admin.c). */
+struct rn_IncrementalAlterConfigsRequest_AlterConfigsResource;
+rn_err_t rn_admin_incremental_edit(rn_broker_t *b,
+                                   const struct rn_IncrementalAlterConfigsRequest_AlterConfigsResource *res,
+                                   rn_config_set_t *cs, char *msg, size_t msglen);
 /* Validate topic configs: INVALID_CONFIG with a message naming the key. */
 rn_err_t rn_topic_configs_validate(const rn_config_set_t *configs, char *msg, size_t msglen);
 /* Auto-create on Metadata/Produce if allowed; returns the error to report. */

@@ -376,6 +376,15 @@ bool rn_config_set_copy(rn_config_set_t *dst, const rn_config_set_t *src) {
     return true;
 }
 
+bool rn_config_set_equal(const rn_config_set_t *a, const rn_config_set_t *b) {
+    if (a->n != b->n) return false;
+    for (size_t i = 0; i < a->n; i++) {
+        const rn_config_entry_t *e = rn_config_set_find(b, a->v[i].name);
+        if (!e || (!e->value != !a->v[i].value) || (e->value && strcmp(e->value, a->v[i].value))) return false;
+    }
+    return true;
+}
+
 /* ---- .properties ---- */
 
 /* Unescape a properties key or value in place-ish into a new string. */

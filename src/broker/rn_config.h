@@ -83,6 +83,8 @@ bool rn_config_set_put_n(rn_config_set_t *s, const char *name, size_t name_len, 
                          bool value_null);
 bool rn_config_set_del(rn_config_set_t *s, const char *name);
 bool rn_config_set_copy(rn_config_set_t *dst, const rn_config_set_t *src);
+/* Same keys with the same values (null equals null), in any order. */
+bool rn_config_set_equal(const rn_config_set_t *a, const rn_config_set_t *b);
 
 /* Parse a Java-style .properties file into `s` (later keys win). */
 rn_err_t rn_config_parse_properties(const char *path, rn_config_set_t *s, char *err, size_t errlen);

@@ -79,17 +79,6 @@ const rn_handler_t *rn_handler_find(int16_t api_key) {
     return NULL;
 }
 
-/* Topic changes other than create and delete run on the single-node broker
- * only (for now). */
-static bool single_node_only(int16_t api_key) {
-    switch (api_key) {
-    case RN_API_CREATE_PARTITIONS: case RN_API_ALTER_CONFIGS: case RN_API_INCREMENTAL_ALTER_CONFIGS:
-        return true;
-    default:
-        return false;
-    }
-}
-
 #define RN_RESPONSE_MAX_BYTES ((size_t)1 << 30)
 
 void rn_broker_respond(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_encode_fn encode, const void *msg) {
@@ -187,11 +176,6 @@ void rn_broker_on_request(void *ctx, rn_req_t *req) {
                  hd->max_version);
         atomic_fetch_add(&b->stats.bad_requests, 1);
         rn_req_close(req, why);
-        return;
-    }
-    if (b->cluster && single_node_only(h.api_key)) {
-        atomic_fetch_add(&b->stats.bad_requests, 1);
-        rn_req_close(req, "not available in cluster mode yet (partition and config changes)");
         return;
     }
     hd->fn(b, req, &h, &r);

@@ -213,6 +213,10 @@ void rn_h_delete_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
 /* ---- CreatePartitions ---- */
 
 void rn_h_create_partitions(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    if (b->cluster) { /* the active controller decides (src/cluster) */
+        rn_cluster_create_partitions(b, req, h, body);
+        return;
+    }
     rn_arena_t *a = &req->arena;
     rn_CreatePartitionsRequest_t rq;
     rn_CreatePartitionsRequest_init(&rq);
@@ -405,6 +409,15 @@ void rn_h_describe_configs(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
 /* Apply a whole new set to a topic or the broker. */
 static rn_err_t alter_resource(rn_broker_t *b, int8_t type, rn_str_t name, const rn_config_set_t *cs, bool validate_only,
                                char *msg, size_t msglen) {
+    if (b->cluster && type == RN_RESOURCE_TOPIC) { /* alone in a request, topics go to the controller */
+        snprintf(msg, msglen, "In cluster mode topic configs are altered in a request of topic resources only");
+        return RN_ERR_INVALID_REQUEST;
+    }
+    if (b->cluster && type == RN_RESOURCE_BROKER) {
+        snprintf(msg, msglen, "Dynamic broker configs are not supported in cluster mode (set them in the node's "
+                 "properties)");
+        return RN_ERR_INVALID_REQUEST;
+    }
     if (type == RN_RESOURCE_TOPIC) {
         if (name.len <= 0) {
             snprintf(msg, msglen, "Topic name is empty");
@@ -439,9 +452,16 @@ void rn_h_alter_configs(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
     rn_arena_t *a = &req->arena;
     rn_AlterConfigsRequest_t rq;
     rn_AlterConfigsRequest_init(&rq);
+    rn_reader_t again = *body;
     rn_err_t rc = rn_AlterConfigsRequest_decode(body, h->api_version, a, &rq);
     if (rc) {
         rn_broker_bad_request(b, req, h, rc);
+        return;
+    }
+    bool topics_only = rq.Resources_count > 0;
+    for (int32_t i = 0; i < rq.Resources_count; i++) topics_only &= rq.Resources[i].ResourceType == RN_RESOURCE_TOPIC;
+    if (b->cluster && topics_only) { /* the active controller decides (src/cluster) */
+        rn_cluster_alter_configs(b, req, h, &again);
         return;
     }
     rn_AlterConfigsResponse_t resp;
@@ -504,13 +524,64 @@ static char *list_edit(const char *cur, const char *item, bool append) {
     return out;
 }
 
+/* IncrementalAlterConfigs' operations on `cs` (the resource's explicit set): SET, DELETE, and
+ * APPEND/SUBTRACT on list values (starting from the default when the key is unset). */
+rn_err_t rn_admin_incremental_edit(rn_broker_t *b, const rn_IncrementalAlterConfigsRequest_AlterConfigsResource_t *res,
+                                   rn_config_set_t *cs, char *msg, size_t msglen) {
+    rn_err_t rc = RN_OK;
+    for (int32_t k = 0; k < res->Configs_count && !rc; k++) {
+        const rn_IncrementalAlterConfigsRequest_AlterableConfig_t *c = &res->Configs[k];
+        char name[256], value[4096];
+        snprintf(name, sizeof(name), "%.*s", c->Name.len > 0 ? c->Name.len : 0, c->Name.ptr ? c->Name.ptr : "");
+        snprintf(value, sizeof(value), "%.*s", c->Value.len > 0 ? c->Value.len : 0, c->Value.ptr ? c->Value.ptr : "");
+        const rn_config_def_t *d = res->ResourceType == RN_RESOURCE_TOPIC ? rn_topic_config_def(name)
+                                                                          : rn_broker_config_def(name);
+        switch (c->ConfigOperation) {
+        case RN_OP_SET:
+            if (!rn_config_set_put(cs, name, c->Value.len < 0 ? NULL : value)) rc = RN_ERR_UNKNOWN_SERVER_ERROR;
+            break;
+        case RN_OP_DELETE:
+            rn_config_set_del(cs, name);
+            break;
+        case RN_OP_APPEND:
+        case RN_OP_SUBTRACT: {
+            if (res->ResourceType != RN_RESOURCE_BROKER_LOGGER && (!d || d->type != RN_CT_LIST)) {
+                rc = RN_ERR_INVALID_CONFIG;
+                snprintf(msg, msglen, "Config %s is not a list: APPEND and SUBTRACT need one", name);
+                break;
+            }
+            pthread_rwlock_rdlock(&b->topics_lock);
+            const char *cur = rn_config_set_find(cs, name) ? rn_config_set_get(cs, name)
+                              : res->ResourceType == RN_RESOURCE_TOPIC ? rn_topic_config_value(&b->cfg, NULL, name, NULL)
+                                                                       : rn_broker_config_value(&b->cfg, name, NULL);
+            char *nv = list_edit(cur, value, c->ConfigOperation == RN_OP_APPEND);
+            pthread_rwlock_unlock(&b->topics_lock);
+            if (!nv || !rn_config_set_put(cs, name, nv)) rc = RN_ERR_UNKNOWN_SERVER_ERROR;
+            free(nv);
+            break;
+        }
+        default:
+            rc = RN_ERR_INVALID_REQUEST;
+            snprintf(msg, msglen, "Unknown config operation %d", c->ConfigOperation);
+        }
+    }
+    return rc;
+}
+
 void rn_h_incremental_alter_configs(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
     rn_arena_t *a = &req->arena;
     rn_IncrementalAlterConfigsRequest_t rq;
     rn_IncrementalAlterConfigsRequest_init(&rq);
+    rn_reader_t again = *body;
     rn_err_t rc = rn_IncrementalAlterConfigsRequest_decode(body, h->api_version, a, &rq);
     if (rc) {
         rn_broker_bad_request(b, req, h, rc);
+        return;
+    }
+    bool topics_only = rq.Resources_count > 0;
+    for (int32_t i = 0; i < rq.Resources_count; i++) topics_only &= rq.Resources[i].ResourceType == RN_RESOURCE_TOPIC;
+    if (b->cluster && topics_only) { /* the active controller decides (src/cluster) */
+        rn_cluster_alter_configs(b, req, h, &again);
         return;
     }
     rn_IncrementalAlterConfigsResponse_t resp;
@@ -550,42 +621,7 @@ void rn_h_incremental_alter_configs(rn_broker_t *b, rn_req_t *req, const rn_req_
                 rc = RN_ERR_UNKNOWN_SERVER_ERROR;
         }
         pthread_rwlock_unlock(&b->topics_lock);
-        for (int32_t k = 0; k < res->Configs_count && !rc; k++) {
-            const rn_IncrementalAlterConfigsRequest_AlterableConfig_t *c = &res->Configs[k];
-            char name[256], value[4096];
-            snprintf(name, sizeof(name), "%.*s", c->Name.len > 0 ? c->Name.len : 0, c->Name.ptr ? c->Name.ptr : "");
-            snprintf(value, sizeof(value), "%.*s", c->Value.len > 0 ? c->Value.len : 0, c->Value.ptr ? c->Value.ptr : "");
-            const rn_config_def_t *d = res->ResourceType == RN_RESOURCE_TOPIC ? rn_topic_config_def(name)
-                                                                              : rn_broker_config_def(name);
-            switch (c->ConfigOperation) {
-            case RN_OP_SET:
-                if (!rn_config_set_put(&cs, name, c->Value.len < 0 ? NULL : value)) rc = RN_ERR_UNKNOWN_SERVER_ERROR;
-                break;
-            case RN_OP_DELETE:
-                rn_config_set_del(&cs, name);
-                break;
-            case RN_OP_APPEND:
-            case RN_OP_SUBTRACT: {
-                if (res->ResourceType != RN_RESOURCE_BROKER_LOGGER && (!d || d->type != RN_CT_LIST)) {
-                    rc = RN_ERR_INVALID_CONFIG;
-                    snprintf(msg, sizeof(msg), "Config %s is not a list: APPEND and SUBTRACT need one", name);
-                    break;
-                }
-                pthread_rwlock_rdlock(&b->topics_lock);
-                const char *cur = rn_config_set_find(&cs, name) ? rn_config_set_get(&cs, name)
-                                  : res->ResourceType == RN_RESOURCE_TOPIC ? rn_topic_config_value(&b->cfg, NULL, name, NULL)
-                                                                           : rn_broker_config_value(&b->cfg, name, NULL);
-                char *nv = list_edit(cur, value, c->ConfigOperation == RN_OP_APPEND);
-                pthread_rwlock_unlock(&b->topics_lock);
-                if (!nv || !rn_config_set_put(&cs, name, nv)) rc = RN_ERR_UNKNOWN_SERVER_ERROR;
-                free(nv);
-                break;
-            }
-            default:
-                rc = RN_ERR_INVALID_REQUEST;
-                snprintf(msg, sizeof(msg), "Unknown config operation %d", c->ConfigOperation);
-            }
-        }
+        if (!rc) rc = rn_admin_incremental_edit(b, res, &cs, msg, sizeof(msg));
         if (!rc) rc = alter_resource(b, res->ResourceType, res->ResourceName, &cs, rq.ValidateOnly, msg, sizeof(msg));
         rn_config_set_free(&cs);
         r->ErrorCode = rn_err_wire(rc);

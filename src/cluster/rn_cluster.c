@@ -18,14 +18,17 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "rn_assert.h"
 #include "rn_client.h"
 #include "rn_cluster_roles.h"
+#include "rn_cluster_int.h"
 #include "rn_clock.h"
 #include "rn_cond.h"
 #include "rn_controller.h"
 #include "rn_logging.h"
 #include "rn_meta_image.h"
 #include "rn_meta_sm.h"
+#include "rn_meta_touched.h"
 #include "rn_quorum.h"
 #include "rn_txn.h"
 
@@ -33,18 +36,12 @@
 #define RN_CLUSTER_ENTRY_BYTES (512 << 10)
 #define PROPOSE_TIMEOUT_MS 5000
 
-enum { JOB_REGISTER, JOB_HEARTBEAT, JOB_ALTER, JOB_CREATE, JOB_DELETE, JOB_REASSIGN, JOB_ELECT };
+enum {
+    JOB_REGISTER, JOB_HEARTBEAT, JOB_ALTER, /* node to node: never forwarded */
+    JOB_CREATE, JOB_DELETE, JOB_REASSIGN, JOB_ELECT, JOB_CREATE_PARTITIONS, JOB_CONFIGS
+};
 
-typedef struct job {
-    struct job *next;
-    int kind;
-    rn_broker_t *b;
-    rn_req_t *req;
-    rn_req_header_t h;
-    void *rq;
-    void *resp;
-    rn_encode_fn encode;
-} job_t;
+typedef rn__job_t job_t;
 
 typedef struct isr_change {
     struct isr_change *next;
@@ -75,6 +72,7 @@ struct rn_cluster {
     job_t *jobs_head, *jobs_tail;
     int32_t njobs;
     uint64_t image_version, image_seen; /* bumped on apply; the lifecycle thread follows */
+    rn_meta_touched_t touched;          /* topics the entries applied since the last follow touched */
     isr_change_t *isr_changes;
     name_item_t *auto_creates;
     pthread_t ctl_thread, life_thread, follow_thread;
@@ -119,6 +117,9 @@ static void wake(rn_cluster_t *c) {
 static void sm_apply(void *arg, uint64_t index, const uint8_t *data, size_t len) {
     rn_cluster_t *c = arg;
     pthread_rwlock_wrlock(&c->img_lock);
+    pthread_mutex_lock(&c->lock);
+    rn_meta_touched_entry(&c->touched, c->sm.img, data, len); /* before: a removed topic's name is in it */
+    pthread_mutex_unlock(&c->lock);
     rn_meta_sm_apply(&c->sm, index, data, len);
     rn_roles_on_apply(c->roles, index, data, len);
     pthread_rwlock_unlock(&c->img_lock);
@@ -138,6 +139,9 @@ static rn_err_t sm_load(void *arg, uint64_t index, const uint8_t *data, size_t l
     pthread_rwlock_wrlock(&c->img_lock);
     rn_err_t err = rn_meta_sm_snapshot_load(&c->sm, index, data, len);
     if (!err) rn_roles_on_load(c->roles, index);
+    pthread_mutex_lock(&c->lock);
+    rn_meta_touched_set_all(&c->touched);
+    pthread_mutex_unlock(&c->lock);
     pthread_rwlock_unlock(&c->img_lock);
     wake(c);
     return err;
@@ -205,8 +209,9 @@ static void partition_state(const rn_meta_topic_t *mt, int32_t i, const rn_meta_
     if (st->min_isr < 1) st->min_isr = 1;
 }
 
-/* Brings one topic of the registry in line with the image (img_lock read-held). */
-static void follow_topic(rn_cluster_t *c, const rn_meta_image_t *img, const rn_meta_topic_t *mt) {
+/* Brings one topic of the registry in line with the image (img_lock read-held).
+ * False: something failed (memory, a log that could not be created) — try again. */
+static bool follow_topic(rn_cluster_t *c, const rn_meta_image_t *img, const rn_meta_topic_t *mt) {
     rn_broker_t *b = c->b;
     int32_t self = b->cfg.node_id;
     int32_t default_min_isr = (int32_t)rn_broker_config_long(&b->cfg, "min.insync.replicas");
@@ -218,33 +223,43 @@ static void follow_topic(rn_cluster_t *c, const rn_meta_image_t *img, const rn_m
         if (!t || !rn_map_put(&b->topics, t->name, nlen, t)) {
             if (t) rn_topic_release(t);
             pthread_rwlock_unlock(&b->topics_lock);
-            return;
+            return false;
         }
         memcpy(t->id, mt->id, 16);
         t->internal = mt->name[0] == '_' && mt->name[1] == '_';
-        for (int32_t k = 0; k < rn_meta_image_config_count(img); k++) {
-            const rn_meta_config_t *cf = rn_meta_image_config_at(img, k);
-            if (cf->resource_type == RN_META_RESOURCE_TOPIC && !strcmp(cf->resource_name, mt->name))
-                rn_config_set_put(&t->configs, cf->key, cf->value);
-        }
-        rn_topic_refresh_locked(b, t);
         RN_INFO("cluster", "topic %s (%d partitions) from the metadata log", mt->name, mt->npartitions);
     }
+    /* The topic's configs as the image has them: a change reaches every local replica's log. */
+    rn_config_set_t want;
+    rn_config_set_init(&want);
+    bool configs_changed = false;
+    if (rn__image_topic_configs(img, mt->name, &want) && !rn_config_set_equal(&want, &t->configs)) {
+        rn_config_set_t old = t->configs;
+        t->configs = want;
+        want = old;
+        rn_topic_refresh_locked(b, t);
+        configs_changed = true;
+    }
+    rn_config_set_free(&want);
     if (mt->npartitions > t->partition_count && rn_topic_grow_locked(t, mt->npartitions) != RN_OK) {
         pthread_rwlock_unlock(&b->topics_lock);
-        return;
+        return false;
     }
     rn_log_config_t lc;
     rn_topic_log_config(&b->cfg, &t->configs, &lc);
     rn_partition_state_t *states = calloc((size_t)mt->npartitions + 1, sizeof(*states));
     rn_log_t **logs = calloc((size_t)mt->npartitions + 1, sizeof(*logs));
+    bool ok = states && logs;
     for (int32_t i = 0; states && logs && i < mt->npartitions; i++) {
         rn_partition_state_t *st = &states[i];
         partition_state(mt, i, img, st, default_min_isr);
         rn_partition_t *p = t->partitions[i];
         if (!p) {
             p = calloc(1, sizeof(*p));
-            if (!p) continue;
+            if (!p) {
+                ok = false;
+                continue;
+            }
             p->topic = t;
             p->index = i;
             t->partitions[i] = p;
@@ -264,6 +279,7 @@ static void follow_topic(rn_cluster_t *c, const rn_meta_image_t *img, const rn_m
                 rn_log_retain(log);
             } else {
                 log = NULL;
+                ok = false;
             }
             if (log) { /* recovery set its high watermark to its end: what was committed is replication's to say */
                 rn_log_set_replicated(log, true);
@@ -279,6 +295,7 @@ static void follow_topic(rn_cluster_t *c, const rn_meta_image_t *img, const rn_m
             p->log = NULL;
         }
         if (p->log) {
+            if (configs_changed) rn_log_set_config(p->log, &lc);
             rn_log_retain(p->log);
             logs[i] = p->log;
         }
@@ -293,6 +310,7 @@ static void follow_topic(rn_cluster_t *c, const rn_meta_image_t *img, const rn_m
     }
     free(states);
     free(logs);
+    return ok;
 }
 
 static void drop_topic_locked(rn_cluster_t *c, rn_topic_t *t) {
@@ -362,12 +380,106 @@ int32_t rn_cluster_preferred_read_replica(rn_broker_t *b, const rn_partition_t *
 
 bool rn_cluster_serves_followers_fetch(rn_broker_t *b) { return b->cluster && b->cluster->rack_selector; }
 
-static void follow_image(rn_cluster_t *c) {
+/* A topic the image dropped goes from the registry (and its logs from disk). */
+static void drop_topic_named(rn_cluster_t *c, const char *name) {
+    pthread_rwlock_wrlock(&c->b->topics_lock);
+    rn_topic_t *t = rn_broker_topic_locked(c->b, name, strlen(name));
+    if (t) drop_topic_locked(c, t);
+    pthread_rwlock_unlock(&c->b->topics_lock);
+}
+
+typedef struct {
+    rn_log_t **v;
+    size_t n, cap;
+} log_list_t;
+
+static void collect_log(void *arg, rn_log_t *log) {
+    log_list_t *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        rn_log_t **v = realloc(l->v, cap * sizeof(*v));
+        if (!v) return; /* the rest is swept at the next start */
+        l->v = v;
+        l->cap = cap;
+    }
+    rn_log_retain(log);
+    l->v[l->n++] = log;
+}
+
+/* Is this partition directory one the image says this node holds? */
+static bool image_holds(const rn_meta_image_t *img, const char *topic, int32_t partition, int32_t self) {
+    const rn_meta_topic_t *mt = rn_meta_image_topic_by_name(img, (rn_str_t){topic, (int32_t)strlen(topic)});
+    if (!mt || partition >= mt->npartitions) return false;
+    rn_meta_part_rec_t pr;
+    rn_meta_partition_get(mt, partition, &pr);
+    return rn_meta_ids_contains(&pr.replicas, self);
+}
+
+/* Orphans: partition directories on this disk that the image does not give this node — a topic
+ * deleted, or a replica moved away, while it was down (img_lock read-held; after following every
+ * topic, so the registry holds every log it should). Internal topics ("__…": the metadata log's
+ * own directory, coordinators' topics) are never touched; nor is anything while the image is
+ * still empty (it knows nothing yet). */
+static void sweep_orphans(rn_cluster_t *c, const rn_meta_image_t *img) {
+    rn_broker_t *b = c->b;
+    if (rn_meta_image_offset(img) < 0 || rn_meta_image_topic_count(img) == 0) return;
+    log_list_t l = {0};
+    rn_logdir_foreach(b->logdir, collect_log, &l);
+    for (size_t i = 0; i < l.n; i++) {
+        rn_log_t *log = l.v[i];
+        const char *topic = rn_log_topic(log);
+        int32_t part = rn_log_partition(log);
+        bool orphan = strncmp(topic, "__", 2) != 0 && !image_holds(img, topic, part, b->cfg.node_id);
+        if (orphan) {
+            pthread_rwlock_rdlock(&b->topics_lock);
+            rn_partition_t *p = rn_broker_partition_locked(b, topic, strlen(topic), part);
+            orphan = !p || p->log != log;
+            pthread_rwlock_unlock(&b->topics_lock);
+        }
+        if (orphan) {
+            RN_INFO("cluster", "%s-%d: not this node's in the metadata image (deleted or moved while it was down); "
+                    "deleting the local copy", topic, part);
+            rn_logdir_delete_log(b->logdir, log);
+        }
+        rn_log_release(log);
+    }
+    free(l.v);
+}
+
+/* A topic whose follow failed is followed again at the next round (within a second). */
+static void retry(rn_cluster_t *c, const char *name) {
+    pthread_mutex_lock(&c->lock);
+    rn_meta_touched_add(&c->touched, name, strlen(name));
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Brings the registry in line with the image for the topics the entries since
+ * the last call touched (all of them after a snapshot load, and at start). */
+static void follow_image(rn_cluster_t *c, const rn_meta_touched_t *touched) {
     pthread_rwlock_rdlock(&c->img_lock);
+    if (touched->all && rn_meta_image_offset(c->sm.img) < 0) { /* nothing applied yet: all of it later */
+        pthread_rwlock_unlock(&c->img_lock);
+        pthread_mutex_lock(&c->lock);
+        rn_meta_touched_set_all(&c->touched);
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
     refresh_racks(c, c->sm.img);
-    for (int32_t i = 0; i < rn_meta_image_topic_count(c->sm.img); i++)
-        follow_topic(c, c->sm.img, rn_meta_image_topic_at(c->sm.img, i));
-    drop_deleted_topics(c, c->sm.img);
+    if (touched->all) {
+        for (int32_t i = 0; i < rn_meta_image_topic_count(c->sm.img); i++) {
+            const rn_meta_topic_t *mt = rn_meta_image_topic_at(c->sm.img, i);
+            if (!follow_topic(c, c->sm.img, mt)) retry(c, mt->name);
+        }
+        drop_deleted_topics(c, c->sm.img);
+        sweep_orphans(c, c->sm.img);
+    } else {
+        for (int32_t i = 0; i < touched->n; i++) {
+            const char *name = touched->names[i];
+            const rn_meta_topic_t *mt = rn_meta_image_topic_by_name(c->sm.img, (rn_str_t){name, (int32_t)strlen(name)});
+            if (!mt) drop_topic_named(c, name);
+            else if (!follow_topic(c, c->sm.img, mt)) retry(c, name);
+        }
+    }
     pthread_rwlock_unlock(&c->img_lock);
     rn_broker_wake_all(c->b);
     rn_group_coordinator_follow(c->b);
@@ -487,10 +599,15 @@ static void send_isr_changes(rn_cluster_t *c, isr_change_t *list, rn_arena_t *a)
         void *resp;
         rn_err_t err =
             call_controller(c, RN_API_ALTER_PARTITION, 1, (rn_encode_fn)rn_AlterPartitionRequest_encode, &rq, &resp, a);
-        if (!err) err = ((rn_AlterPartitionResponse_t *)resp)->ErrorCode;
-        if (err)
+        rn_AlterPartitionResponse_t *ar = resp;
+        if (!err) err = ar->ErrorCode;
+        if (!err && ar->Topics_count > 0 && ar->Topics[0].Partitions_count > 0)
+            err = ar->Topics[0].Partitions[0].ErrorCode;
+        if (err) { /* the leader's proposal stays pending until its partition is followed again */
             RN_DEBUG("cluster", "AlterPartition %s-%d: %s (the leader proposes again)", ch->topic, ch->partition,
                      rn_err_name(err));
+            retry(c, ch->topic);
+        }
     }
 }
 
@@ -581,6 +698,7 @@ static void *life_main(void *arg) {
                                                (rn_encode_fn)rn_BrokerHeartbeatRequest_encode, &rq, (void **)&resp,
                                                &arena);
                 if (!err) err = resp->ErrorCode;
+                if (err) RN_DEBUG("cluster", "heartbeat: %s", rn_err_name(err));
                 if (err == RN_ERR_STALE_BROKER_EPOCH || err == RN_ERR_BROKER_ID_NOT_REGISTERED) c->broker_epoch = -1;
                 if (!err && rq.WantShutDown && resp->ShouldShutDown) {
                     pthread_mutex_lock(&c->lock);
@@ -621,15 +739,21 @@ static void *life_main(void *arg) {
  * the controller (registration, heartbeats) never delays it. */
 static void *follow_main(void *arg) {
     rn_cluster_t *c = arg;
+    int64_t last_ms = 0;
     pthread_mutex_lock(&c->lock);
     while (!c->stopping) {
         if (c->image_seen == c->image_version) {
             rn_cond_wait_until(&c->cond, &c->lock, rn_clock_mono_ms() + 1000);
-            continue;
+            bool retries = c->touched.all || c->touched.n > 0;
+            if (!retries || rn_clock_mono_ms() < last_ms + 1000) continue; /* retries at most once a second */
         }
+        last_ms = rn_clock_mono_ms();
         c->image_seen = c->image_version;
+        rn_meta_touched_t touched;
+        rn_meta_touched_move(&touched, &c->touched);
         pthread_mutex_unlock(&c->lock);
-        follow_image(c);
+        follow_image(c, &touched);
+        rn_meta_touched_free(&touched);
         pthread_mutex_lock(&c->lock);
     }
     pthread_mutex_unlock(&c->lock);
@@ -663,9 +787,18 @@ bool rn_cluster_broker_address(rn_broker_t *b, int32_t id, char *host, size_t ho
 /* Why a controller request failed: the decision's reason, or the error's name
  * (a proposal that failed has no reason of the decision's). */
 static const char *ctl_message(rn_cluster_t *c, rn_err_t err) {
+    if (err == RN_ERR_NOT_CONTROLLER) return rn_err_name(err); /* refused or lost: no decision's reason */
     const char *m = rn_ctl_error_message(c->ctl);
     return m && *m ? m : rn_err_name(err);
 }
+
+const char *rn__cluster_message(rn_cluster_t *c, rn_err_t err) { return ctl_message(c, err); }
+rn_controller_t *rn__cluster_ctl(rn_cluster_t *c) { return c->ctl; }
+const rn_meta_image_t *rn__cluster_image_rdlock(rn_cluster_t *c) {
+    pthread_rwlock_rdlock(&c->img_lock);
+    return c->sm.img;
+}
+void rn__cluster_image_unlock(rn_cluster_t *c) { pthread_rwlock_unlock(&c->img_lock); }
 
 /* Proposes the decision's entries in order, each waited for until applied here. */
 static rn_err_t commit(rn_cluster_t *c, rn_meta_batch_t *batch) {
@@ -678,10 +811,13 @@ static rn_err_t commit(rn_cluster_t *c, rn_meta_batch_t *batch) {
         uint64_t index;
         int32_t hint;
         rn_err_t err = rn_quorum_propose(c->quorum, p, len, PROPOSE_TIMEOUT_MS, &index, &hint);
+        if (err) RN_DEBUG("cluster", "proposing a metadata entry failed: %s", rn_err_name(err));
         if (err) return err == RN_ERR_NOT_LEADER_OR_FOLLOWER ? RN_ERR_NOT_CONTROLLER : err;
     }
     return RN_OK;
 }
+
+rn_err_t rn__cluster_commit(rn_cluster_t *c, rn_meta_batch_t *batch) { return commit(c, batch); }
 
 static void job_register(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
     rn_BrokerRegistrationRequest_t *rq = j->rq;
@@ -699,11 +835,14 @@ static void job_register(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
         l->security_protocol = rq->Listeners[i].SecurityProtocol;
     }
     int64_t epoch = -1;
-    pthread_rwlock_rdlock(&c->img_lock);
-    rn_err_t err = rn_ctl_register_broker(c->ctl, c->sm.img, &reg, rq->PreviousBrokerEpoch, rn_clock_mono_ms(), batch,
-                                          &epoch);
-    pthread_rwlock_unlock(&c->img_lock);
-    if (!err) err = commit(c, batch);
+    rn_err_t err = j->refuse;
+    if (!err) {
+        pthread_rwlock_rdlock(&c->img_lock);
+        err = rn_ctl_register_broker(c->ctl, c->sm.img, &reg, rq->PreviousBrokerEpoch, rn_clock_mono_ms(), batch,
+                                     &epoch);
+        pthread_rwlock_unlock(&c->img_lock);
+        if (!err) err = commit(c, batch);
+    }
     resp->ErrorCode = rn_err_wire(err);
     resp->BrokerEpoch = err ? -1 : epoch;
 }
@@ -714,10 +853,13 @@ static void job_heartbeat(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
     rn_ctl_heartbeat_t hb = {rq->BrokerId, rq->BrokerEpoch, rq->CurrentMetadataOffset, rq->WantFence,
                              rq->WantShutDown};
     rn_ctl_heartbeat_reply_t reply = {0};
-    pthread_rwlock_rdlock(&c->img_lock);
-    rn_err_t err = rn_ctl_heartbeat(c->ctl, c->sm.img, &hb, rn_clock_mono_ms(), batch, &reply);
-    pthread_rwlock_unlock(&c->img_lock);
-    if (!err) err = commit(c, batch);
+    rn_err_t err = j->refuse;
+    if (!err) {
+        pthread_rwlock_rdlock(&c->img_lock);
+        err = rn_ctl_heartbeat(c->ctl, c->sm.img, &hb, rn_clock_mono_ms(), batch, &reply);
+        pthread_rwlock_unlock(&c->img_lock);
+        if (!err) err = commit(c, batch);
+    }
     resp->ErrorCode = rn_err_wire(err);
     resp->IsCaughtUp = reply.is_caught_up;
     resp->IsFenced = err ? true : reply.is_fenced;
@@ -728,9 +870,9 @@ static void job_alter(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
     rn_AlterPartitionRequest_t *rq = j->rq;
     rn_AlterPartitionResponse_t *resp = j->resp;
     rn_arena_t *a = &j->req->arena;
-    resp->Topics = rn_arena_calloc(a, (size_t)rq->Topics_count + 1, sizeof(*resp->Topics));
+    resp->Topics = j->refuse ? NULL : rn_arena_calloc(a, (size_t)rq->Topics_count + 1, sizeof(*resp->Topics));
     if (!resp->Topics) {
-        resp->ErrorCode = RN_ERR_UNKNOWN_SERVER_ERROR;
+        resp->ErrorCode = j->refuse ? j->refuse : RN_ERR_UNKNOWN_SERVER_ERROR;
         return;
     }
     resp->Topics_count = rq->Topics_count;
@@ -811,10 +953,13 @@ static void job_create(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
         rn_ctl_create_topic_result_t res;
         memset(&res, 0, sizeof(res));
         rn_meta_batch_reset(batch);
-        pthread_rwlock_rdlock(&c->img_lock);
-        rn_err_t err = rn_ctl_create_topic(c->ctl, c->sm.img, &req, batch, &res);
-        pthread_rwlock_unlock(&c->img_lock);
-        if (!err) err = commit(c, batch);
+        rn_err_t err = j->refuse;
+        if (!err) {
+            pthread_rwlock_rdlock(&c->img_lock);
+            err = rn_ctl_create_topic(c->ctl, c->sm.img, &req, batch, &res);
+            pthread_rwlock_unlock(&c->img_lock);
+            if (!err) err = commit(c, batch);
+        }
         tr->ErrorCode = rn_err_wire(err);
         if (err) {
             tr->ErrorMessage = rn_str_dup_arena(a, ctl_message(c, err));
@@ -846,10 +991,13 @@ static void job_delete(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
         tr->Name = name;
         memcpy(tr->TopicId, id, 16);
         rn_meta_batch_reset(batch);
-        pthread_rwlock_rdlock(&c->img_lock);
-        rn_err_t err = rn_ctl_delete_topic(c->ctl, c->sm.img, name, id, batch);
-        pthread_rwlock_unlock(&c->img_lock);
-        if (!err) err = commit(c, batch);
+        rn_err_t err = j->refuse;
+        if (!err) {
+            pthread_rwlock_rdlock(&c->img_lock);
+            err = rn_ctl_delete_topic(c->ctl, c->sm.img, name, id, batch);
+            pthread_rwlock_unlock(&c->img_lock);
+            if (!err) err = commit(c, batch);
+        }
         tr->ErrorCode = rn_err_wire(err);
         if (err) tr->ErrorMessage = rn_str_dup_arena(a, ctl_message(c, err));
     }
@@ -877,11 +1025,14 @@ static void job_reassign(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
             for (int32_t m = 0; m < pp->Replicas_count && target.n < RN_META_REPLICAS_MAX; m++)
                 target.ids[target.n++] = pp->Replicas[m];
             rn_meta_batch_reset(batch);
-            pthread_rwlock_rdlock(&c->img_lock);
-            rn_err_t err = rn_ctl_reassign(c->ctl, c->sm.img, t->Name, pp->PartitionIndex,
-                                           pp->Replicas_count >= 0 ? &target : NULL, batch);
-            pthread_rwlock_unlock(&c->img_lock);
-            if (!err) err = commit(c, batch);
+            rn_err_t err = j->refuse;
+            if (!err) {
+                pthread_rwlock_rdlock(&c->img_lock);
+                err = rn_ctl_reassign(c->ctl, c->sm.img, t->Name, pp->PartitionIndex,
+                                      pp->Replicas_count >= 0 ? &target : NULL, batch);
+                pthread_rwlock_unlock(&c->img_lock);
+                if (!err) err = commit(c, batch);
+            }
             pr->ErrorCode = rn_err_wire(err);
             if (err) pr->ErrorMessage = rn_str_dup_arena(a, ctl_message(c, err));
         }
@@ -894,10 +1045,13 @@ static void elect_one(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch, int8_t 
     rn_ElectLeadersResponse_PartitionResult_init(pr);
     pr->PartitionId = partition;
     rn_meta_batch_reset(batch);
-    pthread_rwlock_rdlock(&c->img_lock);
-    rn_err_t err = rn_ctl_elect_leader(c->ctl, c->sm.img, type, topic, partition, batch);
-    pthread_rwlock_unlock(&c->img_lock);
-    if (!err) err = commit(c, batch);
+    rn_err_t err = j->refuse;
+    if (!err) {
+        pthread_rwlock_rdlock(&c->img_lock);
+        err = rn_ctl_elect_leader(c->ctl, c->sm.img, type, topic, partition, batch);
+        pthread_rwlock_unlock(&c->img_lock);
+        if (!err) err = commit(c, batch);
+    }
     pr->ErrorCode = rn_err_wire(err);
     if (err) pr->ErrorMessage = rn_str_dup_arena(&j->req->arena, ctl_message(c, err));
 }
@@ -921,6 +1075,10 @@ static void job_elect(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
             for (int32_t k = 0; k < r->PartitionResult_count; k++)
                 elect_one(c, j, batch, type, tp->Topic, tp->Partitions[k], &r->PartitionResult[k]);
         }
+        return;
+    }
+    if (j->refuse) { /* null: all partitions — refused as a whole */
+        resp->ErrorCode = j->refuse;
         return;
     }
     /* Null: every partition of every topic (snapshot of the names first: elections change the image). */
@@ -956,51 +1114,19 @@ static void run_job(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
     rn_meta_batch_reset(batch);
     bool active = !c->stopping && c->quorum && rn_quorum_is_leader(c->quorum) &&
                   c->ctl_active_term == rn_quorum_term(c->quorum);
-    if (!active) {
-        /* Answer NOT_CONTROLLER in the response's own shape: every job fills its error field. */
-        if (j->kind == JOB_REGISTER) ((rn_BrokerRegistrationResponse_t *)j->resp)->ErrorCode = RN_ERR_NOT_CONTROLLER;
-        if (j->kind == JOB_HEARTBEAT) ((rn_BrokerHeartbeatResponse_t *)j->resp)->ErrorCode = RN_ERR_NOT_CONTROLLER;
-        if (j->kind == JOB_ALTER) ((rn_AlterPartitionResponse_t *)j->resp)->ErrorCode = RN_ERR_NOT_CONTROLLER;
-        if (j->kind == JOB_CREATE) {
-            rn_CreateTopicsRequest_t *rq = j->rq;
-            rn_CreateTopicsResponse_t *resp = j->resp;
-            resp->Topics = rn_arena_calloc(&j->req->arena, (size_t)rq->Topics_count + 1, sizeof(*resp->Topics));
-            resp->Topics_count = resp->Topics ? rq->Topics_count : 0;
-            for (int32_t i = 0; i < resp->Topics_count; i++) {
-                rn_CreateTopicsResponse_CreatableTopicResult_init(&resp->Topics[i]);
-                resp->Topics[i].Name = rq->Topics[i].Name;
-                resp->Topics[i].ErrorCode = RN_ERR_NOT_CONTROLLER;
-                resp->Topics[i].Configs_count = -1;
-            }
-        }
-        if (j->kind == JOB_DELETE) {
-            rn_DeleteTopicsRequest_t *rq = j->rq;
-            rn_DeleteTopicsResponse_t *resp = j->resp;
-            int32_t n = j->h.api_version >= 6 ? rq->Topics_count : rq->TopicNames_count;
-            resp->Responses = rn_arena_calloc(&j->req->arena, (size_t)(n > 0 ? n : 0) + 1, sizeof(*resp->Responses));
-            resp->Responses_count = resp->Responses && n > 0 ? n : 0;
-            for (int32_t i = 0; i < resp->Responses_count; i++) {
-                rn_DeleteTopicsResponse_DeletableTopicResult_init(&resp->Responses[i]);
-                resp->Responses[i].Name = j->h.api_version >= 6 ? rq->Topics[i].Name : rq->TopicNames[i];
-                resp->Responses[i].ErrorCode = RN_ERR_NOT_CONTROLLER;
-            }
-        }
-        if (j->kind == JOB_REASSIGN) ((rn_AlterPartitionReassignmentsResponse_t *)j->resp)->ErrorCode = RN_ERR_NOT_CONTROLLER;
-        if (j->kind == JOB_ELECT) ((rn_ElectLeadersResponse_t *)j->resp)->ErrorCode = RN_ERR_NOT_CONTROLLER;
-    } else if (j->kind == JOB_REASSIGN) {
-        job_reassign(c, j, batch);
-    } else if (j->kind == JOB_ELECT) {
-        job_elect(c, j, batch);
-    } else if (j->kind == JOB_REGISTER) {
-        job_register(c, j, batch);
-    } else if (j->kind == JOB_HEARTBEAT) {
-        job_heartbeat(c, j, batch);
-    } else if (j->kind == JOB_ALTER) {
-        job_alter(c, j, batch);
-    } else if (j->kind == JOB_CREATE) {
-        job_create(c, j, batch);
-    } else if (j->kind == JOB_DELETE) {
-        job_delete(c, j, batch);
+    /* Refused: each job fills its response's shape with the error, deciding nothing. */
+    j->refuse = active ? RN_OK : RN_ERR_NOT_CONTROLLER;
+    switch (j->kind) {
+    case JOB_REGISTER: job_register(c, j, batch); break;
+    case JOB_HEARTBEAT: job_heartbeat(c, j, batch); break;
+    case JOB_ALTER: job_alter(c, j, batch); break;
+    case JOB_CREATE: job_create(c, j, batch); break;
+    case JOB_DELETE: job_delete(c, j, batch); break;
+    case JOB_REASSIGN: job_reassign(c, j, batch); break;
+    case JOB_ELECT: job_elect(c, j, batch); break;
+    case JOB_CREATE_PARTITIONS: rn__job_create_partitions(c, j, batch); break;
+    case JOB_CONFIGS: rn__job_alter_configs(c, j, batch); break;
+    default: RN_ASSERT(false);
     }
     rn_loop_post(j->req->loop, respond_on_loop, j);
 }
@@ -1107,6 +1233,9 @@ static void submit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_r
         j->encode = (rn_encode_fn)rn_AlterPartitionReassignmentsResponse_encode;
         break;
     case RN_API_ELECT_LEADERS: j->encode = (rn_encode_fn)rn_ElectLeadersResponse_encode; break;
+    case RN_API_CREATE_PARTITIONS: j->encode = (rn_encode_fn)rn_CreatePartitionsResponse_encode; break;
+    case RN_API_ALTER_CONFIGS: j->encode = (rn_encode_fn)rn_AlterConfigsResponse_encode; break;
+    case RN_API_INCREMENTAL_ALTER_CONFIGS: j->encode = (rn_encode_fn)rn_IncrementalAlterConfigsResponse_encode; break;
     default: j->encode = (rn_encode_fn)rn_DeleteTopicsResponse_encode; break;
     }
     pthread_mutex_lock(&c->lock);
@@ -1137,6 +1266,13 @@ void rn_cluster_create_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header
 }
 void rn_cluster_delete_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
     submit(b, req, h, body, JOB_DELETE);
+}
+
+void rn_cluster_create_partitions(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    submit(b, req, h, body, JOB_CREATE_PARTITIONS);
+}
+void rn_cluster_alter_configs(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
+    submit(b, req, h, body, JOB_CONFIGS);
 }
 
 void rn_h_alter_partition_reassignments(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
@@ -1295,6 +1431,8 @@ rn_err_t rn_cluster_init(rn_broker_t *b, char *err, size_t errlen) {
     pthread_mutex_init(&c->lock, NULL);
     rn_cond_init_mono(&c->cond);
     pthread_rwlock_init(&c->img_lock, NULL);
+    rn_meta_touched_init(&c->touched);
+    rn_meta_touched_set_all(&c->touched); /* the first follow covers everything */
     b->cluster = c;
     if (getrandom(c->incarnation, 16, 0) != 16) c->incarnation[0] = (uint8_t)b->cfg.node_id;
     rn_err_t rc = rn_meta_sm_init(&c->sm, NULL);
@@ -1444,6 +1582,7 @@ void rn_cluster_free(rn_broker_t *b) {
         c->auto_creates = n;
     }
     rn_ctl_free(c->ctl);
+    rn_meta_touched_free(&c->touched);
     rn_meta_sm_free(&c->sm);
     pthread_rwlock_destroy(&c->img_lock);
     pthread_cond_destroy(&c->cond);

@@ -11,9 +11,11 @@
  *     follow the image;
  *   - the node that leads the quorum is the active controller: it serves
  *     BrokerRegistration, BrokerHeartbeat, AlterPartition, CreateTopics,
- *     DeleteTopics and CreatePartitions through the decisions of
+ *     DeleteTopics, CreatePartitions, AlterConfigs/IncrementalAlterConfigs
+ *     (topics), reassignments and elections through the decisions of
  *     src/controller/rn_controller, one at a time, each proposed and applied
- *     before it is answered; it fences brokers whose heartbeats stop;
+ *     before it is answered; it fences brokers whose heartbeats stop; the
+ *     other nodes forward these admin requests to it and relay its answer;
  *   - a lifecycle thread registers this broker, heartbeats, forwards the
  *     replica manager's ISR changes (AlterPartition) and auto-created topics
  *     to the controller;
@@ -80,5 +82,8 @@ void rn_h_list_partition_reassignments(rn_broker_t *b, rn_req_t *req, const rn_r
 void rn_h_elect_leaders(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 void rn_cluster_create_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 void rn_cluster_delete_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_cluster_create_partitions(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+/* AlterConfigs / IncrementalAlterConfigs whose resources are all topics. */
+void rn_cluster_alter_configs(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 
 #endif

@@ -762,7 +762,7 @@ rn_err_t rn_ctl_create_partitions(rn_controller_t *ctl, const rn_meta_image_t *i
                                     : ctl->cfg.default_replication_factor;
     rn_meta_ids_t *lists = malloc((size_t)add * sizeof(*lists));
     if (!lists) return fail(ctl, RN_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
-    rn_err_t err = assign(ctl, img, t->npartitions, add, nassignments > 0 ? -1 : rf, nassignments, assignments, lists);
+    rn_err_t err = assign(ctl, img, t->npartitions, add, rf, nassignments, assignments, lists); /* same factor as the topic */
     if (!err && !validate_only) emit_new_partitions(img, t->id, t->npartitions, add, lists, out);
     free(lists);
     return finish(ctl, out, mark, err);

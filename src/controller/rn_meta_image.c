@@ -471,6 +471,17 @@ int32_t rn_meta_image_config_count(const rn_meta_image_t *img) { return img->nco
 const rn_meta_config_t *rn_meta_image_config_at(const rn_meta_image_t *img, int32_t i) {
     return i >= 0 && i < img->nconfigs ? img->configs[i] : NULL;
 }
+int32_t rn_meta_image_resource_configs(const rn_meta_image_t *img, int8_t type, const char *name, int32_t *first) {
+    int32_t at = config_find(img, type, name, ""); /* "" sorts before every key */
+    if (at < 0) at = -at - 1;
+    int32_t n = 0;
+    while (at + n < img->nconfigs && img->configs[at + n]->resource_type == type &&
+           !strcmp(img->configs[at + n]->resource_name, name))
+        n++;
+    *first = at;
+    return n;
+}
+
 const char *rn_meta_image_config(const rn_meta_image_t *img, int8_t type, const char *name, const char *key) {
     int32_t at = config_find(img, type, name, key);
     return at >= 0 ? img->configs[at]->value : NULL;

@@ -157,6 +157,9 @@ int32_t rn_meta_image_config_count(const rn_meta_image_t *img);
 const rn_meta_config_t *rn_meta_image_config_at(const rn_meta_image_t *img, int32_t i); /* by (type,name,key) */
 const char *rn_meta_image_config(const rn_meta_image_t *img, int8_t resource_type, const char *resource_name,
                                  const char *key); /* NULL: unset */
+/* One resource's configs: they are [*first, *first + count) of rn_meta_image_config_at. */
+int32_t rn_meta_image_resource_configs(const rn_meta_image_t *img, int8_t resource_type, const char *resource_name,
+                                       int32_t *first);
 
 /* Kafka's rule: 1..249 chars of [a-zA-Z0-9._-], not "." or "..". */
 bool rn_meta_topic_name_valid(rn_str_t name);

@@ -185,6 +185,17 @@ class Cluster:
         raise AssertionError("no active controller")
 
 
+def wait_for(pred, timeout=30, what="condition"):
+    """pred()'s first true value, polled until the deadline."""
+    deadline = time.time() + timeout
+    v = pred()
+    while not v and time.time() < deadline:
+        time.sleep(0.2)
+        v = pred()
+    assert v, "timed out waiting for " + what
+    return v
+
+
 def consume_all(bootstrap, topic, partitions, timeout=60):
     """Every message of each partition from the start, as (offset, value) lists."""
     out = {}

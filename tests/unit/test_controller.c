@@ -324,6 +324,9 @@ RN_TEST(create_partitions_and_delete_topic) {
     ASSERT_EQ(t->npartitions, 5);
     for (int p = 0; p < 5; p++) ASSERT_EQ(t->partitions[p].n[RN_META_L_REPLICAS], 2);
     rn_meta_ids_t as[1];
+    IDS(&as[0], 3);
+    ASSERT_EQ(rn_ctl_create_partitions(e.ctl, e.img, RN_STR_LIT("t"), 6, 1, as, false, &e.b),
+              RN_ERR_INVALID_REPLICA_ASSIGNMENT); /* the topic's replication factor is 2 */
     IDS(&as[0], 3, 1);
     ASSERT_EQ(rn_ctl_create_partitions(e.ctl, e.img, RN_STR_LIT("t"), 7, 1, as, false, &e.b),
               RN_ERR_INVALID_REPLICA_ASSIGNMENT);

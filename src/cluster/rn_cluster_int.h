@@ -1,0 +1,44 @@
+/*
+ * rn_cluster_int.h — between rn_cluster.c (queue, threads, image) and the
+ * files that carry out some of the active controller's jobs
+ * (rn_cluster_admin.c: CreatePartitions, AlterConfigs,
+ * IncrementalAlterConfigs). Not for use outside src/cluster.
+ */
+#ifndef RN_CLUSTER_INT_H
+#define RN_CLUSTER_INT_H
+
+#include "rn_cluster.h"
+#include "rn_controller.h"
+#include "rn_meta_image.h"
+#include "rn_meta_records.h"
+
+/* A controller-bound request: decoded into its arena, answered on its loop. */
+typedef struct rn__job {
+    struct rn__job *next;
+    int kind;
+    rn_broker_t *b;
+    rn_req_t *req;
+    rn_req_header_t h;
+    void *rq;
+    void *resp;
+    rn_encode_fn encode;
+    rn_err_t refuse; /* set: every item of the response gets this error, nothing is decided */
+} rn__job_t;
+
+/* The image under the lock decisions read it with (shared). */
+const rn_meta_image_t *rn__cluster_image_rdlock(rn_cluster_t *c);
+void rn__cluster_image_unlock(rn_cluster_t *c);
+rn_controller_t *rn__cluster_ctl(rn_cluster_t *c);
+/* Proposes a decision's entries, each waited for until applied here. */
+rn_err_t rn__cluster_commit(rn_cluster_t *c, rn_meta_batch_t *batch);
+/* Why a decision failed, for an ErrorMessage (never NULL). */
+const char *rn__cluster_message(rn_cluster_t *c, rn_err_t err);
+
+/* The topic's explicit configs as the image has them (image read-locked); false on OOM. */
+bool rn__image_topic_configs(const rn_meta_image_t *img, const char *topic, rn_config_set_t *out);
+
+void rn__job_create_partitions(rn_cluster_t *c, rn__job_t *j, rn_meta_batch_t *batch);
+/* AlterConfigs and IncrementalAlterConfigs (by j->h.api_key) for topic resources. */
+void rn__job_alter_configs(rn_cluster_t *c, rn__job_t *j, rn_meta_batch_t *batch);
+
+#endif
