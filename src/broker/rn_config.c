@@ -109,6 +109,8 @@ const rn_config_def_t rn_broker_config_defs[] = {
     B("transactional.id.expiration.ms", RN_CT_INT, "604800000", 1, I_MAX, NULL, "Idle transactional ids expire after this."),
     B("producer.id.expiration.ms", RN_CT_INT, "86400000", 1, I_MAX, NULL, "Idle producer ids are forgotten after this."),
     B("replica.lag.time.max.ms", RN_CT_LONG, "30000", 1, L_MAX, NULL, "A follower this far behind leaves the ISR."),
+    BR("replica.high.watermark.checkpoint.interval.ms", RN_CT_LONG, "5000", 1, L_MAX, NULL,
+       "How often each log dir's replication-offset-checkpoint (high watermarks) is written."),
     BR("replica.fetch.wait.max.ms", RN_CT_INT, "500", 1, I_MAX, NULL, "Longest wait of a follower's fetch for data."),
     BR("replica.fetch.max.bytes", RN_CT_INT, "1048576", 1024, I_MAX, NULL, "A follower's fetch: bytes per partition."),
     BR("replica.fetch.response.max.bytes", RN_CT_INT, "10485760", 1024, I_MAX, NULL, "A follower's fetch: bytes in all."),
@@ -870,5 +872,6 @@ void rn_broker_logdir_config(const rn_broker_config_t *bcfg, rn_logdir_config_t 
     out->cleaner_dedupe_buffer_bytes = rn_broker_config_long(bcfg, "log.cleaner.dedupe.buffer.size");
     out->cleaner_backoff_ms = rn_broker_config_long(bcfg, "log.cleaner.backoff.ms");
     out->flush_scheduler_interval_ms = rn_broker_config_long(bcfg, "log.flush.scheduler.interval.ms");
+    out->hw_checkpoint_interval_ms = rn_broker_config_long(bcfg, "replica.high.watermark.checkpoint.interval.ms");
     rn_topic_log_config(bcfg, NULL, &out->defaults);
 }

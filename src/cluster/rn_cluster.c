@@ -281,9 +281,10 @@ static bool follow_topic(rn_cluster_t *c, const rn_meta_image_t *img, const rn_m
                 log = NULL;
                 ok = false;
             }
-            if (log) { /* recovery set its high watermark to its end: what was committed is replication's to say */
+            if (log) { /* recovery set its high watermark to its end: it resumes from the checkpointed one */
                 rn_log_set_replicated(log, true);
-                rn_log_clamp_high_watermark(log, rn_log_start_offset(log));
+                int64_t hw = rn_log_checkpointed_high_watermark(log), start = rn_log_start_offset(log);
+                rn_log_clamp_high_watermark(log, hw > start ? hw : start); /* never past the end: clamp lowers */
             }
             p->log = log;
         }

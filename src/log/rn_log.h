@@ -5,8 +5,9 @@
  * segments named by their base offset (20 digits): `.log` (record batches
  * exactly as on the wire), `.index` (sparse offset index), `.timeindex` (time
  * index), plus `leader-epoch-checkpoint`; the log dir itself holds
- * `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint` and the
- * clean-shutdown marker. Formats are documented byte by byte in rn_segment.c.
+ * `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`,
+ * `replication-offset-checkpoint` (high watermarks) and the clean-shutdown
+ * marker. Formats are documented byte by byte in rn_segment.c.
  *
  * Durability. Every append gets a "sync ticket". In durable mode (the default:
  * flush_messages <= 1) the log dir's flusher thread fdatasyncs every dirty
@@ -73,6 +74,7 @@ typedef struct {
     int64_t cleaner_backoff_ms;      /* log.cleaner.backoff.ms */
     int64_t flush_scheduler_interval_ms; /* lazy-mode flush checks */
     int64_t checkpoint_interval_ms;  /* log.flush.offset.checkpoint.interval.ms: recovery points, log starts */
+    int64_t hw_checkpoint_interval_ms; /* replica.high.watermark.checkpoint.interval.ms: high watermarks */
     rn_log_config_t defaults;        /* for partitions found on disk before their topic config is known */
 } rn_logdir_config_t;
 
@@ -214,6 +216,10 @@ int64_t rn_log_local_durable_end(rn_log_t *log);
 /* Replicated logs: the high watermark, clamped to [current, log end]; it only
  * moves forward (truncation is the one thing that lowers it). */
 void rn_log_set_high_watermark(rn_log_t *log, int64_t hw);
+/* The high watermark replication-offset-checkpoint held for this partition
+ * when the dir was opened (written every hw_checkpoint_interval_ms and at a
+ * clean close), -1 if none: a restarted replica resumes from it. */
+int64_t rn_log_checkpointed_high_watermark(const rn_log_t *log);
 /* Lowers the high watermark to `hw` if it is above (a replica that does not
  * know what was committed starts low and learns it from replication). */
 void rn_log_clamp_high_watermark(rn_log_t *log, int64_t hw);

@@ -329,6 +329,7 @@ struct rn_log {
     int64_t snapshot_offset;  /* newest producer snapshot on disk, -1 none */
     int64_t prev_snapshot_offset; /* the one before (kept in case recovery truncates below the newest) */
     int64_t cleaner_offset;   /* compaction: first offset not yet cleaned */
+    int64_t checkpoint_hw;    /* from replication-offset-checkpoint at open, -1 none */
     bool deleted;
     atomic_bool replicated;   /* the replication layer owns the high watermark */
     uint64_t truncations;     /* bumped by rn_log_truncate_to/reset_to (write lock + flush_lock):
@@ -428,7 +429,7 @@ struct rn_logdir {
     pthread_cond_t maint_cond;
     bool maint_stopping;
     pthread_t maint;
-    int64_t last_checkpoint_ms, last_retention_ms, last_clean_ms;
+    int64_t last_checkpoint_ms, last_retention_ms, last_clean_ms, last_hw_checkpoint_ms;
     pthread_mutex_t maint_run_lock; /* one maintenance pass at a time */
 
     _Atomic int64_t free_bytes;

@@ -38,6 +38,8 @@ void rn_log_set_high_watermark(rn_log_t *log, int64_t hw) {
     pthread_rwlock_unlock(&log->lock);
 }
 
+int64_t rn_log_checkpointed_high_watermark(const rn_log_t *log) { return log->checkpoint_hw; }
+
 void rn_log_clamp_high_watermark(rn_log_t *log, int64_t hw) {
     pthread_rwlock_wrlock(&log->lock);
     if (atomic_load(&log->high_watermark) > hw) atomic_store(&log->high_watermark, hw);

@@ -4,7 +4,9 @@
  * the dir-level files.
  *
  * FILES in the log dir (Kafka's text formats):
- *   recovery-point-offset-checkpoint, log-start-offset-checkpoint
+ *   recovery-point-offset-checkpoint, log-start-offset-checkpoint,
+ *   replication-offset-checkpoint (each partition's high watermark: written
+ *   every hw_checkpoint_interval_ms and at a clean close, read at open)
  *       0\n                              version
  *       <count>\n
  *       <topic> <partition> <offset>\n   count lines
@@ -59,6 +61,7 @@ void rn_logdir_config_default(rn_logdir_config_t *cfg) {
     cfg->cleaner_backoff_ms = 15000;
     cfg->flush_scheduler_interval_ms = 1000;
     cfg->checkpoint_interval_ms = 60000;
+    cfg->hw_checkpoint_interval_ms = 5000;
     rn_log_config_default(&cfg->defaults);
 }
 
@@ -468,33 +471,40 @@ static void release_logs(log_list_t *l) {
     free(l->v);
 }
 
-static rn_err_t write_checkpoints(rn_logdir_t *dir, const log_list_t *logs, bool clean) {
+enum { CK_RECOVERY_POINT, CK_LOG_START, CK_HIGH_WATERMARK };
+
+/* One checkpoint file: "0\n<n>\n" then "<topic> <partition> <offset>\n" per log. */
+static rn_err_t write_checkpoint(rn_logdir_t *dir, const char *name, const log_list_t *logs, int which, bool clean) {
     size_t cap = 64;
     for (size_t i = 0; i < logs->n; i++) cap += strlen(logs->v[i]->topic) + 48;
-    char *rp = malloc(cap), *ls = malloc(cap);
-    rn_err_t err = RN_ERR_NOMEM;
-    if (!rp || !ls) goto out;
-    size_t nrp = (size_t)snprintf(rp, cap, "0\n%zu\n", logs->n);
-    size_t nls = (size_t)snprintf(ls, cap, "0\n%zu\n", logs->n);
+    char *buf = malloc(cap);
+    if (!buf) return RN_ERR_NOMEM;
+    size_t n = (size_t)snprintf(buf, cap, "0\n%zu\n", logs->n);
     for (size_t i = 0; i < logs->n; i++) {
         rn_log_t *l = logs->v[i];
         pthread_rwlock_rdlock(&l->lock);
-        int64_t point = clean ? atomic_load(&l->log_end_offset) : l->recovery_point;
-        int64_t start = atomic_load(&l->log_start_offset);
+        int64_t v = which == CK_LOG_START        ? atomic_load(&l->log_start_offset)
+                    : which == CK_HIGH_WATERMARK ? atomic_load(&l->high_watermark)
+                    : clean                      ? atomic_load(&l->log_end_offset)
+                                                 : l->recovery_point;
         pthread_rwlock_unlock(&l->lock);
-        nrp += (size_t)snprintf(rp + nrp, cap - nrp, "%s %d %" PRId64 "\n", l->topic, l->partition, point);
-        nls += (size_t)snprintf(ls + nls, cap - nls, "%s %d %" PRId64 "\n", l->topic, l->partition, start);
+        n += (size_t)snprintf(buf + n, cap - n, "%s %d %" PRId64 "\n", l->topic, l->partition, v);
     }
     char path[4096];
-    snprintf(path, sizeof(path), "%s/recovery-point-offset-checkpoint", dir->path);
-    err = rn__write_file_atomic(path, rp, nrp, true);
-    if (!err) {
-        snprintf(path, sizeof(path), "%s/log-start-offset-checkpoint", dir->path);
-        err = rn__write_file_atomic(path, ls, nls, true);
-    }
-out:
-    free(rp);
-    free(ls);
+    snprintf(path, sizeof(path), "%s/%s", dir->path, name);
+    rn_err_t err = rn__write_file_atomic(path, buf, n, true);
+    free(buf);
+    return err;
+}
+
+static rn_err_t write_hw_checkpoint(rn_logdir_t *dir, const log_list_t *logs) {
+    return write_checkpoint(dir, "replication-offset-checkpoint", logs, CK_HIGH_WATERMARK, false);
+}
+
+static rn_err_t write_checkpoints(rn_logdir_t *dir, const log_list_t *logs, bool clean) {
+    rn_err_t err = write_checkpoint(dir, "recovery-point-offset-checkpoint", logs, CK_RECOVERY_POINT, clean);
+    if (!err) err = write_checkpoint(dir, "log-start-offset-checkpoint", logs, CK_LOG_START, clean);
+    if (!err) err = write_hw_checkpoint(dir, logs);
     return err;
 }
 
@@ -644,18 +654,20 @@ rn_err_t rn_logdir_open(const rn_logdir_config_t *cfg, rn_logdir_t **out) {
     pthread_cond_init(&dir->maint_cond, NULL);
     pthread_mutex_init(&dir->maint_run_lock, NULL);
     int64_t now = rn_clock_mono_ms();
-    dir->last_checkpoint_ms = dir->last_retention_ms = dir->last_clean_ms = now;
+    dir->last_checkpoint_ms = dir->last_retention_ms = dir->last_clean_ms = dir->last_hw_checkpoint_ms = now;
     atomic_store(&dir->free_checked_ms, INT64_MIN / 2);
 
     char path[4096];
     snprintf(path, sizeof(path), "%s/" CLEAN_MARKER, dir->path);
     struct stat st;
     bool clean = stat(path, &st) == 0;
-    rn_map_t rp, ls;
+    rn_map_t rp, ls, hw;
     rn_map_init(&rp);
     rn_map_init(&ls);
+    rn_map_init(&hw);
     read_checkpoint(dir->path, "recovery-point-offset-checkpoint", &rp);
     read_checkpoint(dir->path, "log-start-offset-checkpoint", &ls);
+    read_checkpoint(dir->path, "replication-offset-checkpoint", &hw);
 
     size_t n = 0, cap = 0;
     rn_log_t **logs = NULL;
@@ -709,6 +721,8 @@ rn_err_t rn_logdir_open(const rn_logdir_config_t *cfg, rn_logdir_t **out) {
             h->have_log_start = true;
             h->log_start = *v;
         }
+        v = rn_map_get(&hw, name, nl);
+        if (v && *v >= 0) log->checkpoint_hw = *v;
         logs[n++] = log;
     }
     closedir(d);
@@ -750,6 +764,7 @@ rn_err_t rn_logdir_open(const rn_logdir_config_t *cfg, rn_logdir_t **out) {
     hints = NULL;
     free_checkpoint(&rp);
     free_checkpoint(&ls);
+    free_checkpoint(&hw);
 
     /* The marker goes only now: a crash from here on must recover. */
     snprintf(path, sizeof(path), "%s/" CLEAN_MARKER, dir->path);
@@ -784,6 +799,7 @@ fail:
     free(hints);
     free_checkpoint(&rp);
     free_checkpoint(&ls);
+    free_checkpoint(&hw);
 fail_running: {
     const char *k;
     void *v;
@@ -911,8 +927,11 @@ static void maintain(rn_logdir_t *dir, bool force) {
                 rn__log_compact(logs.v[i], wall, dir->cfg.cleaner_dedupe_buffer_bytes);
     }
     if (!offline && (force || now - dir->last_checkpoint_ms >= dir->cfg.checkpoint_interval_ms)) {
-        dir->last_checkpoint_ms = now;
+        dir->last_checkpoint_ms = dir->last_hw_checkpoint_ms = now;
         if (write_checkpoints(dir, &logs, false) != RN_OK) RN_WARN("log", "%s: writing checkpoints failed", dir->path);
+    } else if (!offline && now - dir->last_hw_checkpoint_ms >= dir->cfg.hw_checkpoint_interval_ms) {
+        dir->last_hw_checkpoint_ms = now;
+        if (write_hw_checkpoint(dir, &logs) != RN_OK) RN_WARN("log", "%s: writing high watermarks failed", dir->path);
     }
     release_logs(&logs);
     pthread_mutex_unlock(&dir->maint_run_lock);
@@ -925,6 +944,8 @@ static void *maint_main(void *arg) {
     int64_t tick = dir->cfg.retention_check_interval_ms;
     if (dir->cfg.cleaner_backoff_ms < tick) tick = dir->cfg.cleaner_backoff_ms;
     if (dir->cfg.checkpoint_interval_ms < tick) tick = dir->cfg.checkpoint_interval_ms;
+    if (dir->cfg.hw_checkpoint_interval_ms > 0 && dir->cfg.hw_checkpoint_interval_ms < tick)
+        tick = dir->cfg.hw_checkpoint_interval_ms;
     if (tick < 10) tick = 10;
     pthread_mutex_lock(&dir->maint_lock);
     while (!dir->maint_stopping) {

@@ -68,6 +68,7 @@ rn_log_t *rn__log_new(rn_logdir_t *dir, const char *topic, int32_t partition, co
     atomic_init(&log->txns.first_unstable, INT64_MAX);
     atomic_init(&log->size_bytes, 0);
     log->snapshot_offset = log->prev_snapshot_offset = -1;
+    log->checkpoint_hw = -1;
     log->cleaner_offset = -1;
     return log;
 }

@@ -578,4 +578,58 @@ RN_TEST(delete_log_keeps_inflight_reads) {
     tl_rmrf(path);
 }
 
+/* replication-offset-checkpoint: Kafka's text format, written by maintenance and at a clean
+ * close, read back at open (after a crash too); a damaged file gives no value. */
+RN_TEST(high_watermark_checkpoint) {
+    const char *path = tl_mkdtemp();
+    rn_logdir_config_t dc;
+    tl_dir_config(&dc, path);
+    rn_logdir_t *dir;
+    ASSERT_EQ(rn_logdir_open(&dc, &dir), RN_OK);
+    rn_log_config_t c = small_cfg();
+    rn_log_t *a, *b;
+    ASSERT_EQ(rn_logdir_create_log(dir, "hw", 0, &c, &a), RN_OK);
+    ASSERT_EQ(rn_logdir_create_log(dir, "hw", 1, &c, &b), RN_OK);
+    ASSERT_EQ(rn_log_checkpointed_high_watermark(a), -1);
+    int64_t end = fill(a, 20, 50);
+    fill(b, 5, 50);
+    for (int i = 0; i < 5000 && (rn_log_high_watermark(a) < end || rn_log_high_watermark(b) == 0); i++)
+        usleep(1000); /* durable mode: the high watermark follows the synced end */
+    ASSERT_EQ(rn_log_high_watermark(a), end);
+    rn_log_set_replicated(a, true);
+    rn_log_clamp_high_watermark(a, 7); /* a replica whose high watermark lags its end */
+    ASSERT_EQ(rn_log_high_watermark(a), 7);
+    rn_logdir_maintain(dir);
+    char file[512], *data;
+    size_t len;
+    snprintf(file, sizeof(file), "%s/replication-offset-checkpoint", path);
+    ASSERT_EQ(rn__read_file(file, 1 << 20, &data, &len), RN_OK);
+    char want[256];
+    snprintf(want, sizeof(want), "hw 0 7\n");
+    ASSERT_TRUE(!strncmp(data, "0\n2\n", 4) && strstr(data, want) != NULL);
+    snprintf(want, sizeof(want), "hw 1 %lld\n", (long long)rn_log_high_watermark(b));
+    ASSERT_TRUE(strstr(data, want) != NULL);
+    free(data);
+    rn_log_set_high_watermark(a, 12);
+    rn__logdir_crash(dir); /* the file still says 7: the value of the last write */
+
+    ASSERT_EQ(rn_logdir_open(&dc, &dir), RN_OK);
+    a = rn_logdir_find(dir, "hw", 0);
+    ASSERT_EQ(rn_log_checkpointed_high_watermark(a), 7);
+    ASSERT_EQ(rn_log_end_offset(a), end);
+    rn_log_set_replicated(a, true);
+    ASSERT_GT(end, 15);
+    rn_log_clamp_high_watermark(a, 15);
+    rn_logdir_close(dir); /* a clean close writes it too */
+
+    ASSERT_EQ(rn_logdir_open(&dc, &dir), RN_OK);
+    ASSERT_EQ(rn_log_checkpointed_high_watermark(rn_logdir_find(dir, "hw", 0)), 15);
+    rn__logdir_crash(dir);
+    ASSERT_EQ(rn__write_file_atomic(file, "1\nrubbish\n", 10, false), RN_OK); /* unknown version */
+    ASSERT_EQ(rn_logdir_open(&dc, &dir), RN_OK);
+    ASSERT_EQ(rn_log_checkpointed_high_watermark(rn_logdir_find(dir, "hw", 0)), -1);
+    rn_logdir_close(dir);
+    tl_rmrf(path);
+}
+
 int main(void) { return rn_test_main(); }
