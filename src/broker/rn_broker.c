@@ -129,8 +129,10 @@ rn_err_t rn_broker_start(rn_broker_t *b) {
     };
     /* The other listeners (e.g. CONTROLLER://) are served by the same threads. */
     int main_listener = b->cfg.client_listener >= 0 ? b->cfg.client_listener : b->cfg.controller_listener;
+    b->cfg.listeners[main_listener].net_index = 0;
     for (int i = 0; i < b->cfg.nlisteners && nc.nextra < RN_NET_LISTENERS_MAX - 1; i++) {
         if (i == main_listener) continue;
+        b->cfg.listeners[i].net_index = 1 + nc.nextra;
         nc.extra[nc.nextra++] = (rn_net_listen_t){b->cfg.listeners[i].host, b->cfg.listeners[i].port};
     }
     rn_net_handler_t handler = {rn_broker_on_request, b, on_net_stop};
@@ -148,6 +150,9 @@ rn_err_t rn_broker_start(rn_broker_t *b) {
         atomic_init(&bl->wake_posted, false);
     }
     if (b->cfg.advertised_port == 0) b->cfg.advertised_port = rn_net_port(b->net);
+    for (int i = 0; i < b->cfg.nlisteners; i++) /* ports asked as 0 are known now */
+        if (b->cfg.listeners[i].adv_port == 0)
+            b->cfg.listeners[i].adv_port = rn_net_listener_port(b->net, b->cfg.listeners[i].net_index);
     if (!b->cluster) rn_logdir_on_sync(b->logdir, on_sync, b); /* cluster mode set its own (it wakes waiters too) */
     rc = rn_net_start(b->net);
     if (!rc && b->cluster) rc = rn_cluster_start(b);
@@ -160,6 +165,13 @@ rn_err_t rn_broker_start(rn_broker_t *b) {
 }
 
 int rn_broker_port(const rn_broker_t *b) { return b->net ? rn_net_port(b->net) : -1; }
+
+const rn_listener_t *rn_broker_req_listener(const rn_broker_t *b, const rn_req_t *req) {
+    int k = rn_req_listener(req);
+    for (int i = 0; i < b->cfg.nlisteners; i++)
+        if (b->cfg.listeners[i].net_index == k) return &b->cfg.listeners[i];
+    return &b->cfg.listeners[0];
+}
 
 void rn_broker_stop(rn_broker_t *b) {
     atomic_store(&b->stopping, true);

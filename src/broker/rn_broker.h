@@ -117,6 +117,8 @@ struct rn_broker {
 rn_err_t rn_broker_new(rn_broker_t **out, const rn_config_set_t *explicit_values, char *err, size_t errlen);
 rn_err_t rn_broker_start(rn_broker_t *b);
 int rn_broker_port(const rn_broker_t *b);
+/* The listener a request came in on (Metadata answers with its advertised addresses). */
+const rn_listener_t *rn_broker_req_listener(const rn_broker_t *b, const rn_req_t *req);
 void rn_broker_stop(rn_broker_t *b);
 void rn_broker_free(rn_broker_t *b);
 

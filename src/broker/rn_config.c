@@ -637,32 +637,52 @@ static rn_err_t resolve_listeners(rn_broker_config_t *cfg, char *err, size_t err
         snprintf(err, errlen, "listeners: '%s' is not NAME://host:port", s ? s : "");
         return RN_ERR_INVALID_ARG;
     }
-    const rn_listener_t *main = &cfg->listeners[cfg->client_listener >= 0 ? cfg->client_listener : cfg->controller_listener];
+    rn_listener_t *main = &cfg->listeners[cfg->client_listener >= 0 ? cfg->client_listener : cfg->controller_listener];
     snprintf(cfg->listener_host, sizeof(cfg->listener_host), "%s", main->host);
     cfg->listener_port = main->port;
 
-    /* advertised.listeners: the entry of the client listener's name, else its first entry. */
+    /* advertised.listeners: per listener, the entry of its name; the client listener also
+     * takes the first entry if that one names no listener. */
     s = rn_broker_config_value(cfg, "advertised.listeners", NULL);
-    if (s) {
-        const char *pick = s;
+    for (int i = 0; i < cfg->nlisteners; i++) {
+        rn_listener_t *l = &cfg->listeners[i];
+        snprintf(l->adv_host, sizeof(l->adv_host), "%s", strcmp(l->host, "0.0.0.0") ? l->host : "127.0.0.1");
+        l->adv_port = l->port;
+        const char *pick = NULL;
         for (const char *p = s; p && *p;) {
             while (*p == ' ') p++;
             const char *c = strchr(p, ',');
             char name[64];
-            if (listener_name(p, c ? (size_t)(c - p) : strlen(p), name, sizeof(name)) && !strcmp(name, main->name)) {
+            if (listener_name(p, c ? (size_t)(c - p) : strlen(p), name, sizeof(name)) && !strcmp(name, l->name)) {
                 pick = p;
                 break;
             }
             p = c ? c + 1 : NULL;
         }
-        if (!parse_hostport(pick, cfg->advertised_host, sizeof(cfg->advertised_host), &cfg->advertised_port)) {
+        if (!pick && s && *s && l == main) { /* an entry named for no listener: the client listener's (as before) */
+            char name[64];
+            const char *c = strchr(s, ',');
+            bool named_for_one = false;
+            if (listener_name(s, c ? (size_t)(c - s) : strlen(s), name, sizeof(name)))
+                for (int k = 0; k < cfg->nlisteners; k++) named_for_one |= !strcmp(cfg->listeners[k].name, name);
+            if (!named_for_one) pick = s;
+        }
+        if (pick && !parse_hostport(pick, l->adv_host, sizeof(l->adv_host), &l->adv_port)) {
             snprintf(err, errlen, "advertised.listeners: '%s' is not NAME://host:port", s);
             return RN_ERR_INVALID_ARG;
         }
-    } else {
-        snprintf(cfg->advertised_host, sizeof(cfg->advertised_host), "%s",
-                 strcmp(cfg->listener_host, "0.0.0.0") ? cfg->listener_host : "127.0.0.1");
-        cfg->advertised_port = cfg->listener_port;
+    }
+    snprintf(cfg->advertised_host, sizeof(cfg->advertised_host), "%s", main->adv_host);
+    cfg->advertised_port = main->adv_port;
+    const char *ibl = rn_broker_config_value(cfg, "inter.broker.listener.name", NULL);
+    if (ibl && *ibl) {
+        int found = -1;
+        for (int i = 0; i < cfg->nlisteners; i++)
+            if (!strcasecmp(cfg->listeners[i].name, ibl) && i != cfg->controller_listener) found = i;
+        if (found < 0) {
+            snprintf(err, errlen, "inter.broker.listener.name: %s is not one of listeners (and not a controller one)", ibl);
+            return RN_ERR_INVALID_ARG;
+        }
     }
     return RN_OK;
 }

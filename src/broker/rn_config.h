@@ -104,6 +104,9 @@ typedef struct {
     char name[64];
     char host[256];
     int port;
+    char adv_host[256]; /* what clients are told: advertised.listeners' entry of this name, else host:port */
+    int adv_port;       /* 0 until bound when port is 0 */
+    int net_index;      /* the rn_net listener serving it (set at start) */
 } rn_listener_t;
 
 /* The broker's configuration, resolved. */

@@ -106,7 +106,7 @@ void rn_h_metadata(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_r
     rn_MetadataResponse_t resp;
     rn_MetadataResponse_init(&resp);
     if (b->cluster) {
-        resp.Brokers_count = rn_cluster_brokers(b, a, &resp.Brokers);
+        resp.Brokers_count = rn_cluster_brokers(b, a, rn_broker_req_listener(b, req)->name, &resp.Brokers);
         resp.ControllerId = rn_cluster_controller_id(b);
     } else {
         resp.Brokers = rn_arena_calloc(a, 1, sizeof(*resp.Brokers));
@@ -116,8 +116,8 @@ void rn_h_metadata(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_r
         }
         rn_MetadataResponse_MetadataResponseBroker_init(&resp.Brokers[0]);
         resp.Brokers[0].NodeId = b->cfg.node_id;
-        resp.Brokers[0].Host = rn_str_dup_arena(a, b->cfg.advertised_host);
-        resp.Brokers[0].Port = b->cfg.advertised_port;
+        resp.Brokers[0].Host = rn_str_dup_arena(a, rn_broker_req_listener(b, req)->adv_host);
+        resp.Brokers[0].Port = rn_broker_req_listener(b, req)->adv_port;
         const char *rack = rn_broker_config_value(&b->cfg, "broker.rack", NULL);
         resp.Brokers[0].Rack = rack ? rn_str_dup_arena(a, rack) : RN_STR_NULL;
         resp.Brokers_count = 1;
@@ -212,7 +212,7 @@ void rn_h_describe_cluster(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
     resp.ClusterAuthorizedOperations = rq.IncludeClusterAuthorizedOperations ? 0 : RN_AUTHORIZED_OPS_OMITTED;
     if (b->cluster) { /* the unfenced brokers of the image, as Metadata lists them */
         rn_MetadataResponse_MetadataResponseBroker_t *mb;
-        int32_t n = rn_cluster_brokers(b, a, &mb);
+        int32_t n = rn_cluster_brokers(b, a, rn_broker_req_listener(b, req)->name, &mb);
         resp.Brokers = rn_arena_calloc(a, (size_t)n + 1, sizeof(*resp.Brokers));
         for (int32_t i = 0; resp.Brokers && mb && i < n; i++) {
             rn_DescribeClusterResponse_DescribeClusterBroker_init(&resp.Brokers[i]);
@@ -225,8 +225,8 @@ void rn_h_describe_cluster(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
     } else if ((resp.Brokers = rn_arena_calloc(a, 1, sizeof(*resp.Brokers))) != NULL) {
         rn_DescribeClusterResponse_DescribeClusterBroker_init(&resp.Brokers[0]);
         resp.Brokers[0].BrokerId = b->cfg.node_id;
-        resp.Brokers[0].Host = rn_str_dup_arena(a, b->cfg.advertised_host);
-        resp.Brokers[0].Port = b->cfg.advertised_port;
+        resp.Brokers[0].Host = rn_str_dup_arena(a, rn_broker_req_listener(b, req)->adv_host);
+        resp.Brokers[0].Port = rn_broker_req_listener(b, req)->adv_port;
         const char *rack = rn_broker_config_value(&b->cfg, "broker.rack", NULL);
         resp.Brokers[0].Rack = rack ? rn_str_dup_arena(a, rack) : RN_STR_NULL;
         resp.Brokers_count = 1;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -557,13 +558,21 @@ static void fill_registration(rn_cluster_t *c, rn_BrokerRegistrationRequest_t *r
     rq->BrokerId = b->cfg.node_id;
     rq->ClusterId = rn_str_dup_arena(a, b->cluster_id);
     memcpy(rq->IncarnationId, c->incarnation, 16);
-    rq->Listeners = rn_arena_calloc(a, 1, sizeof(*rq->Listeners));
-    if (rq->Listeners) {
-        rn_BrokerRegistrationRequest_Listener_init(rq->Listeners);
-        rq->Listeners[0].Name = rn_str_dup_arena(a, b->cfg.listeners[b->cfg.client_listener].name);
-        rq->Listeners[0].Host = rn_str_dup_arena(a, b->cfg.advertised_host);
-        rq->Listeners[0].Port = (uint16_t)b->cfg.advertised_port;
-        rq->Listeners_count = 1;
+    /* Every listener but the controller's, the one brokers replicate through first
+     * (inter.broker.listener.name, else the client listener): followers use the first. */
+    rq->Listeners = rn_arena_calloc(a, (size_t)b->cfg.nlisteners, sizeof(*rq->Listeners));
+    const char *ibl = rn_broker_config_value(&b->cfg, "inter.broker.listener.name", NULL);
+    int first = b->cfg.client_listener;
+    for (int i = 0; ibl && *ibl && i < b->cfg.nlisteners; i++)
+        if (!strcasecmp(b->cfg.listeners[i].name, ibl) && i != b->cfg.controller_listener) first = i;
+    for (int k = -1; rq->Listeners && k < b->cfg.nlisteners; k++) {
+        int i = k < 0 ? first : k;
+        if ((k >= 0 && i == first) || i == b->cfg.controller_listener) continue;
+        rn_BrokerRegistrationRequest_Listener_t *l = &rq->Listeners[rq->Listeners_count++];
+        rn_BrokerRegistrationRequest_Listener_init(l);
+        l->Name = rn_str_dup_arena(a, b->cfg.listeners[i].name);
+        l->Host = rn_str_dup_arena(a, b->cfg.listeners[i].adv_host);
+        l->Port = (uint16_t)b->cfg.listeners[i].adv_port;
     }
     const char *rack = rn_broker_config_value(&b->cfg, "broker.rack", NULL);
     rq->Rack = rack ? rn_str_dup_arena(a, rack) : RN_STR_NULL;
@@ -1360,7 +1369,8 @@ void rn_h_runnel_metadata(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *
 
 /* ---- Metadata's brokers -------------------------------------------------------------- */
 
-int32_t rn_cluster_brokers(rn_broker_t *b, rn_arena_t *a, rn_MetadataResponse_MetadataResponseBroker_t **out) {
+int32_t rn_cluster_brokers(rn_broker_t *b, rn_arena_t *a, const char *listener,
+                           rn_MetadataResponse_MetadataResponseBroker_t **out) {
     rn_cluster_t *c = b->cluster;
     *out = NULL;
     pthread_rwlock_rdlock(&c->img_lock);
@@ -1370,9 +1380,10 @@ int32_t rn_cluster_brokers(rn_broker_t *b, rn_arena_t *a, rn_MetadataResponse_Me
         const rn_meta_broker_t *br = rn_meta_image_broker_at(c->sm.img, i);
         if (br->fenced || br->nlisteners == 0) continue;
         rn_MetadataResponse_MetadataResponseBroker_init(&v[k]);
+        const rn_meta_listener_owned_t *l = listener ? rn_meta_broker_listener(br, listener) : NULL;
         v[k].NodeId = br->id;
-        v[k].Host = rn_str_dup_arena(a, br->listeners[0].host);
-        v[k].Port = br->listeners[0].port;
+        v[k].Host = rn_str_dup_arena(a, l ? l->host : br->listeners[0].host);
+        v[k].Port = l ? l->port : br->listeners[0].port;
         v[k].Rack = br->rack ? rn_str_dup_arena(a, br->rack) : RN_STR_NULL;
         k++;
     }

@@ -55,8 +55,10 @@ void rn_cluster_free(rn_broker_t *b);
 
 rn_replica_mgr_t *rn_cluster_replicas(rn_broker_t *b);
 int32_t rn_cluster_controller_id(rn_broker_t *b); /* -1: none known */
-/* Metadata and DescribeCluster: the unfenced brokers and their listener. */
-int32_t rn_cluster_brokers(rn_broker_t *b, rn_arena_t *a, rn_MetadataResponse_MetadataResponseBroker_t **out);
+/* Metadata and DescribeCluster: the unfenced brokers at their listener called `listener`
+ * (the one the request came in on; a broker without it: its first). */
+int32_t rn_cluster_brokers(rn_broker_t *b, rn_arena_t *a, const char *listener,
+                           rn_MetadataResponse_MetadataResponseBroker_t **out);
 /* KIP-392 (replica.selector.class = RackAwareReplicaSelector): the in-sync
  * replica in the consumer's rack a leader sends it to (-1: stay), and whether
  * this node serves consumers' fetches as a follower (to its high watermark). */

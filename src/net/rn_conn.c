@@ -79,6 +79,7 @@ struct rn_conn {
     rn__worker_t *w;
     rn_loop_t *loop;
     int fd;
+    int listener; /* the listener it was accepted on (rn_req_listener) */
     int refs;
     bool closed;
     bool reading; /* read interest set in epoll */
@@ -605,7 +606,7 @@ static void format_peer(char *out, size_t cap, const struct sockaddr *sa) {
     }
 }
 
-void rn__conn_accept(rn__worker_t *w, int fd, const struct sockaddr *sa, socklen_t salen) {
+void rn__conn_accept(rn__worker_t *w, int fd, int listener, const struct sockaddr *sa, socklen_t salen) {
     rn_conn_t *c = calloc(1, sizeof(*c));
     if (!c) {
         RN_ERROR("net", "out of memory accepting a connection");
@@ -616,6 +617,7 @@ void rn__conn_accept(rn__worker_t *w, int fd, const struct sockaddr *sa, socklen
     c->w = w;
     c->loop = w->loop;
     c->fd = fd;
+    c->listener = listener;
     c->refs = 1;
     c->reading = true;
     c->last_active_ms = rn_loop_now_ms(w->loop);
@@ -647,3 +649,5 @@ void rn__conn_idle_scan(rn__worker_t *w) {
 void rn__conn_close_all(rn__worker_t *w, const char *why) {
     while (w->conns) conn_close(w->conns, RN_LOG_DEBUG, why);
 }
+
+int rn_req_listener(const rn_req_t *req) { return req->conn ? req->conn->listener : 0; }

@@ -125,7 +125,10 @@ static void worker_on_accept(void *arg, int fd, int events) {
         int one = 1;
         if (setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
             RN_DEBUG("net", "setsockopt(TCP_NODELAY) failed: %s", strerror(errno));
-        rn__conn_accept(w, cfd, (struct sockaddr *)&ss, len);
+        int listener = 0;
+        for (int k = 0; k < net->nlisteners; k++)
+            if (w->listen_fds[k] == fd) listener = k;
+        rn__conn_accept(w, cfd, listener, (struct sockaddr *)&ss, len);
     }
 }
 

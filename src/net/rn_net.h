@@ -118,6 +118,8 @@ void rn_req_respond(rn_req_t *req, rn_buf_t *resp);
 void rn_req_no_response(rn_req_t *req);             /* e.g. acks=0 produce */
 void rn_req_close(rn_req_t *req, const char *why);  /* logs why, closes the connection */
 
+/* The listener the request's connection came in on: 0 the main one, 1.. the extra ones. */
+int rn_req_listener(const rn_req_t *req);
 /* Peer address as text, e.g. "127.0.0.1:53412" (for logs). */
 const char *rn_conn_peer(const rn_conn_t *conn);
 /* True once the connection is closed: the req's response will be dropped, so

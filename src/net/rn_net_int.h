@@ -62,7 +62,7 @@ struct rn_net {
 };
 
 /* rn_conn.c */
-void rn__conn_accept(rn__worker_t *w, int fd, const struct sockaddr *sa, socklen_t salen);
+void rn__conn_accept(rn__worker_t *w, int fd, int listener, const struct sockaddr *sa, socklen_t salen);
 void rn__conn_close_all(rn__worker_t *w, const char *why);
 void rn__conn_idle_scan(rn__worker_t *w);
 

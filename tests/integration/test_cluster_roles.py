@@ -171,6 +171,38 @@ def test_combined_nodes_with_a_controller_listener(broker_factory):
     c.stop()
 
 
+def test_each_listener_advertises_its_own_addresses(broker_factory):
+    """INTERNAL and EXTERNAL listeners plus CONTROLLER on combined nodes: a client sees the
+    brokers at the listener it came in on; brokers replicate through inter.broker.listener.name."""
+    from conftest import free_port
+    c = Cluster(broker_factory, n=3)
+    ext = [free_port() for _ in c.brokers]
+    ctl = [free_port() for _ in c.brokers]
+    voters = ",".join("%d@127.0.0.1:%d" % (i + 1, p) for i, p in enumerate(ctl))
+    for b, e, p in zip(c.brokers, ext, ctl):
+        b.overrides.update({
+            "listeners": "INTERNAL://127.0.0.1:%d,EXTERNAL://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d" % (b.port, e, p),
+            "listener.security.protocol.map": "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "INTERNAL", "controller.listener.names": "CONTROLLER",
+            "controller.quorum.voters": voters})
+    c.start()
+    from confluent_kafka.admin import AdminClient
+    internal = {m.id: m.port for m in c.admin().list_topics(timeout=10).brokers.values()}
+    assert internal == {i + 1: b.port for i, b in enumerate(c.brokers)}
+    external_bootstrap = ",".join("127.0.0.1:%d" % e for e in ext)
+    external = {m.id: m.port for m in AdminClient({"bootstrap.servers": external_bootstrap})
+                .list_topics(timeout=10).brokers.values()}
+    assert external == {i + 1: e for i, e in enumerate(ext)}
+    c.create_topic("lst", partitions=2, rf=3)
+    c.wait_leaders("lst", 2, isr=3)
+    acked = produce(external_bootstrap, "lst", 2, 200, b"e")
+    check_exactly_once(acked, consume_all(external_bootstrap, "lst", 2))
+    hws = high_watermarks(c.bootstrap, "lst", 2)
+    for p in range(2):
+        assert len({replica_bytes(b, "lst", p, hws[p]) for b in c.brokers}) == 1
+    c.stop()
+
+
 def test_kafka_single_node_kraft_configuration(broker_factory):
     """Kafka's stock single-node KRaft settings: one broker,controller voter at its own
     CONTROLLER listener. Clients see the PLAINTEXT one only; SIGTERM is prompt (a lone voter

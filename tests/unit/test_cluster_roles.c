@@ -141,7 +141,29 @@ RN_TEST(listeners_client_and_controller) {
     ASSERT_EQ(rn_broker_config_load(&cfg, &set, msg, sizeof(msg)), RN_OK);
     ASSERT_STREQ(cfg.advertised_host, "kafka.example");
     ASSERT_EQ(cfg.advertised_port, 19092);
+    ASSERT_STREQ(cfg.listeners[0].adv_host, "ctl"); /* each listener its own entry */
+    ASSERT_EQ(cfg.listeners[0].adv_port, 1);
     rn_broker_config_free(&cfg);
+    /* Several client listeners: unnamed ones advertise their own address; the inter-broker
+     * listener must be one of them. */
+    rn_config_set_put(&set, "listeners", "INTERNAL://10.0.0.1:9092,EXTERNAL://0.0.0.0:9094,CONTROLLER://10.0.0.1:9093");
+    rn_config_set_put(&set, "listener.security.protocol.map", "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT");
+    rn_config_set_put(&set, "advertised.listeners", "EXTERNAL://kafka.example:9094");
+    rn_config_set_put(&set, "inter.broker.listener.name", "INTERNAL");
+    ASSERT_EQ(rn_broker_config_load(&cfg, &set, msg, sizeof(msg)), RN_OK);
+    ASSERT_EQ(cfg.client_listener, 0);
+    ASSERT_STREQ(cfg.listeners[0].adv_host, "10.0.0.1");
+    ASSERT_STREQ(cfg.listeners[1].adv_host, "kafka.example");
+    ASSERT_EQ(cfg.listeners[1].adv_port, 9094);
+    rn_broker_config_free(&cfg);
+    rn_config_set_put(&set, "inter.broker.listener.name", "CONTROLLER");
+    ASSERT_NE(rn_broker_config_load(&cfg, &set, msg, sizeof(msg)), RN_OK);
+    ASSERT_TRUE(strstr(msg, "inter.broker.listener.name") != NULL);
+    rn_broker_config_free(&cfg);
+    rn_config_set_del(&set, "inter.broker.listener.name");
+    rn_config_set_put(&set, "listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT");
+    rn_config_set_put(&set, "listeners", "CONTROLLER://127.0.0.1:9093, PLAINTEXT://0.0.0.0:9092");
+    rn_config_set_put(&set, "advertised.listeners", "CONTROLLER://ctl:1,PLAINTEXT://kafka.example:19092");
     /* Refused: a name twice, no protocol for a name, a protocol other than PLAINTEXT, too many. */
     const char *bad[][2] = {
         {"PLAINTEXT://127.0.0.1:1,PLAINTEXT://127.0.0.1:2", "used twice"},
