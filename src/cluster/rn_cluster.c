@@ -1467,7 +1467,8 @@ rn_err_t rn_cluster_init(rn_broker_t *b, char *err, size_t errlen) {
         cluster_id_from_voters(rn_broker_config_value(&b->cfg, "controller.quorum.voters", NULL), b->cluster_id,
                                sizeof(b->cluster_id));
     rn_roles_config_t rcfg = {.b = b, .roles = &c->roles_cfg, .apply = sm_apply, .snapshot_load = sm_load,
-                              .snapshot = image_snapshot, .broker_active = image_broker_active, .arg = c};
+                              .snapshot = image_snapshot, .broker_active = image_broker_active,
+                              .leader_change = leader_changed, .arg = c};
     rc = rn_roles_new(&rcfg, &c->roles);
     if (rc) return rc;
     rn_replica_mgr_config_t mc = {

@@ -422,9 +422,11 @@ static rn_err_t observer_take(rn_roles_t *r, const rn_meta_feed_resp_t *resp) {
         pthread_cond_broadcast(&r->cond);
     }
     pthread_mutex_unlock(&r->lock);
-    if (before != resp->leader_id && resp->leader_id >= 0)
+    if (before != resp->leader_id && resp->leader_id >= 0) {
         RN_INFO("cluster", "node %d: the active controller is node %d (%.*s:%d)", r->cfg.b->cfg.node_id,
                 resp->leader_id, (int)resp->leader_host.len, resp->leader_host.ptr, resp->leader_port);
+        if (r->cfg.leader_change) r->cfg.leader_change(r->cfg.arg, resp->leader_id, 0);
+    }
     if (resp->error) return (rn_err_t)resp->error;
     if (resp->kind == RN_META_FEED_KIND_SNAPSHOT) {
         rn_err_t err = r->cfg.snapshot_load(r->cfg.arg, resp->snapshot_index, resp->snapshot, resp->snapshot_len);

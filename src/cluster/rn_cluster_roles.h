@@ -55,6 +55,8 @@ typedef struct {
     rn_err_t (*snapshot)(void *arg, rn_buf_t *out, uint64_t *index);
     /* Whether `id` is an active broker of the image (Metadata's ControllerId). */
     bool (*broker_active)(void *arg, int32_t id);
+    /* Broker-only: the observer learned of another active controller (optional). */
+    void (*leader_change)(void *arg, int32_t leader, uint64_t term);
     void *arg;
 } rn_roles_config_t;
 
