@@ -185,6 +185,7 @@ rn_group_t *rn__coord_create(rn_group_coordinator_t *c, rn_str_t group_id) {
 }
 
 void rn__coord_remove(rn_group_coordinator_t *c, rn_group_t *g) {
+    if (c->store_for == g) c->store_for = NULL;
     heap_remove(c, g);
     rn_map_del(&c->groups, g->group_id, g->group_id_len);
     rn_group_free(g);
@@ -239,6 +240,14 @@ static rn_err_t store_group(void *ctx, rn_group_t *g) {
     rn_durable_t d;
     rn_durable_init(&d);
     rn_err_t rc = rn__orecords_append(c, g->partition, &r, &d);
+    if (c->store_hw.log) rn_log_release(c->store_hw.log);
+    c->store_hw.log = NULL;
+    c->store_for = NULL;
+    if (!rc && d.n == 1) { /* cluster mode: the SyncGroup answers that follow wait for it */
+        c->store_hw = d.hw[0];
+        rn_log_retain(c->store_hw.log);
+        c->store_for = g;
+    }
     rn_durable_release(&d);
     rn_irecords_free(&r);
     return rc;
@@ -619,6 +628,7 @@ void rn_group_coordinator_free(rn_broker_t *b) {
     rn_map_free(&c->groups);
     rn__pending_free(c);
     rn_iowner_free(&c->owned);
+    if (c->store_hw.log) rn_log_release(c->store_hw.log);
     free(c->heap);
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->lock);

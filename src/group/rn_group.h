@@ -339,6 +339,10 @@ struct rn_group_coordinator {
     /* Cluster mode: the partitions of __consumer_offsets this node coordinates
      * (set by rn_group_coordinator_follow; the timer thread loads and unloads). */
     rn_iowner_t owned;
+    /* Cluster mode: the newest group metadata record stored (of store_for):
+     * SyncGroup answers wait until the high watermark covers it. */
+    rn_hw_target_t store_hw;
+    const rn_group_t *store_for;
 };
 
 /* Can this node serve a group of `partition` now (under c->lock)? 0,

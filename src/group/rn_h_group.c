@@ -83,17 +83,49 @@ typedef struct {
     rn_group_t *group; /* while not posted */
     rn_buf_t out;      /* the encoded response, once posted */
     bool posted;       /* under the coordinator lock */
+    rn_durable_t d;    /* cluster mode: a SyncGroup answer waits for its group's stored metadata */
 } gwait_t;
 
 static void gw_free(gwait_t *gw) {
+    rn_durable_release(&gw->d);
     rn_buf_free(&gw->out);
     free(gw);
+}
+
+static void gw_send(gwait_t *gw);
+
+/* The group metadata is replicated (or could not be): the answer, or an error in its place. */
+static void gw_replicated(rn_broker_t *b, rn_req_t *req, void *ctx, rn_err_t err) {
+    gwait_t *gw = ctx;
+    if (err) {
+        rn_SyncGroupResponse_t resp;
+        rn_SyncGroupResponse_init(&resp);
+        resp.ErrorCode = err == RN_ERR_NOT_COORDINATOR ? RN_ERR_NOT_COORDINATOR : RN_ERR_COORDINATOR_NOT_AVAILABLE;
+        resp.ProtocolType = RN_STR_NULL;
+        resp.ProtocolName = RN_STR_NULL;
+        resp.Assignment = (rn_bytes_t){(const uint8_t *)"", 0};
+        rn_buf_reset(&gw->out);
+        rn_resp_header_encode(&gw->out, gw->h.api_key, gw->h.api_version, gw->h.correlation_id);
+        rn_SyncGroupResponse_encode(&gw->out, gw->h.api_version, &resp);
+        count_error(b, &gw->h, resp.ErrorCode);
+    }
+    (void)req;
+    gw_send(gw);
 }
 
 static void gw_deliver(void *arg) {
     gwait_t *gw = arg;
     rn_broker_t *b = gw->b;
     rn_broker_unpark(rn_broker_loop_for(b, gw->req->loop), &gw->w);
+    if (gw->d.n > 0) {
+        rn_broker_when_replicated(b, gw->req, &gw->d, RN_COMMIT_SYNC_TIMEOUT_MS, gw_replicated, gw);
+        return;
+    }
+    gw_send(gw);
+}
+
+static void gw_send(gwait_t *gw) {
+    rn_broker_t *b = gw->b;
     if (rn_buf_err(&gw->out)) {
         RN_ERROR("group", "encoding a group response failed: %s", rn_err_name(rn_buf_err(&gw->out)));
         rn_req_close(gw->req, "group response could not be encoded");
@@ -187,10 +219,11 @@ void rn__group_join_done(void *ctx, rn_group_t *g, void *waiter, const rn_join_r
 }
 
 void rn__group_sync_done(void *ctx, rn_group_t *g, void *waiter, const rn_sync_result_t *r) {
-    (void)ctx;
-    (void)g;
+    rn_group_coordinator_t *c = ctx;
     gwait_t *gw = waiter;
     RN_ASSERT(!gw->posted);
+    if (!r->error && g && c->store_for == g && c->store_hw.log)
+        rn_durable_hw(&gw->d, c->store_hw.log, c->store_hw.target, c->store_hw.epoch);
     rn_SyncGroupResponse_t resp;
     rn_SyncGroupResponse_init(&resp);
     resp.ErrorCode = r->error;
