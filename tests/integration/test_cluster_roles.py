@@ -79,6 +79,18 @@ def test_split_roles_metadata_lists_only_brokers_and_replicates(broker_factory):
         assert len(copies) == 1 and None not in copies, "replicas of split-%d differ" % p
         for b in c.controllers:  # controllers hold no partitions
             assert not os.path.isdir(os.path.join(b.data_dir, "split-%d" % p))
+
+    # kafka-python's admin client too: its CreateTopics and DeleteTopics reach a broker, which
+    # forwards them to the active controller.
+    from kafka.admin import KafkaAdminClient, NewTopic as KNewTopic
+    ka = KafkaAdminClient(bootstrap_servers=c.bootstrap, request_timeout_ms=20000)
+    try:
+        ka.create_topics([KNewTopic("kp", 2, 3)])
+        c.wait_leaders("kp", 2)
+        ka.delete_topics(["kp"])
+        wait_for(lambda: "kp" not in c.admin().list_topics(timeout=5).topics, "kp to be deleted")
+    finally:
+        ka.close()
     c.stop()
 
 
