@@ -361,3 +361,57 @@ def test_partitioned_controller_leaves_the_other_leaders_alone(broker_factory):
         time.sleep(0.3)
     assert all(len(isr) == 3 for _, _, isr in node_view(others[0], "pc").values()), node_view(others[0], "pc")
     c.proxy.close()
+
+
+def test_isolated_leader_acknowledges_nothing_and_truncates_its_tail(broker_factory):
+    """A partition's leader is cut off from the other nodes while a producer that knows only
+    that node keeps writing to it with acks=all: the leader may append (it cannot know yet that it
+    was replaced) but acknowledges nothing; the majority elects a new leader and takes writes.
+    After the heal the old leader truncates its unreplicated tail by leader epoch: the replicas
+    are byte-identical, and exactly the acknowledged messages are there."""
+    c = Cluster(broker_factory, proxy=True, overrides={"min.insync.replicas": "2"}).start()
+    c.create_topic("iso", partitions=1, rf=3, config={"min.insync.replicas": "2"})
+    c.wait_leaders("iso", 1, isr=3)
+    old = c.leader_of("iso", 0)
+    acked, errors = [], []
+
+    def cb(err, msg):
+        (errors if err else acked).append(str(err) if err else msg.value())
+
+    conf = {"acks": "all", "enable.idempotence": True, "linger.ms": 5}
+    p = Producer(dict(conf, **{"bootstrap.servers": c.bootstrap}))
+    for i in range(100):
+        p.produce("iso", b"before-%d" % i, on_delivery=cb)
+    assert p.flush(60) == 0 and len(acked) == 100 and not errors
+    c.proxy.partition(old)
+    stray = Producer(dict(conf, **{"bootstrap.servers": c.broker(old).bootstrap, "message.timeout.ms": 8000}))
+    stray_acked, stray_errors = [], []
+    for i in range(50):
+        stray.produce("iso", b"stray-%d" % i, on_delivery=lambda e, m: (stray_errors if e else stray_acked).append(m))
+    stray.flush(30)
+    assert not stray_acked, "the isolated leader acknowledged %d acks=all writes" % len(stray_acked)
+    assert len(stray_errors) == 50
+    assert wait_out_of_isr(c, old, 30) is not None, "node %d still in the ISR" % old
+    others = ",".join(b.bootstrap for i, b in enumerate(c.brokers) if i + 1 != old)
+    p = Producer(dict(conf, **{"bootstrap.servers": others}))
+    for i in range(100):
+        p.produce("iso", b"after-%d" % i, on_delivery=cb)
+    assert p.flush(60) == 0 and len(acked) == 200 and not errors, errors[:3]
+    c.proxy.heal(old)
+    deadline = time.time() + 60
+    while time.time() < deadline and not all(
+            len(node_view(b, "iso").get(0, (0, [], []))[2]) == 3 for b in c.brokers):
+        time.sleep(0.3)
+    assert old in node_view(c.broker(old), "iso")[0][2], "node %d did not rejoin the ISR" % old
+    consumed = [v for _, v in consume_all(c.bootstrap, "iso", 1)[0]]
+    assert consumed == acked, (len(consumed), [v for v in consumed if v.startswith(b"stray")][:3])
+    hw = high_watermarks(c.bootstrap, "iso", 1)[0]
+    assert hw == 200
+    copies = [replica_bytes(b, "iso", 0, hw) for b in c.brokers]
+    deadline = time.time() + 30
+    while len(set(copies)) != 1 and time.time() < deadline:
+        time.sleep(0.5)
+        copies = [replica_bytes(b, "iso", 0, hw) for b in c.brokers]
+    assert len(set(copies)) == 1, [len(x or b"") for x in copies]
+    assert "truncated" in c.broker(old).log_text(), "node %d never truncated its stray tail" % old
+    c.proxy.close()
