@@ -33,7 +33,12 @@ typedef struct {
     rn_partition_state_t st; /* st.topic points at `topic` */
     rn_repl_leader_t leader;
     bool fetch_failed; /* follower: the last answer for it was an error (logged once) */
+    int64_t proposed_ms; /* leader: when the pending ISR was last sent */
 } part_t;
+
+/* A pending ISR change the image has not confirmed is sent again this often: the
+ * controller may have refused it (a replica not yet unfenced) or the call failed. */
+#define ISR_RESEND_MS 1000
 
 typedef struct fetcher {
     rn_replica_mgr_t *m;
@@ -506,6 +511,7 @@ typedef struct {
     char topic[256];
     int32_t partition, leader_epoch, partition_epoch, nisr;
     int32_t isr[RN_REPL_MAX_REPLICAS];
+    bool resend;
 } isr_proposal_t;
 
 void rn_replica_mgr_tick(rn_replica_mgr_t *m, int64_t now_ms) {
@@ -518,10 +524,17 @@ void rn_replica_mgr_tick(rn_replica_mgr_t *m, int64_t now_ms) {
     for (size_t i = 0; nprops < 32 && rn_map_next(&m->parts, &i, &k, &v);) {
         part_t *p = v;
         isr_proposal_t *pr = &props[nprops];
-        if (p->role != ROLE_LEADER ||
-            !rn_repl_leader_wanted_isr(&p->leader, now_ms, m->cfg.lag_max_ms, pr->isr, &pr->nisr))
-            continue;
+        if (p->role != ROLE_LEADER) continue;
+        bool changed = rn_repl_leader_wanted_isr(&p->leader, now_ms, m->cfg.lag_max_ms, pr->isr, &pr->nisr);
+        bool resend = !changed && p->leader.npending > 0 && now_ms - p->proposed_ms >= ISR_RESEND_MS;
+        if (!changed && !resend) continue;
+        if (resend) { /* the same proposal, still pending: it keeps counting for the high watermark */
+            memcpy(pr->isr, p->leader.pending_isr, (size_t)p->leader.npending * sizeof(int32_t));
+            pr->nisr = p->leader.npending;
+        }
         rn_repl_leader_set_pending(&p->leader, pr->isr, pr->nisr);
+        p->proposed_ms = now_ms;
+        pr->resend = resend;
         snprintf(pr->topic, sizeof(pr->topic), "%s", p->topic);
         pr->partition = p->partition;
         pr->leader_epoch = p->st.leader_epoch;
@@ -530,7 +543,12 @@ void rn_replica_mgr_tick(rn_replica_mgr_t *m, int64_t now_ms) {
     }
     pthread_mutex_unlock(&m->lock);
     for (int i = 0; i < nprops; i++) {
-        RN_INFO("replica", "%s-%d: proposing an ISR of %d replicas", props[i].topic, props[i].partition, props[i].nisr);
+        if (props[i].resend)
+            RN_DEBUG("replica", "%s-%d: proposing an ISR of %d replicas again", props[i].topic, props[i].partition,
+                     props[i].nisr);
+        else
+            RN_INFO("replica", "%s-%d: proposing an ISR of %d replicas", props[i].topic, props[i].partition,
+                    props[i].nisr);
         m->cfg.alter_isr(m->cfg.arg, props[i].topic, props[i].partition, props[i].leader_epoch,
                          props[i].partition_epoch, props[i].isr, props[i].nisr);
     }

@@ -329,6 +329,14 @@ static bool proposed_isr_of(void *arg) {
     return ok;
 }
 
+static bool proposed_again(void *arg) {
+    rn_replica_mgr_tick(nodes[0].mgr, rn_clock_mono_ms());
+    pthread_mutex_lock(&nodes[0].lock);
+    bool ok = nodes[0].nproposals > *(int *)arg;
+    pthread_mutex_unlock(&nodes[0].lock);
+    return ok;
+}
+
 RN_TEST(isr_shrinks_and_expands_and_min_isr_guards_acks_all) {
     tl_mkdtemp();
     for (int i = 0; i < NODES; i++) node_start(&nodes[i], i + 1, 300); /* replica.lag.time.max.ms = 300 */
@@ -362,6 +370,12 @@ RN_TEST(isr_shrinks_and_expands_and_min_isr_guards_acks_all) {
     ASSERT_EQ(rn_replica_mgr_set_partition(nodes[1].mgr, node_log(&nodes[1]), &shrunk), RN_OK);
     want = 2;
     ASSERT_TRUE(eventually(proposed_isr_of, &want, 10000));
+    /* The controller refuses it (node 2 not yet unfenced there): the leader sends it again. */
+    pthread_mutex_lock(&nodes[0].lock);
+    int sent = nodes[0].nproposals;
+    pthread_mutex_unlock(&nodes[0].lock);
+    ASSERT_TRUE(eventually(proposed_again, &sent, 5000));
+    ASSERT_EQ(nodes[0].last_nisr, 2);
     int32_t back[] = {1, 2};
     rn_partition_state_t grown = state(1, 1, 3, back, 2, 2);
     grown.partition_epoch = 3;
