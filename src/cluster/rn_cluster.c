@@ -788,8 +788,23 @@ void rn_cluster_auto_create(rn_broker_t *b, const char *name, size_t len) { queu
 
 void rn_cluster_create_internal(rn_broker_t *b, rn_itopic_t *t) { queue_create(b, t->name, strlen(t->name), t); }
 
-bool rn_cluster_broker_address(rn_broker_t *b, int32_t id, char *host, size_t hostlen, int *port) {
-    return b->cluster && node_address(b->cluster, id, host, hostlen, port);
+bool rn_cluster_broker_address(rn_broker_t *b, int32_t id, const char *listener, char *host, size_t hostlen,
+                               int *port) {
+    rn_cluster_t *c = b->cluster;
+    if (!c) return false;
+    if (!listener) return node_address(c, id, host, hostlen, port);
+    bool ok = false;
+    pthread_rwlock_rdlock(&c->img_lock);
+    const rn_meta_broker_t *br = rn_meta_image_broker(c->sm.img, id);
+    const rn_meta_listener_owned_t *l = br ? rn_meta_broker_listener(br, listener) : NULL;
+    if (!l && br && br->nlisteners > 0) l = &br->listeners[0];
+    if (l) {
+        snprintf(host, hostlen, "%s", l->host);
+        *port = l->port;
+        ok = true;
+    }
+    pthread_rwlock_unlock(&c->img_lock);
+    return ok;
 }
 
 /* ---- the active controller (controller thread) ---------------------------------------- */

@@ -69,8 +69,10 @@ void rn_cluster_auto_create(rn_broker_t *b, const char *name, size_t len);
 int64_t rn_cluster_producer_id(rn_broker_t *b, int64_t local_id);
 /* Asks the controller to create an internal topic (the coordinators'). */
 void rn_cluster_create_internal(rn_broker_t *b, rn_itopic_t *t);
-/* Where broker `id` listens, from the image (false: unknown). */
-bool rn_cluster_broker_address(rn_broker_t *b, int32_t id, char *host, size_t hostlen, int *port);
+/* Where broker `id` listens, from the image, at its listener called `listener`
+ * (NULL, or one it lacks: its first, the inter-broker one); false: unknown. */
+bool rn_cluster_broker_address(rn_broker_t *b, int32_t id, const char *listener, char *host, size_t hostlen,
+                               int *port);
 
 /* Handlers of the controller-bound APIs in cluster mode. */
 void rn_h_runnel_raft(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);

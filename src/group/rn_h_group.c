@@ -276,8 +276,8 @@ static int16_t group_owns(rn_broker_t *b, int32_t partition) {
  * of its partition of __consumer_offsets (__transaction_state);
  * COORDINATOR_NOT_AVAILABLE while it has none, or while this node, the
  * leader, is still loading it. */
-static coord_t locate(rn_broker_t *b, rn_arena_t *a, rn_itopic_t *t, int16_t (*owns)(rn_broker_t *, int32_t),
-                      rn_str_t key) {
+static coord_t locate(rn_broker_t *b, rn_arena_t *a, const char *listener, rn_itopic_t *t,
+                      int16_t (*owns)(rn_broker_t *, int32_t), rn_str_t key) {
     coord_t x = {RN_ERR_COORDINATOR_NOT_AVAILABLE, RN_STR_NULL, -1, RN_STR_LIT(""), -1};
     if (rn_itopic_ensure(t)) {
         x.msg = RN_STR_LIT("The coordinator's internal topic is being created");
@@ -298,16 +298,18 @@ static coord_t locate(rn_broker_t *b, rn_arena_t *a, rn_itopic_t *t, int16_t (*o
     }
     char host[256];
     int port;
-    if (!rn_cluster_broker_address(b, leader, host, sizeof(host), &port)) {
+    if (!rn_cluster_broker_address(b, leader, listener, host, sizeof(host), &port)) {
         x.msg = RN_STR_LIT("The coordinator's address is not known yet");
         return x;
     }
     return (coord_t){0, RN_STR_NULL, leader, rn_str_dup_arena(a, host), port};
 }
 
-static coord_t locate_key(rn_broker_t *b, rn_arena_t *a, int8_t key_type, rn_str_t key) {
-    if (key_type == 1) return locate(b, a, rn_txn_state_topic(b), rn_txn_owns_partition, key);
-    return locate(b, a, &b->group_coordinator->otopic, group_owns, key);
+/* The coordinator's address at the listener the request came in on (as Metadata answers). */
+static coord_t locate_key(rn_broker_t *b, rn_req_t *req, int8_t key_type, rn_str_t key) {
+    const char *l = rn_broker_req_listener(b, req)->name;
+    if (key_type == 1) return locate(b, &req->arena, l, rn_txn_state_topic(b), rn_txn_owns_partition, key);
+    return locate(b, &req->arena, l, &b->group_coordinator->otopic, group_owns, key);
 }
 
 void rn_h_find_coordinator(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
@@ -333,13 +335,14 @@ void rn_h_find_coordinator(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
         err = RN_ERR_COORDINATOR_NOT_AVAILABLE;
         msg = RN_STR_LIT("The offsets topic could not be created");
     }
-    rn_str_t host = err ? RN_STR_LIT("") : rn_str_dup_arena(a, b->cfg.advertised_host);
-    int32_t node = err ? -1 : b->cfg.node_id, port = err ? -1 : b->cfg.advertised_port;
+    const rn_listener_t *ln = rn_broker_req_listener(b, req);
+    rn_str_t host = err ? RN_STR_LIT("") : rn_str_dup_arena(a, ln->adv_host);
+    int32_t node = err ? -1 : b->cfg.node_id, port = err ? -1 : ln->adv_port;
     rn_FindCoordinatorResponse_t resp;
     rn_FindCoordinatorResponse_init(&resp);
     if (h->api_version < 4) {
         coord_t x = {err, msg, node, host, port};
-        if (!err && b->cluster) x = locate_key(b, a, rq.KeyType, rq.Key);
+        if (!err && b->cluster) x = locate_key(b, req, rq.KeyType, rq.Key);
         resp.ErrorCode = x.err;
         resp.ErrorMessage = x.msg;
         resp.NodeId = x.node;
@@ -359,7 +362,7 @@ void rn_h_find_coordinator(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
             rn_FindCoordinatorResponse_Coordinator_init(x);
             x->Key = rq.CoordinatorKeys[i];
             coord_t y = {err, msg, node, host, port};
-            if (!err && b->cluster) y = locate_key(b, a, rq.KeyType, x->Key);
+            if (!err && b->cluster) y = locate_key(b, req, rq.KeyType, x->Key);
             x->ErrorCode = y.err;
             x->ErrorMessage = y.msg;
             x->NodeId = y.node;

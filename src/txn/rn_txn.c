@@ -475,7 +475,7 @@ static rn_client_t *client_for(rn_txn_coordinator_t *c, int32_t node) {
         if (c->clients[i].node == node) return c->clients[i].cl;
     char host[256];
     int port;
-    if (!rn_cluster_broker_address(c->broker, node, host, sizeof(host), &port)) return NULL;
+    if (!rn_cluster_broker_address(c->broker, node, NULL, host, sizeof(host), &port)) return NULL;
     if (c->nclients == RN_TXN_CLIENTS_MAX) {
         rn_client_free(c->clients[0].cl); /* the oldest goes */
         memmove(&c->clients[0], &c->clients[1], (size_t)(c->nclients - 1) * sizeof(c->clients[0]));
