@@ -645,6 +645,12 @@ static void send_markers_locked(rn_txn_coordinator_t *c) {
         free(j->id);
     }
     free(jobs);
+    /* An EndTxn may have handed over more while the lock was released. */
+    it = 0;
+    while (!pending && rn_map_next(&c->txns, &it, &key, &v)) {
+        const txn_t *t = v;
+        pending = t->markers && (t->state == TXN_PREPARE_COMMIT || t->state == TXN_PREPARE_ABORT);
+    }
     c->markers_pending = pending;
 }
 
