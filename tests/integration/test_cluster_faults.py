@@ -8,6 +8,7 @@ high watermark.
 
 Replay a failure with the seed and rounds its message prints:
     RN_FAULT_SEED=<seed> RN_FAULT_ROUNDS=<rounds> pytest tests/integration/test_cluster_faults.py
+(RN_FAULT_LOG_LEVEL=debug for the brokers' debug log).
 """
 import os
 import re
@@ -175,7 +176,7 @@ def run_schedule(broker_factory, tmp_path, nodes, seed, rounds):
     try:
         c = Cluster(broker_factory, n=nodes, proxy=True, overrides={
             "min.insync.replicas": "2", "log.dir.min.free.bytes": str(1 << 20),
-            "log.segment.bytes": str(1 << 20)})
+            "log.segment.bytes": str(1 << 20), "log.level": os.environ.get("RN_FAULT_LOG_LEVEL", "info")})
         for i, b in enumerate(c.brokers):
             mnt = str(tmp_path / ("disk%d" % (i + 1)))
             if not mount_tmpfs(mnt):
