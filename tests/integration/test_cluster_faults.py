@@ -139,6 +139,17 @@ def pick_target(c, rnd, partition, role):
     return rnd.choice([r for r in md.replicas if r != md.leader])
 
 
+def views(c):
+    """{node: {partition: (leader, replicas, isr)}} as each running node reports it."""
+    out = {}
+    for i, b in enumerate(c.brokers):
+        try:
+            out[i + 1] = node_view(b, TOPIC) if b.proc else None
+        except OSError as e:
+            out[i + 1] = repr(e)
+    return out
+
+
 def wait_out_of_isr(c, node, timeout):
     """Seconds until the controller has taken `node` out of every ISR, as each other node reports."""
     others = [b for i, b in enumerate(c.brokers) if i + 1 != node]
@@ -222,7 +233,8 @@ def run_schedule(broker_factory, tmp_path, nodes, seed, rounds):
             deadline = time.time() + 90
             while time.time() < deadline and not isr_complete(c):
                 time.sleep(0.5)
-            assert isr_complete(c), "round %d: the ISR did not heal within 90 s; %s" % (rnum, where())
+            assert isr_complete(c), "round %d: the ISR did not heal within 90 s (views %s); %s" % (
+                rnum, views(c), where())
             for x in c.brokers:
                 assert x.proc.poll() is None, "node died: %s\n%s" % (where(), x.tail())
             events[-1] += ("acked +%d" % (w.acked_count() - before), "healed in %.1fs" % (time.time() - t0 - seconds))
