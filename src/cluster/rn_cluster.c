@@ -210,6 +210,8 @@ static void partition_state(const rn_meta_topic_t *mt, int32_t i, const rn_meta_
     if (st->min_isr < 1) st->min_isr = 1;
 }
 
+static void drop_topic_locked(rn_cluster_t *c, rn_topic_t *t);
+
 /* Brings one topic of the registry in line with the image (img_lock read-held).
  * False: something failed (memory, a log that could not be created) — try again. */
 static bool follow_topic(rn_cluster_t *c, const rn_meta_image_t *img, const rn_meta_topic_t *mt) {
@@ -219,6 +221,10 @@ static bool follow_topic(rn_cluster_t *c, const rn_meta_image_t *img, const rn_m
     size_t nlen = strlen(mt->name);
     pthread_rwlock_wrlock(&b->topics_lock);
     rn_topic_t *t = rn_broker_topic_locked(b, mt->name, nlen);
+    if (t && memcmp(t->id, mt->id, 16) != 0) { /* an older topic of this name (deleted, then created again) */
+        drop_topic_locked(c, t);
+        t = NULL;
+    }
     if (!t) {
         t = rn_topic_new(mt->name, nlen, mt->npartitions);
         if (!t || !rn_map_put(&b->topics, t->name, nlen, t)) {
@@ -273,11 +279,22 @@ static bool follow_topic(rn_cluster_t *c, const rn_meta_image_t *img, const rn_m
         memcpy(p->isr, st->isr, sizeof(p->isr));
         if (rn_repl_in(st->replicas, st->nreplicas, self) && !p->log) {
             rn_log_t *log = rn_logdir_find(b->logdir, t->name, i);
+            uint8_t id[16];
+            rn_err_t idr = log ? rn_log_read_topic_id(log, id) : RN_ERR_NOT_FOUND;
+            if (log && idr == RN_OK && memcmp(id, mt->id, 16) != 0) { /* partition.metadata: another incarnation */
+                RN_INFO("cluster", "%s-%d: the local copy belongs to an older topic of this name; deleting it", t->name,
+                        i);
+                rn_logdir_delete_log(b->logdir, log);
+                log = NULL;
+            }
             if (log) {
                 rn_log_retain(log);
                 rn_log_set_config(log, &lc);
+                if (idr == RN_ERR_NOT_FOUND) (void)rn_log_write_topic_id(log, mt->id);
             } else if (rn_logdir_create_log(b->logdir, t->name, i, &lc, &log) == RN_OK) {
                 rn_log_retain(log);
+                if (rn_log_write_topic_id(log, mt->id) != RN_OK)
+                    RN_WARN("cluster", "%s-%d: writing partition.metadata failed", t->name, i);
             } else {
                 log = NULL;
                 ok = false;

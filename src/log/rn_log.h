@@ -216,6 +216,12 @@ int64_t rn_log_local_durable_end(rn_log_t *log);
 /* Replicated logs: the high watermark, clamped to [current, log end]; it only
  * moves forward (truncation is the one thing that lowers it). */
 void rn_log_set_high_watermark(rn_log_t *log, int64_t hw);
+/* partition.metadata (Kafka's file in the partition directory: "version: 0" and
+ * "topic_id: <URL-safe base64 of the 16 bytes>"): which incarnation of a topic
+ * name the directory holds. Read: RN_ERR_NOT_FOUND without the file,
+ * RN_ERR_CORRUPT if it does not parse. Write: replaced atomically, synced. */
+rn_err_t rn_log_read_topic_id(rn_log_t *log, uint8_t id[16]);
+rn_err_t rn_log_write_topic_id(rn_log_t *log, const uint8_t id[16]);
 /* The high watermark replication-offset-checkpoint held for this partition
  * when the dir was opened (written every hw_checkpoint_interval_ms and at a
  * clean close), -1 if none: a restarted replica resumes from it. */

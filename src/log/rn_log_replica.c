@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rn_clock.h"
@@ -39,6 +40,56 @@ void rn_log_set_high_watermark(rn_log_t *log, int64_t hw) {
 }
 
 int64_t rn_log_checkpointed_high_watermark(const rn_log_t *log) { return log->checkpoint_hw; }
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+rn_err_t rn_log_write_topic_id(rn_log_t *log, const uint8_t id[16]) {
+    char text[64] = "version: 0\ntopic_id: ";
+    size_t n = strlen(text);
+    uint32_t acc = 0;
+    int bits = 0;
+    for (int i = 0; i < 16; i++) { /* 128 bits: 22 characters, no padding */
+        acc = (acc << 8) | id[i];
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            text[n++] = b64url[(acc >> bits) & 63];
+        }
+    }
+    text[n++] = b64url[(acc << (6 - bits)) & 63];
+    text[n++] = '\n';
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/partition.metadata", log->path);
+    return rn__write_file_atomic(path, text, n, true);
+}
+
+rn_err_t rn_log_read_topic_id(rn_log_t *log, uint8_t id[16]) {
+    char path[4200], *data;
+    size_t len;
+    snprintf(path, sizeof(path), "%s/partition.metadata", log->path);
+    struct stat st;
+    if (stat(path, &st) < 0 && errno == ENOENT) return RN_ERR_NOT_FOUND;
+    if (rn__read_file(path, 4096, &data, &len) != RN_OK) return RN_ERR_CORRUPT;
+    const char *p = strstr(data, "topic_id: ");
+    rn_err_t err = p ? RN_OK : RN_ERR_CORRUPT;
+    uint32_t acc = 0;
+    int bits = 0, k = 0;
+    for (p = p ? p + 10 : NULL; !err && k < 16; p++) {
+        const char *c = *p ? strchr(b64url, *p) : NULL;
+        if (!c) {
+            err = RN_ERR_CORRUPT;
+            break;
+        }
+        acc = (acc << 6) | (uint32_t)(c - b64url);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            id[k++] = (uint8_t)(acc >> bits);
+        }
+    }
+    free(data);
+    return err;
+}
 
 void rn_log_clamp_high_watermark(rn_log_t *log, int64_t hw) {
     pthread_rwlock_wrlock(&log->lock);

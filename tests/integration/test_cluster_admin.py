@@ -342,8 +342,10 @@ def test_restarted_replica_resumes_from_its_checkpointed_high_watermark(broker_f
             return False
 
     wait_for(checkpointed, what="the follower's checkpoint to hold high watermark 100")
-    # The follower crashes; its leader stops answering; it comes back and cannot ask anyone.
+    # The follower crashes (and leaves the ISR); its leader stops answering; it comes back and
+    # cannot ask anyone what was committed.
     F.kill9()
+    wait_for(lambda: c.metadata("hw").topics["hw"].partitions[0].isrs == [leader], what="the ISR to shrink")
     L.pause()
     try:
         F.start()
@@ -361,3 +363,42 @@ def test_restarted_replica_resumes_from_its_checkpointed_high_watermark(broker_f
     # Back together: the leader still answers 100, and the follower rejoins the ISR.
     c.wait_leaders("hw", 1, isr=2, timeout=60)
     assert high_watermarks(c.bootstrap, "hw", 1) == {0: 100}
+
+
+def test_node_catching_up_through_a_snapshot_drops_what_was_deleted_or_replaced(broker_factory):
+    # Controllers keep 1 KB of the metadata log for broker-only nodes: a restarted one gets a
+    # snapshot of the image, without the entries that deleted (and re-created) topics.
+    from cluster import replica_bytes
+    c = Cluster(broker_factory, n=3, controllers=3,
+                overrides={"metadata.feed.max.bytes": "1024", "auto.create.topics.enable": "false"}).start()
+    c.create_topic("gone", partitions=2, rf=3)
+    c.create_topic("again", partitions=1, rf=3)
+    produce(c.bootstrap, "gone", 10, [0, 1])
+    produce(c.bootstrap, "again", 30, [0], tag="old")
+    b6 = c.broker(6)
+    wait_for(lambda: partition_dirs(b6, "again") == ["again-0"] and partition_dirs(b6, "gone") == ["gone-0", "gone-1"],
+             what="node 6's replicas")
+    with open(os.path.join(b6.data_dir, "again-0", "partition.metadata")) as f:
+        old_id = f.read()
+    assert old_id.startswith("version: 0\ntopic_id: ")
+    b6.stop()
+    for name in ("gone", "again"):
+        c.admin().delete_topics([name], operation_timeout=10)[name].result(30)
+    from confluent_kafka.admin import NewTopic  # the same name, another topic id; node 6 a replica again
+    c.admin().create_topics([NewTopic("again", 1, replica_assignment=[[4, 5, 6]])])["again"].result(30)
+    c.wait_leaders("again", 1)
+    c.create_topic("filler", partitions=24, rf=2)  # more than the controllers' feed holds
+    acked = produce(c.bootstrap, "again", 5, [0], tag="new")
+    b6.start()
+    wait_for(lambda: "node 6: metadata snapshot at offset" in b6.log_text().split("==== start 1")[1],
+             what="node 6 to load a snapshot")
+    wait_for(lambda: partition_dirs(b6, "gone") == [], what="the deleted topic's copies removed")
+    c.wait_leaders("again", 1, isr=3, timeout=60)
+    with open(os.path.join(b6.data_dir, "again-0", "partition.metadata")) as f:
+        assert f.read() != old_id
+    hw = high_watermarks(c.bootstrap, "again", 1)[0]
+    assert hw == 5
+    leader = c.broker(c.leader_of("again", 0))
+    assert replica_bytes(b6, "again", 0, hw) == replica_bytes(leader, "again", 0, hw)
+    got = consume_all(c.bootstrap, "again", 1)
+    assert [v for _, v in got[0]] == acked[0]

@@ -632,4 +632,40 @@ RN_TEST(high_watermark_checkpoint) {
     tl_rmrf(path);
 }
 
+/* partition.metadata: the topic id a partition directory holds, in Kafka's text format. */
+RN_TEST(partition_metadata_topic_id) {
+    const char *path = tl_mkdtemp();
+    rn_logdir_config_t dc;
+    tl_dir_config(&dc, path);
+    rn_logdir_t *dir;
+    ASSERT_EQ(rn_logdir_open(&dc, &dir), RN_OK);
+    rn_log_config_t c = small_cfg();
+    rn_log_t *log;
+    ASSERT_EQ(rn_logdir_create_log(dir, "ids", 0, &c, &log), RN_OK);
+    uint8_t id[16], got[16];
+    ASSERT_EQ(rn_log_read_topic_id(log, got), RN_ERR_NOT_FOUND);
+    for (int i = 0; i < 16; i++) id[i] = (uint8_t)(i * 37 + 201);
+    ASSERT_EQ(rn_log_write_topic_id(log, id), RN_OK);
+    ASSERT_EQ(rn_log_read_topic_id(log, got), RN_OK);
+    ASSERT_TRUE(memcmp(id, got, 16) == 0);
+    char file[512], *data;
+    size_t len;
+    snprintf(file, sizeof(file), "%s/partition.metadata", log->path);
+    ASSERT_EQ(rn__read_file(file, 4096, &data, &len), RN_OK);
+    ASSERT_EQ(len, strlen("version: 0\ntopic_id: ") + 22 + 1); /* 22 characters of URL-safe base64 */
+    free(data);
+    rn_logdir_close(dir);
+    ASSERT_EQ(rn_logdir_open(&dc, &dir), RN_OK); /* a file recovery leaves alone */
+    log = rn_logdir_find(dir, "ids", 0);
+    ASSERT_EQ(rn_log_read_topic_id(log, got), RN_OK);
+    ASSERT_TRUE(memcmp(id, got, 16) == 0);
+    const char *bad[] = {"version: 0\ntopic_id: *bad*\n", "version: 0\n", "version: 0\ntopic_id: AAAA\n"};
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ(rn__write_file_atomic(file, bad[i], strlen(bad[i]), false), RN_OK);
+        ASSERT_EQ(rn_log_read_topic_id(log, got), RN_ERR_CORRUPT);
+    }
+    rn_logdir_close(dir);
+    tl_rmrf(path);
+}
+
 int main(void) { return rn_test_main(); }
