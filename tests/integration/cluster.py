@@ -24,7 +24,9 @@ class Cluster:
 
     def __init__(self, broker_factory, n=3, overrides=None, controllers=0, bootstrap_only=(), proxy=False):
         self.factory = broker_factory
-        self.overrides = dict(overrides or {})
+        # A small __consumer_offsets (Kafka's default is 50): consume_all's group creates it on
+        # every cluster, and 150 more replicas only slow the fault tests down.
+        self.overrides = dict({"offsets.topic.num.partitions": "6"}, **(overrides or {}))
         self.controllers = []
         self.ids = {}
         self.proxy = None

@@ -361,6 +361,34 @@ def test_transactions_across_leaders(broker_factory):
             want += vals
         else:
             p.abort_transaction(30)
+    # Two more producers at once (their markers travel in the same rounds), each committing every other one.
+    errors = []
+
+    def run(tid):
+        try:
+            q = Producer({"bootstrap.servers": c.bootstrap, "transactional.id": tid, "linger.ms": 5})
+            q.init_transactions(30)
+            for i in range(6):
+                q.begin_transaction()
+                vals = [b"%s-%d-p%d" % (tid.encode(), i, part) for part in range(partitions)]
+                for part, v in enumerate(vals):
+                    q.produce(topic, value=v, partition=part)
+                if i % 2 == 0:
+                    q.commit_transaction(30)
+                    with lock:
+                        want.extend(vals)
+                else:
+                    q.abort_transaction(30)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    lock = threading.Lock()
+    threads = [threading.Thread(target=run, args=(tid,)) for tid in ("tx-a", "tx-b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
     got = read_committed(c.bootstrap, topic, partitions)
     assert sorted(got) == sorted(want)
     log = c.broker(coord).log_text()
