@@ -70,6 +70,7 @@ struct rn_cluster {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     atomic_bool stopping;
+    bool closing; /* the network has stopped: the controller thread may exit (c->lock) */
     job_t *jobs_head, *jobs_tail;
     int32_t njobs;
     uint64_t image_version, image_seen; /* bumped on apply; the lifecycle thread follows */
@@ -1210,7 +1211,9 @@ static void *ctl_main(void *arg) {
             c->jobs_head = j->next;
             if (!c->jobs_head) c->jobs_tail = NULL;
             c->njobs--;
-        } else if (c->stopping) {
+        } else if (c->closing) {
+            /* not at stopping: the network takes requests until it stops, and
+             * each must be answered (NOT_CONTROLLER once stopping) */
             break;
         }
         pthread_mutex_unlock(&c->lock);
@@ -1242,7 +1245,7 @@ static void *ctl_main(void *arg) {
             }
         }
         pthread_mutex_lock(&c->lock);
-        if (!c->jobs_head && !c->stopping) rn_cond_wait_until(&c->cond, &c->lock, next_tick);
+        if (!c->jobs_head && !c->closing) rn_cond_wait_until(&c->cond, &c->lock, next_tick);
     }
     pthread_mutex_unlock(&c->lock);
     rn_meta_batch_free(&batch);
@@ -1601,6 +1604,7 @@ void rn_cluster_free(rn_broker_t *b) {
     if (!c) return;
     pthread_mutex_lock(&c->lock);
     c->stopping = true;
+    c->closing = true;
     if (c->ctl_client) rn_client_interrupt(c->ctl_client);
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
