@@ -49,6 +49,10 @@ rn_err_t rn_topic_name_validate(const char *name, size_t len, char *msg, size_t 
         snprintf(msg, msglen, "Topic name cannot be '.' or '..'");
         return RN_ERR_INVALID_TOPIC_EXCEPTION;
     }
+    if (len == strlen(RN_METADATA_TOPIC) && !memcmp(name, RN_METADATA_TOPIC, len)) {
+        snprintf(msg, msglen, "Topic name '%s' is reserved for the metadata log", RN_METADATA_TOPIC);
+        return RN_ERR_INVALID_TOPIC_EXCEPTION;
+    }
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)name[i];
         if (!(isalnum(c) || c == '.' || c == '_' || c == '-')) {

@@ -1524,7 +1524,7 @@ rn_err_t rn_cluster_init(rn_broker_t *b, char *err, size_t errlen) {
     rn_logdir_on_sync(b->logdir, on_logdir_sync, b);
 
     static char dir[4200];
-    snprintf(dir, sizeof(dir), "%s/__cluster_metadata-0", b->cfg.log_dir);
+    snprintf(dir, sizeof(dir), "%s/" RN_METADATA_TOPIC "-0", b->cfg.log_dir);
     c->qcfg.node_id = b->cfg.node_id;
     c->qcfg.dir = dir;
     c->qcfg.api_key = RN_API_RUNNEL_RAFT;

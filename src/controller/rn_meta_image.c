@@ -16,6 +16,7 @@
 
 #include "rn_assert.h"
 #include "rn_crc32c.h"
+#include "rn_log.h"
 #include "rn_logging.h"
 #include "rn_map.h"
 
@@ -68,6 +69,7 @@ static int cmp_str_len(const char *a, rn_str_t b) {
 
 bool rn_meta_topic_name_valid(rn_str_t name) {
     if (name.len < 1 || name.len > RN_META_NAME_MAX) return false;
+    if (rn_str_eq_cstr(name, RN_METADATA_TOPIC)) return false; /* the quorum's own log directory */
     if ((name.len == 1 && name.ptr[0] == '.') || (name.len == 2 && name.ptr[0] == '.' && name.ptr[1] == '.'))
         return false;
     for (int32_t i = 0; i < name.len; i++) {

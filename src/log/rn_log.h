@@ -41,6 +41,10 @@
 typedef struct rn_logdir rn_logdir_t;
 typedef struct rn_log rn_log_t;
 
+/* The metadata quorum's log directory is "<log dir>/__cluster_metadata-0" (as in
+ * KRaft): a reserved name, never a topic. */
+#define RN_METADATA_TOPIC "__cluster_metadata"
+
 #define RN_CLEANUP_DELETE 1
 #define RN_CLEANUP_COMPACT 2
 

@@ -692,6 +692,7 @@ rn_err_t rn_logdir_open(const rn_logdir_config_t *cfg, rn_logdir_t **out) {
         int32_t part;
         if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode) || !parse_partition_dir(name, topic, sizeof(topic), &part))
             continue;
+        if (!strcmp(topic, RN_METADATA_TOPIC)) continue; /* the metadata quorum's Raft log (src/cluster), not a partition */
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
             rn_log_t **nl2 = realloc(logs, cap * sizeof(*logs));

@@ -29,9 +29,10 @@ def test_admin_create_list_and_metadata(broker):
 def test_invalid_topic_requests(broker):
     a = admin(broker.bootstrap)
     from confluent_kafka.admin import NewTopic
-    fs = a.create_topics([NewTopic("bad name!", 1, 1), NewTopic("rf3", 1, 3), NewTopic("badcfg", 1, 1, config={"retention.ms": "soon"})])
+    fs = a.create_topics([NewTopic("bad name!", 1, 1), NewTopic("rf3", 1, 3), NewTopic("badcfg", 1, 1, config={"retention.ms": "soon"}),
+                          NewTopic("__cluster_metadata", 1, 1)])
     # Kafka error codes: INVALID_TOPIC_EXCEPTION 17, INVALID_REPLICATION_FACTOR 38, INVALID_CONFIG 40
-    for name, code in [("bad name!", 17), ("rf3", 38), ("badcfg", 40)]:
+    for name, code in [("bad name!", 17), ("rf3", 38), ("badcfg", 40), ("__cluster_metadata", 17)]:
         with pytest.raises(KafkaException) as e:
             fs[name].result(10)
         assert e.value.args[0].code() == code, (name, e.value)

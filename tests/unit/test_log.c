@@ -668,4 +668,22 @@ RN_TEST(partition_metadata_topic_id) {
     tl_rmrf(path);
 }
 
+/* The metadata quorum keeps its Raft files in <log dir>/__cluster_metadata-0:
+ * opening the dir never takes that for a partition (nor writes segments there). */
+RN_TEST(metadata_quorum_dir_is_not_a_partition) {
+    const char *path = tl_mkdtemp();
+    char raft[512], seg[600];
+    snprintf(raft, sizeof(raft), "%s/" RN_METADATA_TOPIC "-0", path);
+    ASSERT_EQ(mkdir(raft, 0755), 0);
+    rn_logdir_config_t dc;
+    tl_dir_config(&dc, path);
+    rn_logdir_t *dir;
+    ASSERT_EQ(rn_logdir_open(&dc, &dir), RN_OK);
+    ASSERT_TRUE(rn_logdir_find(dir, RN_METADATA_TOPIC, 0) == NULL);
+    rn_logdir_close(dir);
+    snprintf(seg, sizeof(seg), "%s/00000000000000000000.log", raft);
+    ASSERT_TRUE(access(seg, F_OK) != 0);
+    tl_rmrf(path);
+}
+
 int main(void) { return rn_test_main(); }

@@ -181,6 +181,7 @@ RN_TEST(apply_refuses_what_would_break_the_image) {
     ASSERT_EQ(add_topic(img, "c", 1), RN_ERR_EXISTS);
     ASSERT_EQ(add_topic(img, "bad/name", 7), RN_ERR_INVALID_ARG);
     ASSERT_EQ(add_topic(img, "..", 7), RN_ERR_INVALID_ARG);
+    ASSERT_EQ(add_topic(img, "__cluster_metadata", 7), RN_ERR_INVALID_ARG); /* the quorum's log directory */
     /* Fencing an unknown broker or a stale epoch. */
     rn_meta_record_t f = {.type = RN_META_FENCE_BROKER};
     f.broker.node_id = 9;
