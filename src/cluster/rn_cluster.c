@@ -226,6 +226,7 @@ static bool follow_topic(rn_cluster_t *c, const rn_meta_image_t *img, const rn_m
         drop_topic_locked(c, t);
         t = NULL;
     }
+    bool created = !t;
     if (!t) {
         t = rn_topic_new(mt->name, nlen, mt->npartitions);
         if (!t || !rn_map_put(&b->topics, t->name, nlen, t)) {
@@ -241,14 +242,14 @@ static bool follow_topic(rn_cluster_t *c, const rn_meta_image_t *img, const rn_m
     rn_config_set_t want;
     rn_config_set_init(&want);
     bool configs_changed = false;
-    if (rn__image_topic_configs(img, mt->name, &want) && !rn_config_set_equal(&want, &t->configs)) {
+    if (rn__image_topic_configs(img, mt->name, &want) && (created || !rn_config_set_equal(&want, &t->configs))) {
         rn_config_set_t old = t->configs;
         t->configs = want;
         want = old;
-        rn_topic_refresh_locked(b, t);
         configs_changed = true;
     }
     rn_config_set_free(&want);
+    rn_topic_refresh_locked(b, t); /* cheap; a topic read from runnel.meta at start has not had it */
     if (mt->npartitions > t->partition_count && rn_topic_grow_locked(t, mt->npartitions) != RN_OK) {
         pthread_rwlock_unlock(&b->topics_lock);
         return false;

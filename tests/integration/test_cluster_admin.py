@@ -224,7 +224,16 @@ def test_alter_min_insync_replicas_takes_effect(broker_factory):
 
 
 def test_retention_change_reaches_every_replica(broker_factory):
-    c = Cluster(broker_factory, overrides={"log.retention.check.interval.ms": "200"}).start()
+    c = Cluster(broker_factory, overrides={"log.retention.check.interval.ms": "200",
+                                           "message.max.bytes": "100000"}).start()
+    # A topic without configs of its own takes the broker's (message.max.bytes here).
+    c.create_topic("plain", partitions=1, rf=3)
+    errs = []
+    p = Producer({"bootstrap.servers": c.bootstrap, "acks": "all", "retries": 0, "message.max.bytes": 1000000})
+    _producers.append(p)
+    p.produce("plain", b"x" * 200000, on_delivery=lambda e, m: errs.append(e))
+    p.flush(30)
+    assert errs and errs[0] is not None and "MSG_SIZE_TOO_LARGE" in errs[0].name(), errs
     c.create_topic("ret", partitions=1, rf=3, config={"segment.bytes": "16384"})
     produce(c.bootstrap, "ret", 400, [0], size=1000, batch_bytes=8000)  # batches well under a segment
     for b in c.brokers:
