@@ -23,7 +23,7 @@ typedef struct {
     int32_t partitions;        /* replay corrects it to the topic's count */
     int16_t replication_factor;
     atomic_bool ready;         /* the topic exists */
-    atomic_llong create_asked_ms; /* cluster mode: when the controller was last asked to create it */
+    _Atomic int64_t create_asked_ms; /* cluster mode: when the controller was last asked to create it */
 } rn_itopic_t;
 
 /* Creates the topic if it does not exist; COORDINATOR_NOT_AVAILABLE if it
