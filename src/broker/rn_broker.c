@@ -95,16 +95,11 @@ rn_err_t rn_broker_new(rn_broker_t **out, const rn_config_set_t *explicit_values
         return rc;
     }
     rn_broker_apply_configs_locked(b); /* dynamic configs from runnel.meta */
-    if (rn_cluster_enabled(&b->cfg)) {
-        /* The metadata quorum replays the image; topics follow it once serving,
-         * and the coordinators load the partitions of their topics this node leads. */
-        rc = rn_cluster_init(b, err, errlen);
-        if (!rc) rc = rn_group_coordinator_start(b, err, errlen);
-        if (!rc) rc = rn_txn_coordinator_start(b, err, errlen);
-    } else {
-        rc = rn_group_coordinator_start(b, err, errlen); /* replays __consumer_offsets */
-        if (!rc) rc = rn_txn_coordinator_start(b, err, errlen);
-    }
+    /* The metadata quorum replays the image; topics follow it once serving,
+     * and the coordinators load the partitions of their topics this node leads. */
+    rc = rn_cluster_init(b, err, errlen);
+    if (!rc) rc = rn_group_coordinator_start(b, err, errlen);
+    if (!rc) rc = rn_txn_coordinator_start(b, err, errlen);
     if (rc) {
         rn_broker_free(b);
         return rc;
@@ -157,7 +152,7 @@ rn_err_t rn_broker_start(rn_broker_t *b) {
     rc = rn_net_start(b->net);
     if (!rc && b->cluster) rc = rn_cluster_start(b);
     if (rc) return rc;
-    atomic_store(&b->state, RN_STATE_SERVING);
+    if (rn_cluster_ready(b)) atomic_store(&b->state, RN_STATE_SERVING); /* else at its first unfencing */
     RN_INFO("broker", "node %d serving the Kafka protocol on %s:%d (advertised %s:%d), cluster id %s", b->cfg.node_id,
             b->cfg.listener_host, rn_net_port(b->net), b->cfg.advertised_host,
             b->cfg.advertised_port ? b->cfg.advertised_port : rn_net_port(b->net), b->cluster_id);

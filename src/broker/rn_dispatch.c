@@ -7,6 +7,13 @@
  * else closes the connection with a log line. A body that fails to decode
  * closes the connection too (Kafka's behaviour for malformed requests): there
  * is no safe way to answer a request whose fields could not be read.
+ *
+ * In cluster mode a broker that has not yet been unfenced holds client requests
+ * (all but ApiVersions) until it is, for at most HOLD_MAX_MS: until then it is
+ * in no Metadata answer, and a client that bootstrapped in that window would see
+ * an empty cluster and back off for seconds. (Kafka's brokers do not even open
+ * their listeners before.) Node-to-node APIs are never held. The held count is
+ * bounded by the connections' in-flight limit.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -80,6 +87,40 @@ const rn_handler_t *rn_handler_find(int16_t api_key) {
 }
 
 #define RN_RESPONSE_MAX_BYTES ((size_t)1 << 30)
+#define HOLD_MAX_MS 5000
+
+typedef struct {
+    rn_wait_t w; /* first: resume() gets it */
+    rn_req_t *req;
+    rn_req_header_t h;
+    const rn_handler_t *hd;
+    rn_reader_t body;
+} held_t;
+
+static void held_resume(rn_broker_t *b, rn_wait_t *w, bool timed_out, rn_err_t err) {
+    held_t *hr = (held_t *)w;
+    if (!timed_out && !err && !rn_cluster_ready(b) && !atomic_load(&b->stopping)) return;
+    if (timed_out) RN_WARN("broker", "served a request held %d ms for this broker's unfencing", HOLD_MAX_MS);
+    rn_broker_unpark(rn_broker_loop_for(b, hr->req->loop), w);
+    hr->hd->fn(b, hr->req, &hr->h, &hr->body);
+}
+
+/* Whether the request waits for the broker's first unfencing (see the top). */
+static bool hold(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, const rn_handler_t *hd, rn_reader_t *body) {
+    bool client_api = hd >= rn_handlers && hd < rn_handlers + rn_handlers_count;
+    if (rn_cluster_ready(b) || !client_api || h->api_key == RN_API_API_VERSIONS) return false;
+    held_t *hr = rn_arena_calloc(&req->arena, 1, sizeof(*hr));
+    if (!hr) return false;
+    hr->req = req;
+    hr->h = *h;
+    hr->hd = hd;
+    hr->body = *body;
+    hr->w.wants_data = true; /* resumed on every wake: the first unfencing posts one */
+    hr->w.resume = held_resume;
+    rn_broker_park(rn_broker_loop_for(b, req->loop), &hr->w, HOLD_MAX_MS);
+    held_resume(b, &hr->w, false, RN_OK); /* it may have been unfenced meanwhile */
+    return true;
+}
 
 void rn_broker_respond(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_encode_fn encode, const void *msg) {
     rn_buf_t out;
@@ -178,6 +219,7 @@ void rn_broker_on_request(void *ctx, rn_req_t *req) {
         rn_req_close(req, why);
         return;
     }
+    if (hold(b, req, &h, hd, &r)) return;
     hd->fn(b, req, &h, &r);
 }
 

@@ -2,22 +2,27 @@
  * rn_topics.c — the topic registry: names, creation, deletion, partitions,
  * topic configs, and the metadata file that makes them durable.
  *
- * Metadata file `<log.dirs>/runnel.meta` is the source of truth for which
- * topics exist (the storage engine only knows partition directories). It is
- * text, rewritten whole on every change: write `runnel.meta.tmp`, fsync,
- * rename over `runnel.meta`, fsync the directory. Lines:
+ * Topics live in the metadata log (src/cluster, src/controller); the registry
+ * here follows it. The node's own file `<log.dirs>/runnel.meta` keeps what is
+ * not the log's: the cluster id, the producer id block, and the dynamic broker
+ * configs. It is text, rewritten whole on every change: write
+ * `runnel.meta.tmp`, fsync, rename over `runnel.meta`, fsync the directory.
+ * Lines:
  *
  *   runnel-meta 1
  *   cluster.id <id>
  *   producer.id.block.end <next unallocated producer id block start>
- *   topic <name> <32 hex topic id> <partition count> <internal 0|1>
- *   tconfig <topic name> <key> <value, %-escaped; \N for null>
  *   bconfig <key> <value, %-escaped>            (dynamic, this node)
  *   dconfig <key> <value, %-escaped>            (dynamic, cluster default)
  *
- * Ordering rules, so a crash at any point leaves a consistent state:
- *   create: metadata first, then partition logs (start-up creates missing logs);
- *   delete: metadata first, then logs (start-up deletes logs of unknown topics).
+ * A data directory from before the metadata quorum (a lone broker kept its
+ * topics here) also has
+ *
+ *   topic <name> <32 hex topic id> <partition count> <internal 0|1>
+ *   tconfig <topic name> <key> <value, %-escaped; \N for null>
+ *
+ * which are read into the registry for src/cluster/rn_cluster_import.c to
+ * move into the metadata log; the file is then written again without them.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -547,20 +552,6 @@ static rn_err_t save_metadata_locked(rn_broker_t *b) {
     }
     fprintf(f, "runnel-meta 1\ncluster.id %s\nproducer.id.block.end %lld\n", b->cluster_id,
             (long long)b->producer_id_block_end);
-    size_t it = 0;
-    void *v;
-    /* In cluster mode topics live in the metadata log, not here. */
-    while (!rn_cluster_enabled(&b->cfg) && rn_map_next(&b->topics, &it, NULL, &v)) {
-        rn_topic_t *t = v;
-        fprintf(f, "topic %s ", t->name);
-        for (int i = 0; i < 16; i++) fprintf(f, "%02x", t->id[i]);
-        fprintf(f, " %d %d\n", t->partition_count, t->internal ? 1 : 0);
-        for (size_t i = 0; i < t->configs.n; i++) {
-            fprintf(f, "tconfig %s %s ", t->name, t->configs.v[i].name);
-            put_escaped(f, t->configs.v[i].value);
-            fputc('\n', f);
-        }
-    }
     for (int d = 0; d < 2; d++) {
         const rn_config_set_t *set = d ? &b->cfg.dynamic_default : &b->cfg.dynamic;
         for (size_t i = 0; i < set->n; i++) {
@@ -618,29 +609,7 @@ static int hexval(char c) {
     return -1;
 }
 
-typedef struct {
-    rn_broker_t *b;
-    rn_log_t **orphans;
-    size_t n, cap;
-} orphan_ctx_t;
-
-static void collect_orphan(void *arg, rn_log_t *log) {
-    orphan_ctx_t *c = arg;
-    const char *name = rn_log_topic(log);
-    rn_topic_t *t = rn_map_get(&c->b->topics, name, strlen(name));
-    if (t && rn_log_partition(log) < t->partition_count) return;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        rn_log_t **o = realloc(c->orphans, cap * sizeof(*o));
-        if (!o) return;
-        c->orphans = o;
-        c->cap = cap;
-    }
-    rn_log_retain(log);
-    c->orphans[c->n++] = log;
-}
-
-/* At start-up, before serving: read runnel.meta, open every partition. */
+/* At start-up, before serving: read runnel.meta (its topics, if any, are imported: see the top). */
 rn_err_t rn_broker_load_metadata(rn_broker_t *b) {
     char path[4200];
     snprintf(path, sizeof(path), "%s/runnel.meta", b->cfg.log_dir);
@@ -742,28 +711,5 @@ rn_err_t rn_broker_load_metadata(rn_broker_t *b) {
         RN_ERROR("broker", "%s:%d: corrupt metadata file (%s)", path, lineno, rn_err_name(rc));
         return rc;
     }
-    /* Cluster mode: partitions follow the metadata image (src/cluster); no orphan here is an orphan there. */
-    if (rn_cluster_enabled(&b->cfg)) return RN_OK;
-    /* Partition logs: open what exists, create what is missing, delete orphans. */
-    size_t it = 0;
-    void *v;
-    while (rn_map_next(&b->topics, &it, NULL, &v)) {
-        rn_topic_t *t = v;
-        rn_topic_refresh_locked(b, t);
-        rc = topic_open_partitions(b, t, 0, t->partition_count);
-        if (rc) {
-            RN_ERROR("broker", "topic %s: opening partitions failed: %s", t->name, rn_err_name(rc));
-            return rc;
-        }
-    }
-    orphan_ctx_t oc = {b, NULL, 0, 0};
-    rn_logdir_foreach(b->logdir, collect_orphan, &oc);
-    for (size_t i = 0; i < oc.n; i++) {
-        RN_WARN("broker", "deleting partition %s-%d: its topic is not in the metadata", rn_log_topic(oc.orphans[i]),
-                rn_log_partition(oc.orphans[i]));
-        rn_logdir_delete_log(b->logdir, oc.orphans[i]);
-        rn_log_release(oc.orphans[i]);
-    }
-    free(oc.orphans);
     return RN_OK;
 }

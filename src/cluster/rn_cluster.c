@@ -22,6 +22,7 @@
 #include "rn_assert.h"
 #include "rn_client.h"
 #include "rn_cluster_roles.h"
+#include "rn_cluster_import.h"
 #include "rn_cluster_int.h"
 #include "rn_clock.h"
 #include "rn_cond.h"
@@ -36,6 +37,7 @@
 #define CTL_TICK_MS 100
 #define RN_CLUSTER_ENTRY_BYTES (512 << 10)
 #define PROPOSE_TIMEOUT_MS 5000
+#define READY_HEARTBEAT_MS 10 /* heartbeats until the first unfencing */
 
 enum {
     JOB_REGISTER, JOB_HEARTBEAT, JOB_ALTER, /* node to node: never forwarded */
@@ -83,6 +85,7 @@ struct rn_cluster {
 
     uint8_t incarnation[16];
     int64_t broker_epoch; /* -1 until registered */
+    atomic_bool ready;    /* unfenced once since start: client requests are no longer held */
     bool want_shutdown, shutdown_ok; /* controlled shutdown: asked, granted (c->lock) */
     bool rack_selector;               /* replica.selector.class is the rack-aware one (KIP-392) */
     int32_t nracks;                   /* brokers' racks, refreshed from the image (c->lock) */
@@ -90,15 +93,25 @@ struct rn_cluster {
     rn_client_t *ctl_client;
     int32_t ctl_client_node;
     rn_cluster_roles_t roles_cfg; /* process.roles (rn_cluster_roles.c) */
+    rn_import_t *import;          /* runnel.meta's topics not yet in the metadata log (rn_cluster_import.c) */
     rn_roles_t *roles;
     bool ctl_client_interrupted; /* by leader_changed (c->lock): replace it */
 };
 
-bool rn_cluster_enabled(const rn_broker_config_t *cfg) { return rn_cluster_roles_wanted(cfg); }
-
 rn_replica_mgr_t *rn_cluster_replicas(rn_broker_t *b) { return b->cluster ? b->cluster->mgr : NULL; }
 
 int32_t rn_cluster_controller_id(rn_broker_t *b) { return b->cluster ? rn_roles_controller_id(b->cluster->roles) : -1; }
+
+bool rn_cluster_ready(rn_broker_t *b) { return !b->cluster || atomic_load(&b->cluster->ready); }
+
+/* The first unfencing: the node now lists itself in Metadata, so the client
+ * requests held since start (rn_dispatch.c) go on, and /health says serving. */
+static void became_ready(rn_cluster_t *c) {
+    if (atomic_exchange(&c->ready, true)) return;
+    int expected = RN_STATE_RECOVERING;
+    atomic_compare_exchange_strong(&c->b->state, &expected, RN_STATE_SERVING);
+    rn_broker_wake_all(c->b);
+}
 
 int64_t rn_cluster_producer_id(rn_broker_t *b, int64_t local_id) {
     /* Disjoint per node: the low 16 bits are the node id (node.id < 65536 in cluster mode). */
@@ -450,7 +463,8 @@ static void sweep_orphans(rn_cluster_t *c, const rn_meta_image_t *img) {
         rn_log_t *log = l.v[i];
         const char *topic = rn_log_topic(log);
         int32_t part = rn_log_partition(log);
-        bool orphan = strncmp(topic, "__", 2) != 0 && !image_holds(img, topic, part, b->cfg.node_id);
+        bool orphan = strncmp(topic, "__", 2) != 0 && !image_holds(img, topic, part, b->cfg.node_id) &&
+                      !rn_import_pending(c->import, topic);
         if (orphan) {
             pthread_rwlock_rdlock(&b->topics_lock);
             rn_partition_t *p = rn_broker_partition_locked(b, topic, strlen(topic), part);
@@ -547,6 +561,7 @@ static void leader_changed(void *arg, int32_t leader, uint64_t term) {
         rn_client_interrupt(c->ctl_client);
         c->ctl_client_interrupted = true;
     }
+    pthread_cond_broadcast(&c->cond); /* the controller thread activates now, not at its next tick */
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -712,6 +727,9 @@ static void *life_main(void *arg) {
                     c->broker_epoch = resp->BrokerEpoch;
                     RN_INFO("cluster", "node %d registered with the controller (broker epoch %lld)", c->b->cfg.node_id,
                             (long long)c->broker_epoch);
+                    next_heartbeat = rn_clock_mono_ms(); /* the heartbeat that unfences it, at once */
+                } else if (!atomic_load(&c->ready)) {
+                    next_heartbeat = rn_clock_mono_ms() + READY_HEARTBEAT_MS; /* held clients wait */
                 }
             } else {
                 rn_BrokerHeartbeatRequest_t rq;
@@ -740,6 +758,9 @@ static void *life_main(void *arg) {
                     fenced_logged = resp->IsFenced;
                     RN_INFO("cluster", "node %d is %s", c->b->cfg.node_id, resp->IsFenced ? "fenced" : "unfenced");
                 }
+                if (!err && !resp->IsFenced) became_ready(c);
+                if (!err && resp->IsFenced && !atomic_load(&c->ready) && !rq.WantShutDown) /* held clients wait */
+                    next_heartbeat = rn_clock_mono_ms() + READY_HEARTBEAT_MS;
             }
             rn_replica_mgr_tick(c->mgr, rn_clock_mono_ms());
         }
@@ -1177,6 +1198,20 @@ static void run_job(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
 
 /* Becoming the active controller: first an entry of this term applied here, so
  * the image holds everything committed before; then sessions start afresh. */
+/* runnel.meta's topics join the metadata log (rn_cluster_import.c), at each activation
+ * until they have: a commit lost with the leadership is tried again by the next. */
+static void import_topics(rn_cluster_t *c, rn_meta_batch_t *batch) {
+    if (!c->import) return;
+    rn_meta_batch_reset(batch);
+    pthread_rwlock_rdlock(&c->img_lock);
+    int32_t n = rn_import_records(c->import, c->ctl, c->sm.img, c->b->cfg.node_id, batch);
+    pthread_rwlock_unlock(&c->img_lock);
+    if (n > 0 && commit(c, batch) != RN_OK) return;
+    pthread_rwlock_rdlock(&c->img_lock);
+    rn_import_done(c->import, c->b, c->sm.img);
+    pthread_rwlock_unlock(&c->img_lock);
+}
+
 static void maybe_activate(rn_cluster_t *c, rn_meta_batch_t *batch) {
     if (!c->quorum) return; /* process.roles=broker: jobs are answered NOT_CONTROLLER */
     uint64_t term = rn_quorum_term(c->quorum);
@@ -1192,6 +1227,7 @@ static void maybe_activate(rn_cluster_t *c, rn_meta_batch_t *batch) {
     pthread_rwlock_unlock(&c->img_lock);
     c->ctl_active_term = term;
     RN_INFO("cluster", "node %d is the active controller (term %llu)", c->b->cfg.node_id, (unsigned long long)term);
+    import_topics(c, batch);
 }
 
 static void *ctl_main(void *arg) {
@@ -1491,15 +1527,20 @@ rn_err_t rn_cluster_init(rn_broker_t *b, char *err, size_t errlen) {
     cc.num_partitions = b->cfg.num_partitions;
     cc.default_replication_factor = b->cfg.default_replication_factor;
     cc.min_insync_replicas = (int32_t)rn_broker_config_long(&b->cfg, "min.insync.replicas");
+    cc.self_broker_id = roles.broker && roles.controller ? b->cfg.node_id : -1;
     c->ctl = rn_ctl_new(&cc, (uint64_t)rn_clock_mono_ns() ^ (uint64_t)b->cfg.node_id);
     if (!c->ctl) return RN_ERR_NOMEM;
 
     c->roles_cfg = roles;
+    c->import = rn_import_take(b);
+    if (c->import && !roles.controller)
+        RN_WARN("cluster", "a broker-only node cannot import runnel.meta's topics: start it once as a controller "
+                "(their data is kept meanwhile)");
     c->qcfg.nvoters = roles.nvoters;
     memcpy(c->qcfg.voters, roles.voters, sizeof(c->qcfg.voters));
     const char *sel = rn_broker_config_value(&b->cfg, "replica.selector.class", NULL);
     c->rack_selector = sel && strstr(sel, "RackAwareReplicaSelector");
-    if (roles.nvoters > 0) /* else (bootstrap servers only) the controllers tell it */
+    if (roles.nvoters > 0 && !roles.implied) /* else runnel.meta's, or (bootstrap servers only) the controllers' */
         cluster_id_from_voters(rn_broker_config_value(&b->cfg, "controller.quorum.voters", NULL), b->cluster_id,
                                sizeof(b->cluster_id));
     rn_roles_config_t rcfg = {.b = b, .roles = &c->roles_cfg, .apply = sm_apply, .snapshot_load = sm_load,
@@ -1553,6 +1594,11 @@ rn_err_t rn_cluster_start(rn_broker_t *b) {
     void *(*mains[])(void *) = {ctl_main, follow_main, life_main};
     /* A controller-only node neither registers nor hosts partitions: the controller thread only. */
     c->nthreads = c->roles_cfg.broker ? 3 : 1;
+    if (c->roles_cfg.implied && c->roles_cfg.voters[0].port == 0) { /* bound now: its brokers part calls it there */
+        const rn_broker_config_t *cfg = &b->cfg;
+        c->roles_cfg.voters[0].port = cfg->listeners[cfg->controller_listener >= 0 ? cfg->controller_listener : 0].adv_port;
+    }
+    atomic_store(&c->ready, !c->roles_cfg.broker); /* nothing to hold for on a controller-only node */
     if (rn_roles_start(c->roles)) return RN_ERR_NOMEM;
     for (int i = 0; i < c->nthreads; i++) {
         if (pthread_create(threads[i], NULL, mains[i], c) == 0) continue;
@@ -1621,6 +1667,7 @@ void rn_cluster_free(rn_broker_t *b) {
     if (b->logdir) rn_logdir_on_sync(b->logdir, NULL, NULL);
     rn_replica_mgr_free(c->mgr);
     rn_client_free(c->ctl_client);
+    rn_import_free(c->import);
     while (c->isr_changes) {
         isr_change_t *n = c->isr_changes->next;
         free(c->isr_changes);

@@ -40,7 +40,6 @@
 
 typedef struct rn_cluster rn_cluster_t;
 
-bool rn_cluster_enabled(const rn_broker_config_t *cfg);
 /* Before the network starts: the quorum, the image replayed, the replica manager. */
 rn_err_t rn_cluster_init(rn_broker_t *b, char *err, size_t errlen);
 /* After the network started: the controller and lifecycle threads. */
@@ -55,6 +54,9 @@ void rn_cluster_free(rn_broker_t *b);
 
 rn_replica_mgr_t *rn_cluster_replicas(rn_broker_t *b);
 int32_t rn_cluster_controller_id(rn_broker_t *b); /* -1: none known */
+/* Whether client requests are served: always single-node; in cluster mode once this
+ * broker has been unfenced (Kafka's brokers open their listeners only then). */
+bool rn_cluster_ready(rn_broker_t *b);
 /* Metadata and DescribeCluster: the unfenced brokers at their listener called `listener`
  * (the one the request came in on; a broker without it: its first). */
 int32_t rn_cluster_brokers(rn_broker_t *b, rn_arena_t *a, const char *listener,

@@ -40,15 +40,12 @@ static const char *roles_value(const rn_broker_config_t *cfg) {
     return v ? v : "";
 }
 
-static bool set(const rn_broker_config_t *cfg, const char *key) {
-    const char *v = rn_broker_config_value(cfg, key, NULL);
-    return v && *v;
-}
-
-bool rn_cluster_roles_wanted(const rn_broker_config_t *cfg) {
-    const char *roles = roles_value(cfg);
-    return set(cfg, "controller.quorum.voters") || set(cfg, "controller.quorum.bootstrap.servers") ||
-           !rn_config_list_has(roles, "broker") || !rn_config_list_has(roles, "controller");
+void rn_cluster_roles_self_voter(const rn_broker_config_t *cfg, rn_quorum_voter_t *out) {
+    const rn_listener_t *l = &cfg->listeners[cfg->controller_listener >= 0 ? cfg->controller_listener : 0];
+    bool wildcard = !l->host[0] || !strcmp(l->host, "0.0.0.0") || !strcmp(l->host, "::");
+    out->id = cfg->node_id;
+    snprintf(out->host, sizeof(out->host), "%s", !wildcard ? l->host : !strcmp(l->host, "::") ? "::1" : "127.0.0.1");
+    out->port = l->port;
 }
 
 /* "host:port,host:port" (IPv6 as [addr]:port). */
@@ -109,6 +106,11 @@ rn_err_t rn_cluster_roles_parse(const rn_broker_config_t *cfg, rn_cluster_roles_
         snprintf(err, errlen, "controller.quorum.bootstrap.servers: '%s' is not a list of host:port (at most %d)", boot,
                  RN_RAFT_MAX_VOTERS);
         return RN_ERR_INVALID_CONFIG;
+    }
+    if (out->broker && out->controller && out->nvoters == 0 && out->nbootstrap == 0) { /* zero-config */
+        out->implied = true;
+        out->nvoters = 1;
+        rn_cluster_roles_self_voter(cfg, &out->voters[0]);
     }
     bool voter = false;
     for (int32_t i = 0; i < out->nvoters; i++) voter |= out->voters[i].id == self;

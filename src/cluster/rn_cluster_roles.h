@@ -28,15 +28,17 @@
 
 typedef struct {
     bool broker, controller;
+    bool implied;    /* no voters or bootstrap servers configured: a one-voter quorum of this node */
     int32_t nvoters; /* controller.quorum.voters (0: unset) */
     rn_quorum_voter_t voters[RN_RAFT_MAX_VOTERS];
     int32_t nbootstrap; /* controller.quorum.bootstrap.servers (ids -1) */
     rn_quorum_voter_t bootstrap[RN_RAFT_MAX_VOTERS];
 } rn_cluster_roles_t;
 
-/* Whether the configuration asks for cluster mode at all: voters, bootstrap servers,
- * or process.roles set to a single role. */
-bool rn_cluster_roles_wanted(const rn_broker_config_t *cfg);
+/* The voter a zero-config node (process.roles=broker,controller, neither voters nor
+ * bootstrap servers) is to itself: node.id at its controller listener, else its first,
+ * a wildcard host read as loopback. The port may be 0 (known once bound). */
+void rn_cluster_roles_self_voter(const rn_broker_config_t *cfg, rn_quorum_voter_t *out);
 /* Checks process.roles against node.id, the voters or bootstrap servers and the
  * listeners; INVALID_CONFIG with a message naming the key otherwise. */
 rn_err_t rn_cluster_roles_parse(const rn_broker_config_t *cfg, rn_cluster_roles_t *out, char *err, size_t errlen);

@@ -48,6 +48,7 @@ void rn_ctl_config_default(rn_ctl_config_t *cfg) {
         .partitions_per_request_max = 10000,
         .producer_id_block_size = 1000,
         .batch_bytes_max = 64u << 20,
+        .self_broker_id = -1,
     };
 }
 
@@ -208,6 +209,12 @@ static void elect(build_opts_t *o, rn_meta_part_rec_t *t) {
     if (chosen >= 0 && !rn_meta_ids_contains(&t->isr, chosen)) { /* from the ELR (the ISR is empty) */
         rn_meta_ids_remove(&t->elr, chosen);
         t->isr.n = 0;
+        rn_meta_ids_add(&t->isr, chosen);
+    }
+    if (chosen < 0 && t->isr.n == 0 && t->elr.n == 0 && t->replicas.n == 1 && eligible(o, t->replicas.ids[0])) {
+        /* A lone replica back from an unclean shutdown: no other copy can hold more, so it leads
+         * again with what its disk kept (KIP-966's balanced recovery, with a single candidate). */
+        chosen = t->replicas.ids[0];
         rn_meta_ids_add(&t->isr, chosen);
     }
     for (int32_t i = 0; chosen < 0 && o->unclean_ok && i < t->replicas.n; i++) {
@@ -382,7 +389,10 @@ rn_err_t rn_ctl_register_broker(rn_controller_t *ctl, const rn_meta_image_t *img
         ctl->msg = NULL;
         return RN_OK;
     }
-    if (old && session_valid(ctl, old, now_ms))
+    /* The controller's own node registering anew: its old incarnation was this process's
+     * predecessor (one node id, one voter), so it is gone: no session to wait out. */
+    bool self = req->node_id == ctl->cfg.self_broker_id;
+    if (old && !self && session_valid(ctl, old, now_ms))
         return fail(ctl, RN_ERR_DUPLICATE_BROKER_REGISTRATION, "another incarnation of this broker id holds a session");
     if (!old && rn_meta_image_broker_count(img) >= rn_meta_image_limits(img)->brokers_max)
         return fail(ctl, RN_ERR_POLICY_VIOLATION, "too many brokers");
@@ -616,6 +626,8 @@ static rn_err_t assign(rn_controller_t *ctl, const rn_meta_image_t *img, int32_t
 }
 
 /* Partition records for new partitions [first, first+count) with the given assignments. */
+/* New partitions, their ISR the active replicas and the first of them leader; without an
+ * image (an import), every replica in the ISR and no leader until one is unfenced. */
 static void emit_new_partitions(const rn_meta_image_t *img, const uint8_t topic_id[16], int32_t first,
                                 int32_t count, const rn_meta_ids_t *assignments, rn_meta_batch_t *out) {
     rn_meta_record_t *rec = calloc(1, sizeof(*rec));
@@ -631,8 +643,8 @@ static void emit_new_partitions(const rn_meta_image_t *img, const uint8_t topic_
         p->partition = first + k;
         p->replicas = assignments[k];
         for (int32_t i = 0; i < p->replicas.n; i++)
-            if (rn_meta_image_broker_active(img, p->replicas.ids[i])) p->isr.ids[p->isr.n++] = p->replicas.ids[i];
-        p->leader = p->isr.ids[0];
+            if (!img || rn_meta_image_broker_active(img, p->replicas.ids[i])) p->isr.ids[p->isr.n++] = p->replicas.ids[i];
+        p->leader = img ? p->isr.ids[0] : -1;
         rn_meta_batch_add(out, rec);
     }
     free(rec);
@@ -675,6 +687,28 @@ static rn_err_t check_config(rn_controller_t *ctl, rn_str_t key, rn_str_t value)
         !rn_str_eq_cstr(value, "false"))
         return fail(ctl, RN_ERR_INVALID_CONFIG, "unclean.leader.election.enable must be true or false");
     return RN_OK;
+}
+
+/* A new topic's records: configs first (a broker that sees the topic sees it with its
+ * configs), the topic, its partitions (img NULL: an import, see emit_new_partitions). */
+static void emit_topic(const rn_meta_image_t *img, const rn_ctl_create_topic_t *req, const uint8_t id[16], int32_t np,
+                       const rn_meta_ids_t *assignments, rn_meta_batch_t *out) {
+    rn_meta_record_t rec;
+    for (int32_t i = 0; i < req->nconfigs; i++) {
+        memset(&rec, 0, sizeof(rec));
+        rec.type = RN_META_CONFIG;
+        rec.config.resource_type = RN_META_RESOURCE_TOPIC;
+        rec.config.resource_name = req->name;
+        rec.config.key = req->configs[i].key;
+        rec.config.value = req->configs[i].value;
+        rn_meta_batch_add(out, &rec);
+    }
+    memset(&rec, 0, sizeof(rec));
+    rec.type = RN_META_TOPIC;
+    rec.topic.name = req->name;
+    memcpy(rec.topic.id, id, 16);
+    rn_meta_batch_add(out, &rec);
+    emit_new_partitions(img, id, 0, np, assignments, out);
 }
 
 rn_err_t rn_ctl_create_topic(rn_controller_t *ctl, const rn_meta_image_t *img, const rn_ctl_create_topic_t *req,
@@ -720,27 +754,33 @@ rn_err_t rn_ctl_create_topic(rn_controller_t *ctl, const rn_meta_image_t *img, c
         res->num_partitions = np;
         res->replication_factor = (int16_t)assignments[0].n;
     }
-    if (!err && !req->validate_only) {
-        /* Configs first: a broker that sees the topic sees it with its configs. */
-        rn_meta_record_t rec;
-        for (int32_t i = 0; i < req->nconfigs; i++) {
-            memset(&rec, 0, sizeof(rec));
-            rec.type = RN_META_CONFIG;
-            rec.config.resource_type = RN_META_RESOURCE_TOPIC;
-            rec.config.resource_name = req->name;
-            rec.config.key = req->configs[i].key;
-            rec.config.value = req->configs[i].value;
-            rn_meta_batch_add(out, &rec);
-        }
-        memset(&rec, 0, sizeof(rec));
-        rec.type = RN_META_TOPIC;
-        rec.topic.name = req->name;
-        memcpy(rec.topic.id, res->topic_id, 16);
-        rn_meta_batch_add(out, &rec);
-        emit_new_partitions(img, res->topic_id, 0, np, assignments, out);
-    }
+    if (!err && !req->validate_only) emit_topic(img, req, res->topic_id, np, assignments, out);
     free(assignments);
     return finish(ctl, out, mark, err);
+}
+
+rn_err_t rn_ctl_import_topic(rn_controller_t *ctl, const rn_meta_image_t *img, const rn_ctl_create_topic_t *req,
+                             const uint8_t topic_id[16], int32_t node, rn_meta_batch_t *out) {
+    rn_meta_batch_mark_t mark = rn_meta_batch_mark(out);
+    int32_t np = req->num_partitions;
+    if (!rn_meta_topic_name_valid(req->name)) return fail(ctl, RN_ERR_INVALID_TOPIC_EXCEPTION, "bad topic name");
+    if (rn_meta_image_topic_by_name(img, req->name)) return fail(ctl, RN_ERR_TOPIC_ALREADY_EXISTS, "topic exists");
+    if (uuid_zero(topic_id) || rn_meta_image_topic_by_id(img, topic_id))
+        return fail(ctl, RN_ERR_INVALID_REQUEST, "the topic id is zero or taken");
+    if (np <= 0 || rn_meta_image_partition_count(img) + np > rn_meta_image_limits(img)->partitions_max ||
+        rn_meta_image_topic_count(img) >= rn_meta_image_limits(img)->topics_max ||
+        (int64_t)rn_meta_image_config_count(img) + req->nconfigs > rn_meta_image_limits(img)->configs_max)
+        return fail(ctl, RN_ERR_POLICY_VIOLATION, "the cluster's limits would be exceeded");
+    for (int32_t i = 0; i < req->nconfigs; i++) {
+        rn_err_t err = check_config(ctl, req->configs[i].key, req->configs[i].value);
+        if (err) return err;
+    }
+    rn_meta_ids_t *assignments = malloc((size_t)np * sizeof(*assignments));
+    if (!assignments) return fail(ctl, RN_ERR_UNKNOWN_SERVER_ERROR, "out of memory");
+    for (int32_t k = 0; k < np; k++) assignments[k] = (rn_meta_ids_t){1, {node}};
+    emit_topic(NULL, req, topic_id, np, assignments, out);
+    free(assignments);
+    return finish(ctl, out, mark, RN_OK);
 }
 
 rn_err_t rn_ctl_create_partitions(rn_controller_t *ctl, const rn_meta_image_t *img, rn_str_t name, int32_t count,

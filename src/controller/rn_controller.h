@@ -37,6 +37,7 @@ typedef struct {
     int32_t partitions_per_request_max;  /* partitions one CreateTopics/CreatePartitions may add (10000) */
     int32_t producer_id_block_size;      /* producer ids handed out per AllocateProducerIds (1000, as Kafka) */
     size_t batch_bytes_max;              /* what to give rn_meta_batch_init: one decision's records (64 MiB) */
+    int32_t self_broker_id;              /* the controller's own node when it is also a broker (-1: none) */
 } rn_ctl_config_t;
 
 void rn_ctl_config_default(rn_ctl_config_t *cfg);
@@ -110,6 +111,13 @@ typedef struct {
 
 rn_err_t rn_ctl_create_topic(rn_controller_t *ctl, const rn_meta_image_t *img, const rn_ctl_create_topic_t *req,
                              rn_meta_batch_t *out, rn_ctl_create_topic_result_t *res);
+
+/* A topic of a single-node data directory (runnel.meta, written before the quorum ran) joins
+ * the metadata log under its own id (its partition directories carry it), with its configs
+ * (req: name, num_partitions, configs), every partition on `node` alone, in its ISR and
+ * leaderless until that broker is unfenced (it then leads, as after a whole-cluster restart). */
+rn_err_t rn_ctl_import_topic(rn_controller_t *ctl, const rn_meta_image_t *img, const rn_ctl_create_topic_t *req,
+                             const uint8_t topic_id[16], int32_t node, rn_meta_batch_t *out);
 
 /* CreatePartitions: grow `name` to `count` partitions (assignments: one per new partition, or 0). */
 rn_err_t rn_ctl_create_partitions(rn_controller_t *ctl, const rn_meta_image_t *img, rn_str_t name, int32_t count,

@@ -106,19 +106,30 @@ RN_TEST(broker_only_needs_the_controllers_and_is_no_voter) {
               RN_ERR_INVALID_CONFIG);
 }
 
-RN_TEST(cluster_mode_wanted) {
-    rn_config_set_t set;
-    rn_broker_config_t cfg;
+RN_TEST(zero_config_is_a_one_voter_quorum) {
+    rn_cluster_roles_t r;
     char msg[256];
-    rn_config_set_init(&set);
-    ASSERT_EQ(rn_broker_config_load(&cfg, &set, msg, sizeof(msg)), RN_OK);
-    ASSERT_FALSE(rn_cluster_roles_wanted(&cfg)); /* single node */
-    rn_broker_config_free(&cfg);
-    rn_config_set_put(&set, "process.roles", "broker");
-    ASSERT_EQ(rn_broker_config_load(&cfg, &set, msg, sizeof(msg)), RN_OK);
-    ASSERT_TRUE(rn_cluster_roles_wanted(&cfg)); /* then refused for want of controllers */
-    rn_broker_config_free(&cfg);
-    rn_config_set_free(&set);
+    /* Nothing set: node.id 1, both roles, the lone voter at its own listener. */
+    ASSERT_EQ(roles_of(&r, msg, sizeof(msg), "listeners=PLAINTEXT://127.0.0.1:9092", NULL), RN_OK);
+    ASSERT_TRUE(r.broker && r.controller && r.implied);
+    ASSERT_EQ(r.nvoters, 1);
+    ASSERT_EQ(r.voters[0].id, 1);
+    ASSERT_STREQ(r.voters[0].host, "127.0.0.1");
+    ASSERT_EQ(r.voters[0].port, 9092);
+    /* A wildcard listener is reached on loopback; the controller listener is the voter's. */
+    ASSERT_EQ(roles_of(&r, msg, sizeof(msg), "node.id=7", "listeners=PLAINTEXT://0.0.0.0:9092,CONTROLLER://:9093",
+                       "controller.listener.names=CONTROLLER", NULL),
+              RN_OK);
+    ASSERT_TRUE(r.implied);
+    ASSERT_EQ(r.voters[0].id, 7);
+    ASSERT_STREQ(r.voters[0].host, "127.0.0.1");
+    ASSERT_EQ(r.voters[0].port, 9093);
+    /* Voters given: as configured, nothing implied. */
+    ASSERT_EQ(roles_of(&r, msg, sizeof(msg), "node.id=1", V3, NULL), RN_OK);
+    ASSERT_FALSE(r.implied);
+    ASSERT_EQ(r.nvoters, 3);
+    /* A lone role still needs to be told where the others are. */
+    ASSERT_EQ(roles_of(&r, msg, sizeof(msg), "process.roles=broker", NULL), RN_ERR_INVALID_CONFIG);
 }
 
 RN_TEST(listeners_client_and_controller) {

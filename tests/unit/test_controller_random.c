@@ -136,6 +136,8 @@ static const char *check(env_t *e, seen_set_t *s, int32_t dflt_min_isr, bool dfl
                     if (rn_meta_image_broker_active(e->img, r.isr.ids[i])) return "leaderless with an active ISR member";
                 for (int32_t i = 0; r.isr.n == 0 && i < r.elr.n; i++)
                     if (rn_meta_image_broker_active(e->img, r.elr.ids[i])) return "leaderless with an active ELR member";
+                if (r.replicas.n == 1 && rn_meta_image_broker_active(e->img, r.replicas.ids[0]))
+                    return "leaderless with its lone replica active";
                 for (int32_t i = 0; unclean && i < r.replicas.n; i++)
                     if (rn_meta_image_broker_active(e->img, r.replicas.ids[i]))
                         return "leaderless with an active replica and unclean election enabled";
@@ -143,7 +145,8 @@ static const char *check(env_t *e, seen_set_t *s, int32_t dflt_min_isr, bool dfl
             if (full && r.isr.n >= min_isr && r.elr.n > 0) return "ELR kept while the ISR is at min.insync.replicas";
             seen_t *old = seen_find(s, t->id, p);
             if (old && r.leader >= 0 && !rn_meta_ids_contains(&old->holders, r.leader)) {
-                if (r.leader_recovery_state != RN_META_LRS_RECOVERING || !(unclean || step_unclean_elect))
+                bool lone = r.replicas.n == 1; /* its only copy leads again with what it kept */
+                if (!lone && (r.leader_recovery_state != RN_META_LRS_RECOVERING || !(unclean || step_unclean_elect)))
                     return "a leader that may lack committed records, without an allowed unclean election";
                 old->holders.n = 0; /* unclean: history restarts from the new leader */
                 rn_meta_ids_add(&old->holders, r.leader);

@@ -54,13 +54,6 @@ static void broker_stop(rn_broker_t *b) {
     rn_broker_free(b);
 }
 
-static void make_topic(rn_broker_t *b, const char *name, int32_t partitions) {
-    rn_topic_create_t spec = {.num_partitions = partitions, .replication_factor = 1};
-    char msg[128];
-    rn_err_t rc = rn_broker_create_topic(b, name, strlen(name), &spec, msg, sizeof(msg));
-    ASSERT_TRUE(rc == RN_OK || rc == RN_ERR_TOPIC_ALREADY_EXISTS);
-}
-
 /* ---- client ------------------------------------------------------------- */
 
 typedef struct {
@@ -152,6 +145,58 @@ static void *new_req(cli_t *c, int16_t key) {
     void *m = rn_msg_new_any(key, false, &c->arena);
     ASSERT_TRUE(m != NULL);
     return m;
+}
+
+/* FindCoordinator until the group coordinator answers: the first one asks the controller
+ * for __consumer_offsets (COORDINATOR_NOT_AVAILABLE meanwhile, as Kafka answers). */
+static void await_coordinator(rn_broker_t *b) {
+    cli_t c;
+    cli_open(&c, rn_broker_port(b));
+    int16_t err = -1;
+    for (int tries = 0; tries < 500 && err != 0; tries++) {
+        rn_FindCoordinatorRequest_t *rq = new_req(&c, RN_API_FIND_COORDINATOR);
+        rq->Key = RN_STR_LIT("g");
+        rn_FindCoordinatorResponse_t *r = call(&c, RN_API_FIND_COORDINATOR, 3, rq);
+        err = r->ErrorCode;
+        if (err) usleep(10000);
+    }
+    ASSERT_EQ(err, 0);
+    cli_close(&c);
+}
+
+/* CreateTopics through the controller (the metadata log), then Metadata until every
+ * partition has its leader. */
+static void make_topic(rn_broker_t *b, const char *name, int32_t partitions) {
+    cli_t c;
+    cli_open(&c, rn_broker_port(b));
+    rn_CreateTopicsRequest_t *rq = new_req(&c, RN_API_CREATE_TOPICS);
+    rn_CreateTopicsRequest_CreatableTopic_t t;
+    rn_CreateTopicsRequest_CreatableTopic_init(&t);
+    t.Name = (rn_str_t){name, (int32_t)strlen(name)};
+    t.NumPartitions = partitions;
+    t.ReplicationFactor = 1;
+    rq->Topics = &t;
+    rq->Topics_count = 1;
+    rq->timeoutMs = 5000;
+    rn_CreateTopicsResponse_t *resp = call(&c, RN_API_CREATE_TOPICS, 5, rq);
+    ASSERT_EQ(resp->Topics_count, 1);
+    ASSERT_TRUE(resp->Topics[0].ErrorCode == 0 || resp->Topics[0].ErrorCode == RN_ERR_TOPIC_ALREADY_EXISTS);
+    bool led = false;
+    for (int tries = 0; tries < 500 && !led; tries++) {
+        rn_MetadataRequest_t *mq = new_req(&c, RN_API_METADATA);
+        rn_MetadataRequest_MetadataRequestTopic_t mt;
+        rn_MetadataRequest_MetadataRequestTopic_init(&mt);
+        mt.Name = t.Name;
+        mq->Topics = &mt;
+        mq->Topics_count = 1;
+        rn_MetadataResponse_t *md = call(&c, RN_API_METADATA, 9, mq);
+        led = md->Topics_count == 1 && md->Topics[0].ErrorCode == 0 && md->Topics[0].Partitions_count == partitions;
+        for (int32_t i = 0; led && i < partitions; i++) led = md->Topics[0].Partitions[i].LeaderId >= 0;
+        if (!led) usleep(10000);
+    }
+    ASSERT_TRUE(led);
+    cli_close(&c);
+    await_coordinator(b);
 }
 
 /* The consumer protocol's subscription: int16 version + ConsumerProtocolSubscription v0. */
@@ -685,6 +730,7 @@ RN_TEST(wire_restart_restores_groups_and_offsets) {
 
     b = broker_start(data_dir, NULL, NULL);
     ASSERT_TRUE(b != NULL);
+    await_coordinator(b);
     cli_open(&c, rn_broker_port(b));
     rn_str_t member = rn_str_from_cstr(member_buf);
     fetched_t f = fetch_offset(&c, 7, "rg", "rt", 1);
