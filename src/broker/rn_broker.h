@@ -78,6 +78,7 @@ typedef struct {
     rn_loop_t *loop;
     rn_wait_t waits; /* sentinel of a circular list */
     atomic_int nwaits;
+    int nheld; /* client requests held for the first unfencing (rn_dispatch.c; loop thread only) */
     atomic_bool wake_posted;
 } rn_broker_loop_t;
 

@@ -101,14 +101,19 @@ static void held_resume(rn_broker_t *b, rn_wait_t *w, bool timed_out, rn_err_t e
     held_t *hr = (held_t *)w;
     if (!timed_out && !err && !rn_cluster_ready(b) && !atomic_load(&b->stopping)) return;
     if (timed_out) RN_WARN("broker", "served a request held %d ms for this broker's unfencing", HOLD_MAX_MS);
-    rn_broker_unpark(rn_broker_loop_for(b, hr->req->loop), w);
+    rn_broker_loop_t *bl = rn_broker_loop_for(b, hr->req->loop);
+    rn_broker_unpark(bl, w);
+    bl->nheld--;
     hr->hd->fn(b, hr->req, &hr->h, &hr->body);
 }
 
-/* Whether the request waits for the broker's first unfencing (see the top). */
+/* Whether the request waits for the broker's first unfencing (see the top). While any
+ * is held on this loop, the ones after it are too: a connection's requests keep their
+ * order (waits resume in the order they were parked). */
 static bool hold(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, const rn_handler_t *hd, rn_reader_t *body) {
     bool client_api = hd >= rn_handlers && hd < rn_handlers + rn_handlers_count;
-    if (rn_cluster_ready(b) || !client_api || h->api_key == RN_API_API_VERSIONS) return false;
+    rn_broker_loop_t *bl = rn_broker_loop_for(b, req->loop);
+    if ((rn_cluster_ready(b) && bl->nheld == 0) || !client_api || h->api_key == RN_API_API_VERSIONS) return false;
     held_t *hr = rn_arena_calloc(&req->arena, 1, sizeof(*hr));
     if (!hr) return false;
     hr->req = req;
@@ -117,8 +122,8 @@ static bool hold(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, const 
     hr->body = *body;
     hr->w.wants_data = true; /* resumed on every wake: the first unfencing posts one */
     hr->w.resume = held_resume;
-    rn_broker_park(rn_broker_loop_for(b, req->loop), &hr->w, HOLD_MAX_MS);
-    held_resume(b, &hr->w, false, RN_OK); /* it may have been unfenced meanwhile */
+    rn_broker_park(bl, &hr->w, HOLD_MAX_MS);
+    if (bl->nheld++ == 0) held_resume(b, &hr->w, false, RN_OK); /* it may have been unfenced meanwhile */
     return true;
 }
 

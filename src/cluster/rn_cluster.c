@@ -84,8 +84,8 @@ struct rn_cluster {
     bool threads_started;
 
     uint8_t incarnation[16];
-    int64_t broker_epoch; /* -1 until registered */
-    atomic_bool ready;    /* unfenced once since start: client requests are no longer held */
+    _Atomic int64_t broker_epoch; /* -1 until registered */
+    atomic_bool ready; /* the registry has followed this broker's first unfencing: no more holding */
     bool want_shutdown, shutdown_ok; /* controlled shutdown: asked, granted (c->lock) */
     bool rack_selector;               /* replica.selector.class is the rack-aware one (KIP-392) */
     int32_t nracks;                   /* brokers' racks, refreshed from the image (c->lock) */
@@ -104,8 +104,9 @@ int32_t rn_cluster_controller_id(rn_broker_t *b) { return b->cluster ? rn_roles_
 
 bool rn_cluster_ready(rn_broker_t *b) { return !b->cluster || atomic_load(&b->cluster->ready); }
 
-/* The first unfencing: the node now lists itself in Metadata, so the client
- * requests held since start (rn_dispatch.c) go on, and /health says serving. */
+/* The first unfencing, followed (the partitions it leads are in the registry): the
+ * node now lists itself in Metadata, so the client requests held since start
+ * (rn_dispatch.c) go on, and /health says serving. */
 static void became_ready(rn_cluster_t *c) {
     if (atomic_exchange(&c->ready, true)) return;
     int expected = RN_STATE_RECOVERING;
@@ -515,7 +516,10 @@ static void follow_image(rn_cluster_t *c, const rn_meta_touched_t *touched) {
             else if (!follow_topic(c, c->sm.img, mt)) retry(c, name);
         }
     }
+    const rn_meta_broker_t *me = rn_meta_image_broker(c->sm.img, c->b->cfg.node_id);
+    bool unfenced = me && !me->fenced && me->epoch == c->broker_epoch;
     pthread_rwlock_unlock(&c->img_lock);
+    if (unfenced) became_ready(c);
     rn_broker_wake_all(c->b);
     rn_group_coordinator_follow(c->b);
     rn_txn_coordinator_follow(c->b);
@@ -758,7 +762,6 @@ static void *life_main(void *arg) {
                     fenced_logged = resp->IsFenced;
                     RN_INFO("cluster", "node %d is %s", c->b->cfg.node_id, resp->IsFenced ? "fenced" : "unfenced");
                 }
-                if (!err && !resp->IsFenced) became_ready(c);
                 if (!err && resp->IsFenced && !atomic_load(&c->ready) && !rq.WantShutDown) /* held clients wait */
                     next_heartbeat = rn_clock_mono_ms() + READY_HEARTBEAT_MS;
             }
@@ -992,6 +995,31 @@ static void job_alter(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
     }
 }
 
+/* What the broker knows and the controller does not: legal names, the topic configs
+ * and their values (the messages single-node Kafka gives). */
+static rn_err_t check_new_topic(const rn_CreateTopicsRequest_CreatableTopic_t *ct, char *msg, size_t msglen) {
+    if (ct->Name.len < 0) return RN_ERR_INVALID_TOPIC_EXCEPTION;
+    rn_err_t err = rn_topic_name_validate(ct->Name.ptr, (size_t)ct->Name.len, msg, msglen);
+    for (int32_t k = 0; !err && k < ct->Configs_count; k++) {
+        rn_str_t key = ct->Configs[k].Name, value = ct->Configs[k].Value;
+        char name[128];
+        snprintf(name, sizeof(name), "%.*s", key.len > 0 ? key.len : 0, key.len > 0 ? key.ptr : "");
+        const rn_config_def_t *d = rn_topic_config_def(name);
+        char *v = value.len >= 0 ? strndup(value.ptr, (size_t)value.len) : NULL;
+        if (!d) {
+            snprintf(msg, msglen, "Unknown topic config name: %s", name);
+            err = RN_ERR_INVALID_CONFIG;
+        } else if (!v) {
+            snprintf(msg, msglen, "Null value not supported for topic config: %s", name);
+            err = RN_ERR_INVALID_CONFIG;
+        } else if (rn_config_validate(d, v, msg, msglen) != RN_OK) {
+            err = RN_ERR_INVALID_CONFIG;
+        }
+        free(v);
+    }
+    return err;
+}
+
 static void job_create(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
     rn_CreateTopicsRequest_t *rq = j->rq;
     rn_CreateTopicsResponse_t *resp = j->resp;
@@ -1019,6 +1047,8 @@ static void job_create(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
         memset(&res, 0, sizeof(res));
         rn_meta_batch_reset(batch);
         rn_err_t err = j->refuse;
+        char msg[256] = "";
+        if (!err) err = check_new_topic(ct, msg, sizeof(msg));
         if (!err) {
             pthread_rwlock_rdlock(&c->img_lock);
             err = rn_ctl_create_topic(c->ctl, c->sm.img, &req, batch, &res);
@@ -1027,7 +1057,7 @@ static void job_create(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
         }
         tr->ErrorCode = rn_err_wire(err);
         if (err) {
-            tr->ErrorMessage = rn_str_dup_arena(a, ctl_message(c, err));
+            tr->ErrorMessage = rn_str_dup_arena(a, msg[0] ? msg : ctl_message(c, err));
             tr->NumPartitions = -1;
             tr->ReplicationFactor = -1;
         } else {

@@ -677,6 +677,19 @@ static bool parse_positive_int(rn_str_t v) {
     return n >= 1 && n <= INT32_MAX;
 }
 
+/* Kafka: topics whose names differ only in '.' vs '_' collide in metric names. */
+static bool collides(const rn_meta_image_t *img, rn_str_t name) {
+    for (int32_t ti = 0; ti < rn_meta_image_topic_count(img); ti++) {
+        const char *other = rn_meta_image_topic_at(img, ti)->name;
+        if (strlen(other) != (size_t)name.len) continue;
+        bool same = true;
+        for (int32_t i = 0; i < name.len && same; i++)
+            same = (other[i] == '.' ? '_' : other[i]) == (name.ptr[i] == '.' ? '_' : name.ptr[i]);
+        if (same) return true;
+    }
+    return false;
+}
+
 /* The configs the controller itself reads must parse (a delete, value len -1, always does). */
 static rn_err_t check_config(rn_controller_t *ctl, rn_str_t key, rn_str_t value) {
     if (key.len < 1 || key.len > RN_META_STR_MAX || value.len > RN_META_STR_MAX)
@@ -718,6 +731,9 @@ rn_err_t rn_ctl_create_topic(rn_controller_t *ctl, const rn_meta_image_t *img, c
     if (!rn_meta_topic_name_valid(req->name))
         return fail(ctl, RN_ERR_INVALID_TOPIC_EXCEPTION, "topic names are 1-249 characters of [a-zA-Z0-9._-]");
     if (rn_meta_image_topic_by_name(img, req->name)) return fail(ctl, RN_ERR_TOPIC_ALREADY_EXISTS, "topic exists");
+    if (collides(img, req->name))
+        return fail(ctl, RN_ERR_INVALID_TOPIC_EXCEPTION,
+                    "the name collides with an existing topic's ('.' and '_' are one in metric names)");
     if (rn_meta_image_topic_count(img) >= rn_meta_image_limits(img)->topics_max)
         return fail(ctl, RN_ERR_POLICY_VIOLATION, "the cluster's topic limit is reached");
     if (req->nconfigs < 0 || (int64_t)rn_meta_image_config_count(img) + req->nconfigs > rn_meta_image_limits(img)->configs_max)

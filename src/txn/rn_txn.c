@@ -422,6 +422,7 @@ static void load_partition_locked(rn_txn_coordinator_t *c, int32_t partition, in
         if (t->log_partition != partition) continue;
         n++;
         if (t->state == TXN_PREPARE_COMMIT || t->state == TXN_PREPARE_ABORT) {
+            RN_INFO("txn", "%s: was in %s at shutdown; writing its markers", t->id, rn_txn_state_name(t->state));
             t->markers = true;
             c->markers_pending = true;
             prepared++;
