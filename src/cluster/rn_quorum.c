@@ -212,7 +212,7 @@ static void sm_role(void *ctx, rn_raft_role_t role, uint64_t term, int32_t leade
 
 static void *driver_main(void *arg) {
     rn_quorum_t *q = arg;
-    int64_t next_tick = rn_clock_mono_ms() + TICK_MS;
+    int64_t next_tick = rn_clock_mono_ms(); /* the first tick at once: a lone voter leads at it */
     pthread_mutex_lock(&q->lock);
     while (!q->stopping) {
         inmsg_t *in = q->inbox_head;
