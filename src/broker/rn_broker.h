@@ -300,7 +300,8 @@ rn_err_t rn_group_txn_offset_commit(rn_broker_t *b, rn_str_t group_id, int64_t p
 /* A COMMIT/ABORT marker of producer_id was appended to partition `partition`
  * of __consumer_offsets: its pending offsets there become visible or vanish. */
 void rn_group_txn_complete(rn_broker_t *b, int32_t partition, int64_t producer_id, bool commit);
-/* The __consumer_offsets partition of a group (-1: the topic does not exist yet). */
+/* The __consumer_offsets partition of a group (asking for the topic when it does not exist yet:
+ * then the partition it will have, of the configured offsets.topic.num.partitions). */
 int32_t rn_group_offsets_partition(rn_broker_t *b, rn_str_t group_id);
 void rn_h_find_coordinator(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 void rn_h_join_group(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);

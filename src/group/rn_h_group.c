@@ -907,7 +907,9 @@ void rn_group_txn_complete(rn_broker_t *b, int32_t partition, int64_t producer_i
 
 int32_t rn_group_offsets_partition(rn_broker_t *b, rn_str_t group_id) {
     rn_group_coordinator_t *c = b->group_coordinator;
-    if (rn__coord_ensure_topic(c)) return -1; /* cluster mode: its partition count is the topic's */
+    /* The topic's count once it exists; until then (its creation asked for here) the
+     * configured one it will be created with, as Kafka's partitionFor answers. */
+    (void)rn__coord_ensure_topic(c);
     size_t len = group_id.len > 0 ? (size_t)group_id.len : 0;
     return rn_group_partition_for(group_id.ptr ? group_id.ptr : "", len, c->otopic.partitions);
 }

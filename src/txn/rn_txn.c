@@ -1267,7 +1267,6 @@ void rn_h_add_offsets_to_txn(rn_broker_t *b, rn_req_t *req, const rn_req_header_
     int16_t err = RN_OK;
     if (rq.GroupId.len <= 0) err = RN_ERR_INVALID_GROUP_ID;
     int32_t opart = err ? -1 : rn_group_offsets_partition(b, rq.GroupId);
-    if (!err && opart < 0) err = RN_ERR_COORDINATOR_NOT_AVAILABLE; /* no __consumer_offsets yet */
     pthread_mutex_lock(&c->lock);
     if (!err) err = owns_txn(c, rq.TransactionalId);
     txn_t *t = err ? NULL : txn_get(c, rq.TransactionalId);
