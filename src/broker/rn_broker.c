@@ -153,7 +153,7 @@ rn_err_t rn_broker_start(rn_broker_t *b) {
     if (!rc && b->cluster) rc = rn_cluster_start(b);
     if (rc) return rc;
     if (rn_cluster_ready(b)) atomic_store(&b->state, RN_STATE_SERVING); /* else at its first unfencing */
-    RN_INFO("broker", "node %d serving the Kafka protocol on %s:%d (advertised %s:%d), cluster id %s", b->cfg.node_id,
+    RN_INFO("broker", "node %d speaking the Kafka protocol on %s:%d (advertised %s:%d), cluster id %s", b->cfg.node_id,
             b->cfg.listener_host, rn_net_port(b->net), b->cfg.advertised_host,
             b->cfg.advertised_port ? b->cfg.advertised_port : rn_net_port(b->net), b->cluster_id);
     return RN_OK;

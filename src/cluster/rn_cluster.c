@@ -109,6 +109,7 @@ bool rn_cluster_ready(rn_broker_t *b) { return !b->cluster || atomic_load(&b->cl
  * (rn_dispatch.c) go on, and /health says serving. */
 static void became_ready(rn_cluster_t *c) {
     if (atomic_exchange(&c->ready, true)) return;
+    RN_INFO("cluster", "node %d is unfenced: serving clients", c->b->cfg.node_id);
     int expected = RN_STATE_RECOVERING;
     atomic_compare_exchange_strong(&c->b->state, &expected, RN_STATE_SERVING);
     rn_broker_wake_all(c->b);
