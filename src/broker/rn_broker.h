@@ -161,12 +161,35 @@ rn_err_t rn_broker_set_topic_configs(rn_broker_t *b, const char *name, size_t le
 /* Replace the broker's dynamic config set (per node, or the cluster default). */
 rn_err_t rn_broker_set_dynamic_configs(rn_broker_t *b, bool cluster_default, const rn_config_set_t *configs,
                                        bool validate_only, char *msg, size_t msglen);
+/* Dynamic broker configs: known, not read-only, valid values (INVALID_CONFIG naming the key). */
+rn_err_t rn_broker_dynamic_configs_validate(const rn_config_set_t *configs, char *msg, size_t msglen);
+/* Cluster mode: the metadata image's sets for this node become its dynamic configs and take
+ * effect (rn_broker_apply_configs_locked) if they differ; the old sets are handed back in the
+ * arguments. Takes topics_lock exclusively. True if anything changed. */
+bool rn_broker_replace_dynamic_configs(rn_broker_t *b, rn_config_set_t *per_broker, rn_config_set_t *defaults);
 void rn_broker_apply_configs_locked(rn_broker_t *b);
 /* IncrementalAlterConfigs' operations on a resource's explicit set (rn_h_admin.c). */
 struct rn_IncrementalAlterConfigsRequest_AlterConfigsResource;
 rn_err_t rn_admin_incremental_edit(rn_broker_t *b,
                                    const struct rn_IncrementalAlterConfigsRequest_AlterConfigsResource *res,
                                    rn_config_set_t *cs, char *msg, size_t msglen);
+/* An AlterConfigs or IncrementalAlterConfigs request (by api_key), read alike (rn_h_admin.c;
+ * the active controller's job reads it too). */
+typedef struct {
+    int16_t api_key;
+    const void *rq; /* rn_AlterConfigsRequest_t or rn_IncrementalAlterConfigsRequest_t */
+    int32_t n;      /* resources */
+    bool validate_only;
+} rn_admin_alter_t;
+void rn_admin_alter_init(rn_admin_alter_t *v, int16_t api_key, const void *rq);
+int8_t rn_admin_alter_type(const rn_admin_alter_t *v, int32_t i);
+rn_str_t rn_admin_alter_name(const rn_admin_alter_t *v, int32_t i);
+/* Resource i's new explicit set into *out (initialised, empty): AlterConfigs' set replaces the
+ * current one; IncrementalAlterConfigs' operations edit a copy of `cur` (NULL: empty). */
+rn_err_t rn_admin_alter_configs_of(rn_broker_t *b, const rn_admin_alter_t *v, int32_t i, const rn_config_set_t *cur,
+                                   rn_config_set_t *out, char *msg, size_t msglen);
+/* BROKER_LOGGER: every value a log level (INVALID_CONFIG); set on this node unless validate_only. */
+rn_err_t rn_admin_alter_loggers(const rn_config_set_t *cs, bool validate_only, char *msg, size_t msglen);
 /* Validate topic configs: INVALID_CONFIG with a message naming the key. */
 rn_err_t rn_topic_configs_validate(const rn_config_set_t *configs, char *msg, size_t msglen);
 /* Auto-create on Metadata/Produce if allowed; returns the error to report. */

@@ -376,7 +376,9 @@ void rn_h_describe_configs(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
             if (r->Configs) {
                 rn_DescribeConfigsResponse_DescribeConfigsResourceResult_init(&r->Configs[0]);
                 r->Configs[0].Name = RN_STR_LIT("root");
-                r->Configs[0].Value = rn_str_dup_arena(a, rn_broker_config_value(&b->cfg, "log.level", NULL));
+                static const char *const levels[] = {"error", "warn", "info", "debug"};
+                int lvl = rn_log_level_current; /* the level in force, set by log.level or a logger change */
+                r->Configs[0].Value = rn_str_dup_arena(a, levels[lvl >= 0 && lvl <= 3 ? lvl : RN_LOG_INFO]);
                 r->Configs[0].ConfigSource = 6; /* DYNAMIC_BROKER_LOGGER_CONFIG */
                 r->Configs[0].ConfigType = RN_CT_STRING;
                 r->Configs_count = 1;
@@ -406,18 +408,68 @@ void rn_h_describe_configs(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
 
 /* ---- AlterConfigs / IncrementalAlterConfigs ---- */
 
-/* Apply a whole new set to a topic or the broker. */
+void rn_admin_alter_init(rn_admin_alter_t *v, int16_t api_key, const void *rq) {
+    v->api_key = api_key;
+    v->rq = rq;
+    if (api_key == RN_API_INCREMENTAL_ALTER_CONFIGS) {
+        const rn_IncrementalAlterConfigsRequest_t *irq = rq;
+        v->n = irq->Resources_count;
+        v->validate_only = irq->ValidateOnly;
+    } else {
+        const rn_AlterConfigsRequest_t *arq = rq;
+        v->n = arq->Resources_count;
+        v->validate_only = arq->ValidateOnly;
+    }
+    if (v->n < 0) v->n = 0;
+}
+
+int8_t rn_admin_alter_type(const rn_admin_alter_t *v, int32_t i) {
+    return v->api_key == RN_API_INCREMENTAL_ALTER_CONFIGS
+               ? ((const rn_IncrementalAlterConfigsRequest_t *)v->rq)->Resources[i].ResourceType
+               : ((const rn_AlterConfigsRequest_t *)v->rq)->Resources[i].ResourceType;
+}
+
+rn_str_t rn_admin_alter_name(const rn_admin_alter_t *v, int32_t i) {
+    return v->api_key == RN_API_INCREMENTAL_ALTER_CONFIGS
+               ? ((const rn_IncrementalAlterConfigsRequest_t *)v->rq)->Resources[i].ResourceName
+               : ((const rn_AlterConfigsRequest_t *)v->rq)->Resources[i].ResourceName;
+}
+
+rn_err_t rn_admin_alter_configs_of(rn_broker_t *b, const rn_admin_alter_t *v, int32_t i, const rn_config_set_t *cur,
+                                   rn_config_set_t *out, char *msg, size_t msglen) {
+    if (v->api_key == RN_API_INCREMENTAL_ALTER_CONFIGS) {
+        if (cur && !rn_config_set_copy(out, cur)) return RN_ERR_UNKNOWN_SERVER_ERROR;
+        return rn_admin_incremental_edit(b, &((const rn_IncrementalAlterConfigsRequest_t *)v->rq)->Resources[i], out,
+                                         msg, msglen);
+    }
+    const rn_AlterConfigsRequest_AlterConfigsResource_t *res = &((const rn_AlterConfigsRequest_t *)v->rq)->Resources[i];
+    for (int32_t k = 0; k < res->Configs_count; k++) {
+        const rn_AlterConfigsRequest_AlterableConfig_t *c = &res->Configs[k];
+        if (c->Name.len <= 0) continue;
+        if (!rn_config_set_put_n(out, c->Name.ptr, (size_t)c->Name.len, c->Value.ptr,
+                                 c->Value.len > 0 ? (size_t)c->Value.len : 0, c->Value.len < 0))
+            return RN_ERR_UNKNOWN_SERVER_ERROR;
+    }
+    return RN_OK;
+}
+
+rn_err_t rn_admin_alter_loggers(const rn_config_set_t *cs, bool validate_only, char *msg, size_t msglen) {
+    for (size_t i = 0; i < cs->n; i++) {
+        if (!cs->v[i].value || rn_log_level_parse(cs->v[i].value) < 0) {
+            snprintf(msg, msglen, "Log level '%s' is not one of error, warn, info, debug",
+                     cs->v[i].value ? cs->v[i].value : "null");
+            return RN_ERR_INVALID_CONFIG;
+        }
+    }
+    if (!validate_only)
+        for (size_t i = 0; i < cs->n; i++) rn_log_set_level((rn_log_level_t)rn_log_level_parse(cs->v[i].value));
+    return RN_OK;
+}
+
+/* Single-node mode (and broker loggers in either): apply a whole new set to a topic, the
+ * broker or its logger. */
 static rn_err_t alter_resource(rn_broker_t *b, int8_t type, rn_str_t name, const rn_config_set_t *cs, bool validate_only,
                                char *msg, size_t msglen) {
-    if (b->cluster && type == RN_RESOURCE_TOPIC) { /* alone in a request, topics go to the controller */
-        snprintf(msg, msglen, "In cluster mode topic configs are altered in a request of topic resources only");
-        return RN_ERR_INVALID_REQUEST;
-    }
-    if (b->cluster && type == RN_RESOURCE_BROKER) {
-        snprintf(msg, msglen, "Dynamic broker configs are not supported in cluster mode (set them in the node's "
-                 "properties)");
-        return RN_ERR_INVALID_REQUEST;
-    }
     if (type == RN_RESOURCE_TOPIC) {
         if (name.len <= 0) {
             snprintf(msg, msglen, "Topic name is empty");
@@ -432,20 +484,67 @@ static rn_err_t alter_resource(rn_broker_t *b, int8_t type, rn_str_t name, const
         }
         return rn_broker_set_dynamic_configs(b, name.len <= 0, cs, validate_only, msg, msglen);
     }
-    if (type == RN_RESOURCE_BROKER_LOGGER) {
-        for (size_t i = 0; i < cs->n; i++) {
-            if (!cs->v[i].value || rn_log_level_parse(cs->v[i].value) < 0) {
-                snprintf(msg, msglen, "Log level '%s' is not one of error, warn, info, debug",
-                         cs->v[i].value ? cs->v[i].value : "null");
-                return RN_ERR_INVALID_CONFIG;
-            }
-        }
-        if (!validate_only)
-            for (size_t i = 0; i < cs->n; i++) rn_log_set_level((rn_log_level_t)rn_log_level_parse(cs->v[i].value));
-        return RN_OK;
-    }
+    if (type == RN_RESOURCE_BROKER_LOGGER) return rn_admin_alter_loggers(cs, validate_only, msg, msglen);
     snprintf(msg, msglen, "Unsupported resource type %d", type);
     return RN_ERR_INVALID_REQUEST;
+}
+
+/* One resource of the request, on this node: its new set (IncrementalAlterConfigs starts from
+ * the resource's current explicit set), then applied. */
+static rn_err_t alter_here(rn_broker_t *b, const rn_admin_alter_t *v, int32_t i, char *msg, size_t msglen) {
+    int8_t type = rn_admin_alter_type(v, i);
+    rn_str_t name = rn_admin_alter_name(v, i);
+    rn_err_t rc = RN_OK;
+    rn_config_set_t cur, cs;
+    rn_config_set_init(&cur);
+    rn_config_set_init(&cs);
+    if (v->api_key == RN_API_INCREMENTAL_ALTER_CONFIGS) {
+        pthread_rwlock_rdlock(&b->topics_lock);
+        if (type == RN_RESOURCE_TOPIC) {
+            rn_topic_t *t = name.len > 0 ? rn_broker_topic_locked(b, name.ptr, (size_t)name.len) : NULL;
+            if (!t) {
+                rc = RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                snprintf(msg, msglen, "Topic '%.*s' does not exist.", name.len > 0 ? name.len : 0, name.ptr);
+            } else if (!rn_config_set_copy(&cur, &t->configs)) {
+                rc = RN_ERR_UNKNOWN_SERVER_ERROR;
+            }
+        } else if (type == RN_RESOURCE_BROKER) {
+            if (!rn_config_set_copy(&cur, name.len > 0 ? &b->cfg.dynamic : &b->cfg.dynamic_default))
+                rc = RN_ERR_UNKNOWN_SERVER_ERROR;
+        }
+        pthread_rwlock_unlock(&b->topics_lock);
+    }
+    if (!rc) rc = rn_admin_alter_configs_of(b, v, i, &cur, &cs, msg, msglen);
+    if (!rc) rc = alter_resource(b, type, name, &cs, v->validate_only, msg, msglen);
+    rn_config_set_free(&cur);
+    rn_config_set_free(&cs);
+    return rc;
+}
+
+/* Cluster mode, as KRaft: topic and broker configs are the active controller's (the request
+ * goes there whole, forwarded by a node that is not it, and the answer comes from there);
+ * broker loggers are this node's, set here first — the controller answers for them with the
+ * same check, deciding nothing. A request of loggers only stays here. True if taken. */
+static bool alter_in_cluster(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, const rn_admin_alter_t *v,
+                             rn_reader_t *body) {
+    if (!b->cluster) return false;
+    bool to_controller = false;
+    for (int32_t i = 0; i < v->n; i++) {
+        int8_t type = rn_admin_alter_type(v, i);
+        to_controller |= type == RN_RESOURCE_TOPIC || type == RN_RESOURCE_BROKER;
+    }
+    if (!to_controller) return false;
+    for (int32_t i = 0; i < v->n && !rn_cluster_request_forwarded(h); i++) {
+        if (rn_admin_alter_type(v, i) != RN_RESOURCE_BROKER_LOGGER) continue;
+        char msg[512] = "";
+        rn_config_set_t cs;
+        rn_config_set_init(&cs);
+        if (rn_admin_alter_configs_of(b, v, i, NULL, &cs, msg, sizeof(msg)) == RN_OK)
+            (void)rn_admin_alter_loggers(&cs, v->validate_only, msg, sizeof(msg));
+        rn_config_set_free(&cs);
+    }
+    rn_cluster_alter_configs(b, req, h, body);
+    return true;
 }
 
 void rn_h_alter_configs(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
@@ -458,40 +557,24 @@ void rn_h_alter_configs(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
         rn_broker_bad_request(b, req, h, rc);
         return;
     }
-    bool topics_only = rq.Resources_count > 0;
-    for (int32_t i = 0; i < rq.Resources_count; i++) topics_only &= rq.Resources[i].ResourceType == RN_RESOURCE_TOPIC;
-    if (b->cluster && topics_only) { /* the active controller decides (src/cluster) */
-        rn_cluster_alter_configs(b, req, h, &again);
-        return;
-    }
+    rn_admin_alter_t v;
+    rn_admin_alter_init(&v, h->api_key, &rq);
+    if (alter_in_cluster(b, req, h, &v, &again)) return;
     rn_AlterConfigsResponse_t resp;
     rn_AlterConfigsResponse_init(&resp);
-    int32_t n = rq.Resources_count > 0 ? rq.Resources_count : 0;
-    resp.Responses = rn_arena_calloc(a, (size_t)n + 1, sizeof(*resp.Responses));
+    resp.Responses = rn_arena_calloc(a, (size_t)v.n + 1, sizeof(*resp.Responses));
     if (!resp.Responses) {
         rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
         return;
     }
-    resp.Responses_count = n;
-    for (int32_t i = 0; i < n; i++) {
-        const rn_AlterConfigsRequest_AlterConfigsResource_t *res = &rq.Resources[i];
+    resp.Responses_count = v.n;
+    for (int32_t i = 0; i < v.n; i++) {
         rn_AlterConfigsResponse_AlterConfigsResourceResponse_t *r = &resp.Responses[i];
         rn_AlterConfigsResponse_AlterConfigsResourceResponse_init(r);
-        r->ResourceType = res->ResourceType;
-        r->ResourceName = res->ResourceName;
-        rn_config_set_t cs;
-        rn_config_set_init(&cs);
+        r->ResourceType = rq.Resources[i].ResourceType;
+        r->ResourceName = rq.Resources[i].ResourceName;
         char msg[512] = "";
-        rc = RN_OK;
-        for (int32_t k = 0; k < res->Configs_count && !rc; k++) {
-            const rn_AlterConfigsRequest_AlterableConfig_t *c = &res->Configs[k];
-            if (c->Name.len <= 0) continue;
-            if (!rn_config_set_put_n(&cs, c->Name.ptr, (size_t)c->Name.len, c->Value.ptr,
-                                     c->Value.len > 0 ? (size_t)c->Value.len : 0, c->Value.len < 0))
-                rc = RN_ERR_UNKNOWN_SERVER_ERROR;
-        }
-        if (!rc) rc = alter_resource(b, res->ResourceType, res->ResourceName, &cs, rq.ValidateOnly, msg, sizeof(msg));
-        rn_config_set_free(&cs);
+        rc = alter_here(b, &v, i, msg, sizeof(msg));
         r->ErrorCode = rn_err_wire(rc);
         r->ErrorMessage = msg_or_null(a, rc, msg);
     }
@@ -578,52 +661,24 @@ void rn_h_incremental_alter_configs(rn_broker_t *b, rn_req_t *req, const rn_req_
         rn_broker_bad_request(b, req, h, rc);
         return;
     }
-    bool topics_only = rq.Resources_count > 0;
-    for (int32_t i = 0; i < rq.Resources_count; i++) topics_only &= rq.Resources[i].ResourceType == RN_RESOURCE_TOPIC;
-    if (b->cluster && topics_only) { /* the active controller decides (src/cluster) */
-        rn_cluster_alter_configs(b, req, h, &again);
-        return;
-    }
+    rn_admin_alter_t v;
+    rn_admin_alter_init(&v, h->api_key, &rq);
+    if (alter_in_cluster(b, req, h, &v, &again)) return;
     rn_IncrementalAlterConfigsResponse_t resp;
     rn_IncrementalAlterConfigsResponse_init(&resp);
-    int32_t n = rq.Resources_count > 0 ? rq.Resources_count : 0;
-    resp.Responses = rn_arena_calloc(a, (size_t)n + 1, sizeof(*resp.Responses));
+    resp.Responses = rn_arena_calloc(a, (size_t)v.n + 1, sizeof(*resp.Responses));
     if (!resp.Responses) {
         rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
         return;
     }
-    resp.Responses_count = n;
-    for (int32_t i = 0; i < n; i++) {
-        const rn_IncrementalAlterConfigsRequest_AlterConfigsResource_t *res = &rq.Resources[i];
+    resp.Responses_count = v.n;
+    for (int32_t i = 0; i < v.n; i++) {
         rn_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_t *r = &resp.Responses[i];
         rn_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_init(r);
-        r->ResourceType = res->ResourceType;
-        r->ResourceName = res->ResourceName;
+        r->ResourceType = rq.Resources[i].ResourceType;
+        r->ResourceName = rq.Resources[i].ResourceName;
         char msg[512] = "";
-        rc = RN_OK;
-        /* Start from the resource's current explicit set. */
-        rn_config_set_t cs;
-        rn_config_set_init(&cs);
-        pthread_rwlock_rdlock(&b->topics_lock);
-        if (res->ResourceType == RN_RESOURCE_TOPIC) {
-            rn_topic_t *t = res->ResourceName.len > 0
-                                ? rn_broker_topic_locked(b, res->ResourceName.ptr, (size_t)res->ResourceName.len)
-                                : NULL;
-            if (!t) {
-                rc = RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-                snprintf(msg, sizeof(msg), "Topic '%.*s' does not exist.", res->ResourceName.len > 0 ? res->ResourceName.len : 0,
-                         res->ResourceName.ptr);
-            } else if (!rn_config_set_copy(&cs, &t->configs)) {
-                rc = RN_ERR_UNKNOWN_SERVER_ERROR;
-            }
-        } else if (res->ResourceType == RN_RESOURCE_BROKER) {
-            if (!rn_config_set_copy(&cs, res->ResourceName.len > 0 ? &b->cfg.dynamic : &b->cfg.dynamic_default))
-                rc = RN_ERR_UNKNOWN_SERVER_ERROR;
-        }
-        pthread_rwlock_unlock(&b->topics_lock);
-        if (!rc) rc = rn_admin_incremental_edit(b, res, &cs, msg, sizeof(msg));
-        if (!rc) rc = alter_resource(b, res->ResourceType, res->ResourceName, &cs, rq.ValidateOnly, msg, sizeof(msg));
-        rn_config_set_free(&cs);
+        rc = alter_here(b, &v, i, msg, sizeof(msg));
         r->ErrorCode = rn_err_wire(rc);
         r->ErrorMessage = msg_or_null(a, rc, msg);
     }

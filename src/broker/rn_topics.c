@@ -3,23 +3,23 @@
  * topic configs, and the metadata file that makes them durable.
  *
  * Topics live in the metadata log (src/cluster, src/controller); the registry
- * here follows it. The node's own file `<log.dirs>/runnel.meta` keeps what is
- * not the log's: the cluster id, the producer id block, and the dynamic broker
- * configs. It is text, rewritten whole on every change: write
- * `runnel.meta.tmp`, fsync, rename over `runnel.meta`, fsync the directory.
- * Lines:
+ * here follows it, as do the dynamic broker configs (Config records there). The
+ * node's own file `<log.dirs>/runnel.meta` keeps what is not the log's: the
+ * cluster id and the producer id block. It is text, rewritten whole on every
+ * change: write `runnel.meta.tmp`, fsync, rename over `runnel.meta`, fsync the
+ * directory. Lines:
  *
  *   runnel-meta 1
  *   cluster.id <id>
  *   producer.id.block.end <next unallocated producer id block start>
- *   bconfig <key> <value, %-escaped>            (dynamic, this node)
- *   dconfig <key> <value, %-escaped>            (dynamic, cluster default)
  *
  * A data directory from before the metadata quorum (a lone broker kept its
- * topics here) also has
+ * topics and dynamic broker configs here) also has
  *
  *   topic <name> <32 hex topic id> <partition count> <internal 0|1>
  *   tconfig <topic name> <key> <value, %-escaped; \N for null>
+ *   bconfig <key> <value, %-escaped>            (dynamic, this node)
+ *   dconfig <key> <value, %-escaped>            (dynamic, cluster default)
  *
  * which are read into the registry for src/cluster/rn_cluster_import.c to
  * move into the metadata log; the file is then written again without them.
@@ -427,8 +427,7 @@ rn_err_t rn_broker_set_topic_configs(rn_broker_t *b, const char *name, size_t le
     return RN_OK;
 }
 
-rn_err_t rn_broker_set_dynamic_configs(rn_broker_t *b, bool cluster_default, const rn_config_set_t *configs,
-                                       bool validate_only, char *msg, size_t msglen) {
+rn_err_t rn_broker_dynamic_configs_validate(const rn_config_set_t *configs, char *msg, size_t msglen) {
     for (size_t i = 0; i < configs->n; i++) {
         const rn_config_def_t *d = rn_broker_config_def(configs->v[i].name);
         if (!d) {
@@ -444,7 +443,13 @@ rn_err_t rn_broker_set_dynamic_configs(rn_broker_t *b, bool cluster_default, con
             return RN_ERR_INVALID_CONFIG;
         }
     }
-    if (validate_only) return RN_OK;
+    return RN_OK;
+}
+
+rn_err_t rn_broker_set_dynamic_configs(rn_broker_t *b, bool cluster_default, const rn_config_set_t *configs,
+                                       bool validate_only, char *msg, size_t msglen) {
+    rn_err_t rc = rn_broker_dynamic_configs_validate(configs, msg, msglen);
+    if (rc || validate_only) return rc;
     pthread_rwlock_wrlock(&b->topics_lock);
     rn_config_set_t *target = cluster_default ? &b->cfg.dynamic_default : &b->cfg.dynamic;
     rn_config_set_t old = *target;
@@ -453,7 +458,7 @@ rn_err_t rn_broker_set_dynamic_configs(rn_broker_t *b, bool cluster_default, con
         pthread_rwlock_unlock(&b->topics_lock);
         return RN_ERR_UNKNOWN_SERVER_ERROR;
     }
-    rn_err_t rc = rn_broker_save_metadata(b);
+    rc = rn_broker_save_metadata(b);
     if (rc) {
         rn_config_set_free(target);
         *target = old;
@@ -467,10 +472,30 @@ rn_err_t rn_broker_set_dynamic_configs(rn_broker_t *b, bool cluster_default, con
     return RN_OK;
 }
 
+bool rn_broker_replace_dynamic_configs(rn_broker_t *b, rn_config_set_t *per_broker, rn_config_set_t *defaults) {
+    pthread_rwlock_wrlock(&b->topics_lock);
+    bool changed = !rn_config_set_equal(per_broker, &b->cfg.dynamic) ||
+                   !rn_config_set_equal(defaults, &b->cfg.dynamic_default);
+    if (changed) {
+        rn_config_set_t old_per = b->cfg.dynamic, old_def = b->cfg.dynamic_default;
+        b->cfg.dynamic = *per_broker;
+        b->cfg.dynamic_default = *defaults;
+        *per_broker = old_per;
+        *defaults = old_def;
+        rn_broker_apply_configs_locked(b);
+    }
+    pthread_rwlock_unlock(&b->topics_lock);
+    return changed;
+}
+
 /* After broker-level config changes: re-resolve what depends on them. */
 void rn_broker_apply_configs_locked(rn_broker_t *b) {
+    /* Only a changed log.level resets the level: a broker logger's (BROKER_LOGGER) stands meanwhile. */
     int lvl = rn_log_level_parse(rn_broker_config_value(&b->cfg, "log.level", NULL));
-    if (lvl >= 0) rn_log_set_level((rn_log_level_t)lvl);
+    if (lvl >= 0 && lvl != b->cfg.log_level) {
+        b->cfg.log_level = lvl;
+        rn_log_set_level((rn_log_level_t)lvl);
+    }
     int64_t v;
     bool flag;
     if (rn_config_parse_long(rn_broker_config_value(&b->cfg, "num.partitions", NULL), &v)) b->cfg.num_partitions = (int32_t)v;
@@ -492,23 +517,6 @@ void rn_broker_apply_configs_locked(rn_broker_t *b) {
 }
 
 /* ---- metadata file ---- */
-
-static void put_escaped(FILE *f, const char *s) {
-    if (!s) {
-        fputs("\\N", f);
-        return;
-    }
-    if (!*s) {
-        fputs("%", f); /* a lone '%' is the empty string */
-        return;
-    }
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p <= 0x20 || *p == '%' || *p >= 0x7f || *p == '\\')
-            fprintf(f, "%%%02X", *p);
-        else
-            fputc(*p, f);
-    }
-}
 
 static char *unescape(const char *s) {
     if (!strcmp(s, "\\N")) return NULL;
@@ -552,14 +560,8 @@ static rn_err_t save_metadata_locked(rn_broker_t *b) {
     }
     fprintf(f, "runnel-meta 1\ncluster.id %s\nproducer.id.block.end %lld\n", b->cluster_id,
             (long long)b->producer_id_block_end);
-    for (int d = 0; d < 2; d++) {
-        const rn_config_set_t *set = d ? &b->cfg.dynamic_default : &b->cfg.dynamic;
-        for (size_t i = 0; i < set->n; i++) {
-            fprintf(f, "%s %s ", d ? "dconfig" : "bconfig", set->v[i].name);
-            put_escaped(f, set->v[i].value);
-            fputc('\n', f);
-        }
-    }
+    /* Dynamic broker configs are Config records of the metadata log (rn_cluster_import.c moves a
+     * pre-quorum file's into it). */
     int bad = ferror(f);
     if (fflush(f) != 0) bad = 1;
     if (!bad && fdatasync(fileno(f)) != 0) bad = 1;

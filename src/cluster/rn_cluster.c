@@ -502,7 +502,8 @@ static void follow_image(rn_cluster_t *c, const rn_meta_touched_t *touched) {
         return;
     }
     refresh_racks(c, c->sm.img);
-    if (touched->all) {
+    if (touched->all) { /* a broker Config record touches every topic (and its defaults) */
+        rn__follow_broker_configs(c->b, c->sm.img);
         for (int32_t i = 0; i < rn_meta_image_topic_count(c->sm.img); i++) {
             const rn_meta_topic_t *mt = rn_meta_image_topic_at(c->sm.img, i);
             if (!follow_topic(c, c->sm.img, mt)) retry(c, mt->name);
@@ -693,7 +694,7 @@ static void send_auto_creates(rn_cluster_t *c, name_item_t *list, rn_arena_t *a)
         if (!t) return;
         rn_CreateTopicsRequest_CreatableTopic_init(t);
         t->Name = rn_str_dup_arena(a, it->name);
-        t->NumPartitions = -1;
+        t->NumPartitions = c->b->cfg.num_partitions; /* this node's, dynamic configs included (as Kafka's brokers) */
         t->ReplicationFactor = -1;
         if (it->itopic) internal_topic_spec(c, it->itopic, t, a);
         rq.Topics = t;

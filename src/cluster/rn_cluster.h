@@ -89,7 +89,10 @@ void rn_h_elect_leaders(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h,
 void rn_cluster_create_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 void rn_cluster_delete_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 void rn_cluster_create_partitions(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
-/* AlterConfigs / IncrementalAlterConfigs whose resources are all topics. */
+/* AlterConfigs / IncrementalAlterConfigs with topic or broker resources: the controller answers
+ * every resource (broker loggers are checked there, set by the node the client asked). */
 void rn_cluster_alter_configs(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+/* Did another node forward this request to the controller (it did what was its own)? */
+bool rn_cluster_request_forwarded(const rn_req_header_t *h);
 
 #endif

@@ -34,11 +34,20 @@ rn_err_t rn__cluster_commit(rn_cluster_t *c, rn_meta_batch_t *batch);
 /* Why a decision failed, for an ErrorMessage (never NULL). */
 const char *rn__cluster_message(rn_cluster_t *c, rn_err_t err);
 
-/* The topic's explicit configs as the image has them (image read-locked); false on OOM. */
+/* A resource's explicit configs as the image has them (image read-locked), added to *out;
+ * false on OOM. Of a topic; of a node: its own (broker resource "<id>") and the cluster
+ * default (broker resource ""). */
+bool rn__image_resource_configs(const rn_meta_image_t *img, int8_t type, const char *name, rn_config_set_t *out);
 bool rn__image_topic_configs(const rn_meta_image_t *img, const char *topic, rn_config_set_t *out);
+bool rn__image_broker_configs(const rn_meta_image_t *img, int32_t node_id, rn_config_set_t *per_broker,
+                              rn_config_set_t *defaults);
+/* The node follows the image's dynamic broker configs (image read-locked; takes topics_lock):
+ * they become its own, as AlterConfigs makes them on a single node, when they changed. */
+void rn__follow_broker_configs(rn_broker_t *b, const rn_meta_image_t *img);
 
 void rn__job_create_partitions(rn_cluster_t *c, rn__job_t *j, rn_meta_batch_t *batch);
-/* AlterConfigs and IncrementalAlterConfigs (by j->h.api_key) for topic resources. */
+/* AlterConfigs and IncrementalAlterConfigs (by j->h.api_key): topic and broker resources
+ * decided, broker loggers checked, any other type refused — an answer per resource. */
 void rn__job_alter_configs(rn_cluster_t *c, rn__job_t *j, rn_meta_batch_t *batch);
 
 #endif

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "rn_client.h"
+#include "rn_cluster.h"
 #include "rn_clock.h"
 #include "rn_cond.h"
 #include "rn_header.h"
@@ -613,13 +614,15 @@ static void *forward_main(void *arg) {
     return NULL;
 }
 
+bool rn_cluster_request_forwarded(const rn_req_header_t *h) { return rn_str_eq_cstr(h->client_id, FORWARD_CLIENT_ID); }
+
 bool rn_roles_forward(rn_roles_t *r, rn_req_t *req, const rn_req_header_t *h, const rn_reader_t *body) {
     if (!r || !r->cfg.roles->broker || !r->fwd_started) return false;
     if (h->api_key == RN_API_BROKER_REGISTRATION || h->api_key == RN_API_BROKER_HEARTBEAT ||
         h->api_key == RN_API_ALTER_PARTITION)
         return false; /* brokers' own calls: NOT_CONTROLLER sends them to the right node */
     if (r->quorum && rn_quorum_is_leader(r->quorum)) return false;
-    if (rn_str_eq_cstr(h->client_id, FORWARD_CLIENT_ID)) return false; /* forwarded once already */
+    if (rn_cluster_request_forwarded(h)) return false; /* forwarded once already */
     size_t len = rn_reader_remaining(body);
     fwd_t *f = malloc(sizeof(*f) + len);
     if (!f) return false;

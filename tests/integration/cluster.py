@@ -167,25 +167,24 @@ class Cluster:
     def broker(self, node_id):
         return self.ids[node_id]
 
+    def controller_term(self):
+        """(node id, term) of the newest 'is the active controller' line of a running node's log
+        (None before any): the active controller, or the last one this side of an election."""
+        best = None
+        for nid, b in self.ids.items():
+            if b.proc is None:
+                continue
+            for line in b.log_text().splitlines():
+                if "is the active controller (term" in line:
+                    term = int(line.rsplit("term ", 1)[1].rstrip(")"))
+                    if best is None or term > best[1]:
+                        best = (nid, term)
+        return best
+
     def active_controller(self, timeout=30):
         """The node id of the active controller (from the controllers' logs: the last
         'is the active controller' line of a running node)."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            best = None
-            for nid, b in self.ids.items():
-                if b.proc is None:
-                    continue
-                for line in b.log_text().splitlines():
-                    if "is the active controller (term" in line:
-                        term = int(line.rsplit("term ", 1)[1].rstrip(")"))
-                        if best is None or term > best[0]:
-                            best = (term, nid)
-            if best:
-                return best[1]
-            time.sleep(0.2)
-        raise AssertionError("no active controller")
-
+        return wait_for(self.controller_term, timeout, "an active controller")[0]
 
 def wait_for(pred, timeout=30, what="condition"):
     """pred()'s first true value, polled until the deadline."""

@@ -123,3 +123,42 @@ class Conn:
 def api_versions(conn, version=0):
     conn.request(18, version, b"")
     return conn.recv_frame()
+
+
+def call(bootstrap, api_key, version, body):
+    """One request to this node; the response frame."""
+    conn = Conn(bootstrap, timeout=20)
+    try:
+        conn.request(api_key, version, body)
+        return conn.recv_frame()
+    finally:
+        conn.close()
+
+
+def read_str(r, pos):
+    """A nullable int16-length string of a response at pos: (str or None, next pos)."""
+    n = struct.unpack(">h", r[pos:pos + 2])[0]
+    pos += 2
+    if n < 0:
+        return None, pos
+    return r[pos:pos + n].decode(), pos + n
+
+
+def describe_configs_v0(bootstrap, resource_type, name, keys=None):
+    """DescribeConfigs v0 of one resource on this node (keys None: all): (error code, {key: value})."""
+    body = struct.pack(">i", 1) + struct.pack(">b", resource_type) + kstr(name)
+    body += struct.pack(">i", -1) if keys is None else struct.pack(">i", len(keys)) + b"".join(kstr(k) for k in keys)
+    r = call(bootstrap, 32, 0, body)
+    pos = 4 + 4 + 4  # correlation id, throttle, one result
+    code = struct.unpack(">h", r[pos:pos + 2])[0]
+    _, pos = read_str(r, pos + 2)
+    _, pos = read_str(r, pos + 1)
+    n = struct.unpack(">i", r[pos:pos + 4])[0]
+    pos += 4
+    out = {}
+    for _ in range(n):
+        key, pos = read_str(r, pos)
+        value, pos = read_str(r, pos)
+        pos += 3  # read only, default, sensitive
+        out[key] = value
+    return code, out

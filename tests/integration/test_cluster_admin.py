@@ -66,22 +66,7 @@ def non_controller(c):
 
 # ---- raw requests (to one chosen node) ----------------------------------------------
 
-def call(bootstrap, api_key, version, body):
-    """One request to this node; the response frame."""
-    conn = kp.Conn(bootstrap, timeout=20)
-    try:
-        conn.request(api_key, version, body)
-        return conn.recv_frame()
-    finally:
-        conn.close()
-
-
-def _str(r, pos):
-    n = struct.unpack(">h", r[pos:pos + 2])[0]
-    pos += 2
-    if n < 0:
-        return None, pos
-    return r[pos:pos + n].decode(), pos + n
+call, _str = kp.call, kp.read_str
 
 
 def incremental_alter(bootstrap, topic, ops, validate_only=False):
@@ -102,24 +87,8 @@ def incremental_alter(bootstrap, topic, ops, validate_only=False):
 
 def describe_topic_configs(bootstrap, topic, keys):
     """DescribeConfigs v0 of one topic on this node: {name: value}."""
-    body = struct.pack(">i", 1) + struct.pack(">b", 2) + kp.kstr(topic) + struct.pack(">i", len(keys))
-    for k in keys:
-        body += kp.kstr(k)
-    r = call(bootstrap, 32, 0, body)
-    pos = 4 + 4 + 4
-    code = struct.unpack(">h", r[pos:pos + 2])[0]
+    code, out = kp.describe_configs_v0(bootstrap, 2, topic, keys)
     assert code == 0, code
-    _, pos = _str(r, pos + 2)
-    pos += 1
-    _, pos = _str(r, pos)
-    n = struct.unpack(">i", r[pos:pos + 4])[0]
-    pos += 4
-    out = {}
-    for _ in range(n):
-        name, pos = _str(r, pos)
-        value, pos = _str(r, pos)
-        pos += 3
-        out[name] = value
     return out
 
 
