@@ -8,16 +8,20 @@
  *     partition must still satisfy rn_meta_partition_check, and the image must survive a
  *     snapshot round trip byte for byte;
  *   - as a snapshot, as given and with its CRC recomputed (so mutations reach the records);
- *     a snapshot that loads must round-trip: serialize(load(x)) loads and serializes identically.
+ *     a snapshot that loads must round-trip: serialize(load(x)) loads and serializes identically;
+ *   - either image, read as a node reads its dynamic broker configs (rn__image_broker_configs),
+ *     then validated as the controller validates them.
  * Everything runs under the image's default limits and bounded buffers.
  *
- * Seeds: tests/fuzz/corpus/meta_records/ (an entry with every record type, snapshots).
+ * Seeds: tests/fuzz/corpus/meta_records/ (an entry with every record type, broker configs, snapshots).
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rn_assert.h"
+#include "rn_broker.h"
+#include "rn_cluster_int.h"
 #include "rn_crc32c.h"
 #include "rn_logging.h"
 #include "rn_meta_image.h"
@@ -52,6 +56,23 @@ static void snapshot_round_trip(const rn_meta_image_t *img) {
     rn_buf_free(&b);
 }
 
+/* What a node takes from the image as its dynamic broker configs (rn_cluster_admin.c), checked
+ * as the controller checks them: any image gives bounded sets, any set validates or is refused. */
+static void broker_configs(const rn_meta_image_t *img) {
+    for (int32_t node = 0; node < 4; node++) {
+        rn_config_set_t per, def;
+        rn_config_set_init(&per);
+        rn_config_set_init(&def);
+        RN_ASSERT(rn__image_broker_configs(img, node, &per, &def));
+        RN_ASSERT((int64_t)(per.n + def.n) <= rn_meta_image_config_count(img));
+        char msg[256];
+        (void)rn_broker_dynamic_configs_validate(&per, msg, sizeof(msg));
+        (void)rn_broker_dynamic_configs_validate(&def, msg, sizeof(msg));
+        rn_config_set_free(&per);
+        rn_config_set_free(&def);
+    }
+}
+
 static void as_entry(const uint8_t *data, size_t size) {
     rn_meta_record_t *rec = malloc(sizeof(*rec));
     rn_meta_iter_t it;
@@ -77,6 +98,7 @@ static void as_entry(const uint8_t *data, size_t size) {
     rn_err_t err = rn_meta_image_apply_entry(img, data, size, 1);
     RN_ASSERT(err != RN_OK || it.err == RN_OK);
     check_partitions(img);
+    broker_configs(img);
     snapshot_round_trip(img);
     rn_meta_image_free(img);
 }
@@ -85,6 +107,7 @@ static void as_snapshot(const uint8_t *data, size_t size) {
     rn_meta_image_t *img = NULL;
     if (rn_meta_image_load(&img, NULL, data, size) == RN_OK) {
         check_partitions(img);
+        broker_configs(img);
         snapshot_round_trip(img);
         rn_meta_image_free(img);
     }
