@@ -11,6 +11,13 @@
  * on this node alone, led by it once unfenced). Then runnel.meta is written
  * again without them. A crash between the two is harmless: a topic already in
  * the image under the same id counts as imported.
+ *
+ * The dynamic broker configs runnel.meta kept (bconfig: this node's, dconfig:
+ * the cluster default) go the same way: taken out of the node's configuration
+ * at init (it follows the image's from then on), written at activation as
+ * Config records of broker "<node.id>" and "" for each key the image does not
+ * have yet (a value set in the log meanwhile wins), and done once the image has
+ * every key.
  */
 #include "rn_cluster_import.h"
 
@@ -32,23 +39,56 @@ struct rn_import {
     pthread_mutex_t lock;
     legacy_topic_t *v;
     int32_t n;
+    rn_config_set_t per_broker, defaults; /* bconfig, dconfig lines; emptied once imported */
 };
+
+/* The broker resource of a legacy set: this node's id, or "" for the defaults. */
+static const char *config_owner(const rn_import_t *im, const rn_config_set_t *set, int32_t node, char *buf,
+                                size_t cap) {
+    if (set == &im->defaults) return "";
+    snprintf(buf, cap, "%d", node);
+    return buf;
+}
+
+/* Every key of both sets in the image (img read-locked)? */
+static bool configs_in_image(const rn_import_t *im, const rn_meta_image_t *img, int32_t node) {
+    const rn_config_set_t *sets[2] = {&im->per_broker, &im->defaults};
+    char id[16];
+    for (int s = 0; s < 2; s++)
+        for (size_t k = 0; k < sets[s]->n; k++)
+            if (!rn_meta_image_config(img, RN_META_RESOURCE_BROKER, config_owner(im, sets[s], node, id, sizeof(id)),
+                                      sets[s]->v[k].name))
+                return false;
+    return true;
+}
 
 rn_import_t *rn_import_take(rn_broker_t *b) {
     pthread_rwlock_wrlock(&b->topics_lock);
-    size_t n = b->topics.count;
-    rn_import_t *im = n ? calloc(1, sizeof(*im)) : NULL;
-    if (im) im->v = calloc(n, sizeof(*im->v));
+    size_t n = b->topics.count, nconfigs = b->cfg.dynamic.n + b->cfg.dynamic_default.n;
+    rn_import_t *im = n || nconfigs ? calloc(1, sizeof(*im)) : NULL;
+    if (im) im->v = calloc(n + 1, sizeof(*im->v));
     if (im && !im->v) {
         free(im);
         im = NULL;
     }
     if (!im) {
         pthread_rwlock_unlock(&b->topics_lock);
-        if (n) RN_ERROR("cluster", "out of memory taking runnel.meta's %zu topic(s) for import", n);
+        if (n || nconfigs)
+            RN_ERROR("cluster", "out of memory taking runnel.meta's %zu topic(s) and %zu config(s) for import", n,
+                     nconfigs);
         return NULL;
     }
     pthread_mutex_init(&im->lock, NULL);
+    /* Moved: from now on the node's dynamic configs are the image's (rn__follow_broker_configs). */
+    im->per_broker = b->cfg.dynamic;
+    im->defaults = b->cfg.dynamic_default;
+    rn_config_set_init(&b->cfg.dynamic);
+    rn_config_set_init(&b->cfg.dynamic_default);
+    if (nconfigs) {
+        rn_broker_apply_configs_locked(b);
+        RN_INFO("cluster", "runnel.meta lists %zu dynamic broker config(s) from before the metadata quorum: they join "
+                "the metadata log when this node is the active controller", nconfigs);
+    }
     size_t it = 0;
     void *v;
     while (rn_map_next(&b->topics, &it, NULL, &v) && (size_t)im->n < n) {
@@ -65,8 +105,9 @@ rn_import_t *rn_import_take(rn_broker_t *b) {
         if (t) rn_topic_release(t);
     }
     pthread_rwlock_unlock(&b->topics_lock);
-    RN_INFO("cluster", "runnel.meta lists %d topic(s) from before the metadata quorum: they join the metadata log "
-            "when this node is the active controller", im->n);
+    if (im->n)
+        RN_INFO("cluster", "runnel.meta lists %d topic(s) from before the metadata quorum: they join the metadata log "
+                "when this node is the active controller", im->n);
     return im;
 }
 
@@ -111,6 +152,24 @@ int32_t rn_import_records(rn_import_t *im, rn_controller_t *ctl, const rn_meta_i
         }
         added++;
     }
+    rn_config_set_t *sets[2] = {&im->per_broker, &im->defaults};
+    char id[16];
+    for (int s = 0; s < 2; s++)
+        for (size_t k = 0; k < sets[s]->n; k++) {
+            const rn_config_entry_t *e = &sets[s]->v[k];
+            const char *owner = config_owner(im, sets[s], node, id, sizeof(id));
+            if (!e->value || rn_meta_image_config(img, RN_META_RESOURCE_BROKER, owner, e->name)) continue;
+            rn_err_t err = rn_ctl_alter_config(ctl, img, RN_META_RESOURCE_BROKER, rn_str_from_cstr(owner),
+                                               rn_str_from_cstr(e->name), rn_str_from_cstr(e->value), out);
+            if (err) {
+                RN_WARN("cluster", "runnel.meta's dynamic broker config %s could not be imported: %s (%s)", e->name,
+                        rn_err_name(err), rn_ctl_error_message(ctl));
+                rn_config_set_del(sets[s], e->name);
+                k--;
+                continue;
+            }
+            added++;
+        }
     pthread_mutex_unlock(&im->lock);
     return added;
 }
@@ -132,8 +191,18 @@ void rn_import_done(rn_import_t *im, rn_broker_t *b, const rn_meta_image_t *img)
         }
     }
     im->n = kept;
+    size_t nconfigs = im->per_broker.n + im->defaults.n;
+    if (nconfigs && configs_in_image(im, img, b->cfg.node_id)) {
+        RN_INFO("cluster", "%zu dynamic broker config(s) imported from runnel.meta into the metadata log", nconfigs);
+        rn_config_set_free(&im->per_broker);
+        rn_config_set_free(&im->defaults);
+        rn_config_set_init(&im->per_broker);
+        rn_config_set_init(&im->defaults);
+        done++;
+    }
+    bool left = kept || im->per_broker.n || im->defaults.n;
     pthread_mutex_unlock(&im->lock);
-    if (!done || kept) return; /* runnel.meta keeps listing a topic until it is in the log */
+    if (!done || left) return; /* runnel.meta keeps listing a topic (a config) until it is in the log */
     pthread_rwlock_rdlock(&b->topics_lock);
     rn_err_t err = rn_broker_save_metadata(b); /* in cluster mode it lists no topics */
     pthread_rwlock_unlock(&b->topics_lock);
@@ -143,6 +212,8 @@ void rn_import_done(rn_import_t *im, rn_broker_t *b, const rn_meta_image_t *img)
 void rn_import_free(rn_import_t *im) {
     if (!im) return;
     for (int32_t i = 0; i < im->n; i++) rn_config_set_free(&im->v[i].configs);
+    rn_config_set_free(&im->per_broker);
+    rn_config_set_free(&im->defaults);
     free(im->v);
     pthread_mutex_destroy(&im->lock);
     free(im);

@@ -7,12 +7,13 @@ DescribeConfigs with their source on every node. They survive a node's restart (
 snapshot for a broker-only node) and a controller failover. A request mixing topics, brokers
 and broker loggers is answered per resource; loggers stay with the node asked."""
 import json
+import os
 import struct
 import subprocess
 import time
 
 from confluent_kafka import KafkaError, Producer
-from confluent_kafka.admin import ConfigResource, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 import kproto as kp
 from cluster import Cluster, wait_for
@@ -64,11 +65,15 @@ def metadata_auto_create(bootstrap, topic):
 
 # ---- clients ------------------------------------------------------------------------
 
-def broker_configs(c, node_id, keys):
+def described(admin, node_id, keys):
     """DescribeConfigs of BROKER "<id>" (librdkafka sends it to that node): {key: (value, source)}."""
     res = ConfigResource(ConfigResource.Type.BROKER, str(node_id))
-    entries = c.node_admin(c.broker(node_id)).describe_configs([res])[res].result(15)
+    entries = admin.describe_configs([res])[res].result(15)
     return {k: (entries[k].value, entries[k].source) for k in keys}
+
+
+def broker_configs(c, node_id, keys):
+    return described(c.node_admin(c.broker(node_id)), node_id, keys)
 
 
 def shows(c, node_id, want):
@@ -287,3 +292,27 @@ def test_split_roles_cli_and_a_snapshot_carry_broker_configs(broker_factory):
     fs["only5"].result(30)
     c.wait_leaders("only5", 1)
     assert produce_big(c.bootstrap, "only5", 0) == KafkaError.MSG_SIZE_TOO_LARGE
+
+
+def test_a_data_dir_from_before_the_quorum_brings_its_broker_configs(broker_factory):
+    # A lone broker kept its dynamic broker configs in runnel.meta (bconfig: its own, dconfig: the
+    # cluster default); now a one-voter quorum, it writes them into the metadata log.
+    b = broker_factory().start()
+    b.stop()
+    meta = os.path.join(b.data_dir, "runnel.meta")
+    with open(meta, "a") as f:
+        f.write("bconfig message.max.bytes 60000\ndconfig log.retention.ms 7200000\ndconfig num.partitions 3\n")
+    want = {"message.max.bytes": ("60000", DYNAMIC_BROKER), "log.retention.ms": ("7200000", DYNAMIC_DEFAULT),
+            "num.partitions": ("3", DYNAMIC_DEFAULT)}
+    b.start()
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    wait_for(lambda: described(admin, 1, list(want)) == want, what="the imported configs")
+    assert "3 dynamic broker config(s) imported from runnel.meta" in b.log_text()
+    with open(meta) as f:
+        assert "config" not in f.read()  # now the log's
+    b.restart()
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    wait_for(lambda: described(admin, 1, list(want)) == want, what="the configs after a restart")
+    metadata_auto_create(b.bootstrap, "auto")  # num.partitions from the imported default
+    wait_for(lambda: len(getattr(admin.list_topics(timeout=10).topics.get("auto"), "partitions", {})) == 3,
+             what="an auto-created topic with 3 partitions")
