@@ -917,8 +917,12 @@ static bool has_partition(const txn_t *t, const char *topic, size_t len, int32_t
 int16_t rn_txn_check_produce(rn_broker_t *b, rn_str_t txn_id, int64_t producer_id, int16_t producer_epoch,
                              rn_str_t topic, int32_t partition) {
     rn_txn_coordinator_t *c = b->txn_coordinator;
-    if (b->cluster) return RN_OK; /* the coordinator may be another node: the log's producer state fences */
     pthread_mutex_lock(&c->lock);
+    if (owns_txn(c, txn_id) != RN_OK) { /* the coordinator is another node (or still loading here): the log's
+                                         * producer state fences (no KIP-890 verification across nodes yet) */
+        pthread_mutex_unlock(&c->lock);
+        return RN_OK;
+    }
     txn_t *t = txn_get(c, txn_id);
     int16_t err = check_producer(t, producer_id, producer_epoch, RN_ERR_INVALID_PRODUCER_EPOCH);
     if (!err && (t->state != TXN_ONGOING || !has_partition(t, topic.ptr, (size_t)topic.len, partition)))

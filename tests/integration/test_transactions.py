@@ -607,3 +607,33 @@ def test_consume_transform_produce_100k_exactly_once_across_kill9(broker):
     got = committed_values(bs, "eos-out", parts, total)
     assert len(got) == total
     assert got == sorted("M%d" % i for i in range(total))
+
+
+def test_transactional_batch_to_a_partition_not_in_the_transaction_is_refused(broker):
+    """The partition's leader is the transaction's coordinator here (one node): a transactional
+    batch for a partition the producer never added gets INVALID_TXN_STATE, and nothing lands."""
+    import struct
+
+    from kproto import Conn, kstr, produce_v3, record_batch
+    create_topic(broker.bootstrap, "stray", partitions=2)
+    conn = Conn(broker.bootstrap)
+    pid = epoch = None
+    for _ in range(100):  # InitProducerId v0 until its coordinator's partition is loaded
+        conn.request(22, 0, kstr("tx-stray") + struct.pack(">i", 60000))
+        frame = conn.recv_frame()
+        err, pid, epoch = struct.unpack(">hqh", frame[8:20])  # correlation id, throttle, then these
+        if err == 0:
+            break
+        time.sleep(0.1)
+    assert err == 0
+    batch = record_batch([(None, b"stray")], attributes=0x10, producer_id=pid, producer_epoch=epoch, base_sequence=0)
+    body = produce_v3("stray", 1, batch)
+    conn.request(0, 3, kstr("tx-stray") + body[2:])  # Produce v3 with this TransactionalId
+    frame = conn.recv_frame()
+    tlen = struct.unpack(">h", frame[8:10])[0]
+    perr = struct.unpack(">h", frame[10 + tlen + 8:10 + tlen + 10])[0]  # topic name, partition count, index
+    assert perr == 48  # INVALID_TXN_STATE
+    conn.close()
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "w"})
+    assert c.get_watermark_offsets(TopicPartition("stray", 1), timeout=10) == (0, 0)
+    c.close()
