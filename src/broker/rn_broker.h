@@ -224,6 +224,8 @@ extern const size_t rn_handlers_count;
 extern const rn_handler_t *const rn_cluster_admin_handlers; /* advertised in cluster mode only */
 extern const size_t rn_cluster_admin_handlers_count;
 const rn_handler_t *rn_handler_find(int16_t api_key);
+/* Whether the listener `req` came in on exposes api_key (a controller listener: KRaft's controller APIs). */
+bool rn_api_served_on(const rn_broker_t *b, const rn_req_t *req, int16_t api_key);
 void rn_broker_on_request(void *ctx, rn_req_t *req);
 
 /* Encode header + body with `encode` and send. */

@@ -12,7 +12,8 @@
  * (all but ApiVersions) until it is, for at most HOLD_MAX_MS: until then it is
  * in no Metadata answer, and a client that bootstrapped in that window would see
  * an empty cluster and back off for seconds. (Kafka's brokers do not even open
- * their listeners before.) Node-to-node APIs are never held. The held count is
+ * their listeners before.) Node-to-node APIs, and anything on a controller
+ * listener, are never held. The held count is
  * bounded by the connections' in-flight limit.
  */
 #include <stdarg.h>
@@ -78,6 +79,27 @@ static const rn_handler_t internal_handlers[] = {
 const rn_handler_t *const rn_cluster_admin_handlers = internal_handlers;
 const size_t rn_cluster_admin_handlers_count = 3;
 
+/* Kafka's listener scopes (the schemas' "listeners"): a controller listener (the one
+ * controller.listener.names names) exposes only what a KRaft controller serves — no
+ * Produce, Fetch, Metadata or group APIs — plus this project's controller APIs (1000+). */
+static const int16_t controller_apis[] = {
+    RN_API_API_VERSIONS,     RN_API_CREATE_TOPICS,          RN_API_DELETE_TOPICS,
+    RN_API_DESCRIBE_CONFIGS, RN_API_ALTER_CONFIGS,          RN_API_CREATE_PARTITIONS,
+    RN_API_ELECT_LEADERS,    RN_API_INCREMENTAL_ALTER_CONFIGS, RN_API_ALTER_PARTITION_REASSIGNMENTS,
+    RN_API_LIST_PARTITION_REASSIGNMENTS, RN_API_DESCRIBE_QUORUM, RN_API_ALTER_PARTITION,
+    RN_API_DESCRIBE_CLUSTER, RN_API_BROKER_REGISTRATION, RN_API_BROKER_HEARTBEAT,
+    RN_API_ADD_RAFT_VOTER,   RN_API_REMOVE_RAFT_VOTER,
+};
+
+bool rn_api_served_on(const rn_broker_t *b, const rn_req_t *req, int16_t api_key) {
+    int ctl = b->cfg.controller_listener;
+    if (ctl < 0 || rn_broker_req_listener(b, req) != &b->cfg.listeners[ctl]) return true;
+    if (api_key >= RN_API_RUNNEL_RAFT) return true;
+    for (size_t i = 0; i < sizeof(controller_apis) / sizeof(controller_apis[0]); i++)
+        if (controller_apis[i] == api_key) return true;
+    return false;
+}
+
 const rn_handler_t *rn_handler_find(int16_t api_key) {
     for (size_t i = 0; i < rn_handlers_count; i++)
         if (rn_handlers[i].api_key == api_key) return &rn_handlers[i];
@@ -111,7 +133,9 @@ static void held_resume(rn_broker_t *b, rn_wait_t *w, bool timed_out, rn_err_t e
  * is held on this loop, the ones after it are too: a connection's requests keep their
  * order (waits resume in the order they were parked). */
 static bool hold(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, const rn_handler_t *hd, rn_reader_t *body) {
-    bool client_api = hd >= rn_handlers && hd < rn_handlers + rn_handlers_count;
+    int ctl = b->cfg.controller_listener;
+    bool client_api = hd >= rn_handlers && hd < rn_handlers + rn_handlers_count &&
+                      (ctl < 0 || rn_broker_req_listener(b, req) != &b->cfg.listeners[ctl]);
     rn_broker_loop_t *bl = rn_broker_loop_for(b, req->loop);
     if ((rn_cluster_ready(b) && bl->nheld == 0) || !client_api || h->api_key == RN_API_API_VERSIONS) return false;
     held_t *hr = rn_arena_calloc(&req->arena, 1, sizeof(*hr));
@@ -207,6 +231,15 @@ void rn_broker_on_request(void *ctx, rn_req_t *req) {
     if (!hd) {
         char why[96];
         snprintf(why, sizeof(why), "unsupported api key %d (correlation id %d)", h.api_key, h.correlation_id);
+        atomic_fetch_add(&b->stats.bad_requests, 1);
+        rn_req_close(req, why);
+        return;
+    }
+    if (!rn_api_served_on(b, req, h.api_key)) {
+        char why[128];
+        snprintf(why, sizeof(why), "%s is not served on controller listener %s (correlation id %d)",
+                 rn_api_info(h.api_key) ? rn_api_info(h.api_key)->name : "api", rn_broker_req_listener(b, req)->name,
+                 h.correlation_id);
         atomic_fetch_add(&b->stats.bad_requests, 1);
         rn_req_close(req, why);
         return;

@@ -24,15 +24,18 @@ void rn_h_api_versions(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, 
         rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
         return;
     }
+    size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const rn_handler_t *hd = i < rn_handlers_count ? &rn_handlers[i] : &rn_cluster_admin_handlers[i - rn_handlers_count];
-        rn_ApiVersionsResponse_ApiVersion_init(&keys[i]);
-        keys[i].ApiKey = hd->api_key;
-        keys[i].MinVersion = hd->min_version;
-        keys[i].MaxVersion = hd->max_version;
+        if (!rn_api_served_on(b, req, hd->api_key)) continue; /* a controller listener lists what it serves */
+        rn_ApiVersionsResponse_ApiVersion_init(&keys[k]);
+        keys[k].ApiKey = hd->api_key;
+        keys[k].MinVersion = hd->min_version;
+        keys[k].MaxVersion = hd->max_version;
+        k++;
     }
     resp.ApiKeys = keys;
-    resp.ApiKeys_count = (int32_t)n;
+    resp.ApiKeys_count = (int32_t)k;
     rn_broker_respond(b, req, h, (rn_encode_fn)rn_ApiVersionsResponse_encode, &resp);
 }
 

@@ -98,3 +98,42 @@ def test_data_dir_from_before_the_quorum_is_imported(broker_factory):
     produce_all(producer(b.bootstrap, acks="all"), "old", [dict(value=b"after")], partition=2)
     got = consume_partition(b.bootstrap, "old", 2, per_part[2] + 1)
     assert got[-1].value() == b"after" and got[-1].offset() == per_part[2]
+
+
+def test_controller_listener_serves_only_controller_apis(broker_factory):
+    """listeners with a CONTROLLER listener (controller.listener.names): the lone voter sits
+    there; clients use the other one; the controller listener exposes KRaft's controller
+    APIs only (as Kafka scopes APIs by listener) and closes on anything else."""
+    import struct
+
+    import kproto as kp
+    from conftest import free_port
+    b = broker_factory()
+    ctl_port = free_port()
+    b.overrides.update({"listeners": "PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d" % (b.port, ctl_port),
+                        "controller.listener.names": "CONTROLLER"})
+    b.start()
+    create_topic(b.bootstrap, "scoped")
+    md = admin(b.bootstrap).list_topics(timeout=10)
+    assert [(x.host, x.port) for x in md.brokers.values()] == [("127.0.0.1", b.port)]
+
+    ctl = "127.0.0.1:%d" % ctl_port
+    conn = kp.Conn(ctl)
+    r = kp.api_versions(conn)
+    n = struct.unpack(">i", r[6:10])[0]
+    keys = {struct.unpack(">h", r[10 + 6 * i:12 + 6 * i])[0] for i in range(n)}
+    assert {18, 19, 20, 32, 33, 37, 44, 60} <= keys
+    assert not keys & {0, 1, 2, 3, 8, 9, 10, 11}  # Produce, Fetch, ListOffsets, Metadata, offsets, groups
+    conn.request(3, 1, struct.pack(">i", 0))  # Metadata v1 on the controller listener
+    assert conn.is_closed()
+    assert "Metadata is not served on controller listener CONTROLLER" in b.log_text()
+    # CreateTopics is a controller API: an admin client may use that listener for it
+    conn = kp.Conn(ctl)
+    body = struct.pack(">i", 1) + kp.kstr("via-ctl") + struct.pack(">ihii", 1, 1, 0, 0) + struct.pack(">i", 10000)
+    conn.request(19, 1, body + b"\x00")  # CreateTopics v1: topics, timeout, validate_only
+    r = conn.recv_frame()
+    assert struct.unpack(">i", r[4:8])[0] == 1
+    ln = struct.unpack(">h", r[8:10])[0]
+    assert r[10:10 + ln] == b"via-ctl" and struct.unpack(">h", r[10 + ln:12 + ln])[0] == 0
+    conn.close()
+    assert "via-ctl" in admin(b.bootstrap).list_topics(timeout=10).topics
