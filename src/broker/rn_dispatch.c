@@ -25,6 +25,7 @@
 #include "rn_cluster.h"
 #include "rn_logging.h"
 #include "rn_msg_gen.h"
+#include "rn_quorum.h"
 #include "rn_txn.h"
 
 const rn_handler_t rn_handlers[] = {
@@ -69,7 +70,11 @@ static const rn_handler_t internal_handlers[] = {
     {RN_API_ELECT_LEADERS, 0, 2, rn_h_elect_leaders},
     {RN_API_ALTER_PARTITION_REASSIGNMENTS, 0, 0, rn_h_alter_partition_reassignments},
     {RN_API_LIST_PARTITION_REASSIGNMENTS, 0, 0, rn_h_list_partition_reassignments},
+    {RN_API_DESCRIBE_QUORUM, 0, 2, rn_h_describe_quorum},
+    {RN_API_ADD_RAFT_VOTER, 0, 0, rn_h_add_raft_voter},
+    {RN_API_REMOVE_RAFT_VOTER, 0, 0, rn_h_remove_raft_voter},
     {RN_API_RUNNEL_RAFT, 0, 0, rn_h_runnel_raft},
+    {RN_API_RUNNEL_QUORUM_JOIN, 0, 0, rn_h_runnel_quorum_join},
     {RN_API_RUNNEL_METADATA, 0, 0, rn_h_runnel_metadata},
     {RN_API_BROKER_REGISTRATION, 0, 4, rn_h_broker_registration},
     {RN_API_BROKER_HEARTBEAT, 0, 1, rn_h_broker_heartbeat},
@@ -77,7 +82,7 @@ static const rn_handler_t internal_handlers[] = {
     {RN_API_WRITE_TXN_MARKERS, 0, 1, rn_h_write_txn_markers},
 };
 const rn_handler_t *const rn_cluster_admin_handlers = internal_handlers;
-const size_t rn_cluster_admin_handlers_count = 3;
+const size_t rn_cluster_admin_handlers_count = 6;
 
 /* Kafka's listener scopes (the schemas' "listeners"): a controller listener (the one
  * controller.listener.names names) exposes only what a KRaft controller serves — no

@@ -864,6 +864,8 @@ static const char *ctl_message(rn_cluster_t *c, rn_err_t err) {
 
 const char *rn__cluster_message(rn_cluster_t *c, rn_err_t err) { return ctl_message(c, err); }
 rn_controller_t *rn__cluster_ctl(rn_cluster_t *c) { return c->ctl; }
+rn_quorum_t *rn__cluster_quorum(rn_cluster_t *c) { return c->quorum; }
+rn_roles_t *rn__cluster_roles(rn_cluster_t *c) { return c->roles; }
 const rn_meta_image_t *rn__cluster_image_rdlock(rn_cluster_t *c) {
     pthread_rwlock_rdlock(&c->img_lock);
     return c->sm.img;
@@ -1611,11 +1613,13 @@ rn_err_t rn_cluster_init(rn_broker_t *b, char *err, size_t errlen) {
     c->qcfg.arg = c;
     if (!roles.controller) /* process.roles=broker: an observer of the metadata log, not a Raft member */
         return rn_roles_start_observer(c->roles, err, errlen);
+    rn_cluster_quorum_join_config(b, &roles, &c->qcfg); /* a controller outside the static voters joins */
     rc = rn_quorum_start(&c->qcfg, &c->quorum);
     if (rc) {
         snprintf(err, errlen, "metadata quorum: cannot start in %s: %s", dir, rn_err_name(rc));
         return rc;
     }
+    if (c->qcfg.join) rn_quorum_cluster_id(c->quorum, b->cluster_id, sizeof(b->cluster_id));
     rn_roles_set_quorum(c->roles, c->quorum);
     return RN_OK;
 }
@@ -1658,7 +1662,7 @@ void rn_cluster_controlled_shutdown(rn_broker_t *b, int64_t timeout_ms) {
             ok ? "granted (no partition led here)" : "not confirmed in time");
 metadata_leadership:
     /* The metadata leadership goes too, so the next controller starts at once. */
-    if (c->quorum && c->qcfg.nvoters > 1 && rn_quorum_is_leader(c->quorum)) { /* a lone voter has nobody */
+    if (c->quorum && rn_quorum_voter_count(c->quorum) > 1 && rn_quorum_is_leader(c->quorum)) { /* a lone voter has nobody */
         rn_quorum_transfer_leadership(c->quorum);
         while (rn_quorum_is_leader(c->quorum) && rn_clock_mono_ms() < deadline + 2000) {
             struct timespec ts = {0, 10 * 1000000};
@@ -1676,6 +1680,7 @@ void rn_cluster_stop_begin(rn_broker_t *b) {
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
     rn_roles_stop_begin(c->roles);
+    if (c->quorum) rn_quorum_stop_changes(c->quorum); /* a voter change under way is answered now */
 }
 
 void rn_cluster_free(rn_broker_t *b) {

@@ -78,6 +78,12 @@ bool rn_cluster_broker_address(rn_broker_t *b, int32_t id, const char *listener,
 
 /* Handlers of the controller-bound APIs in cluster mode. */
 void rn_h_runnel_raft(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+/* The metadata quorum's voter set (rn_cluster_quorum.c): DescribeQuorum, AddRaftVoter,
+ * RemoveRaftVoter, and the internal join request of a new controller. */
+void rn_h_describe_quorum(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_add_raft_voter(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_remove_raft_voter(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
+void rn_h_runnel_quorum_join(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 /* Internal: a broker-only node reads the committed metadata log (rn_meta_feed.h). */
 void rn_h_runnel_metadata(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 void rn_h_broker_registration(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);

@@ -8,6 +8,7 @@
 #define RN_CLUSTER_INT_H
 
 #include "rn_cluster.h"
+#include "rn_cluster_roles.h"
 #include "rn_controller.h"
 #include "rn_meta_image.h"
 #include "rn_meta_records.h"
@@ -29,6 +30,12 @@ typedef struct rn__job {
 const rn_meta_image_t *rn__cluster_image_rdlock(rn_cluster_t *c);
 void rn__cluster_image_unlock(rn_cluster_t *c);
 rn_controller_t *rn__cluster_ctl(rn_cluster_t *c);
+/* The metadata quorum (NULL on a broker-only node) and the roles' runtime (rn_cluster_quorum.c). */
+struct rn_quorum *rn__cluster_quorum(rn_cluster_t *c);
+struct rn_roles *rn__cluster_roles(rn_cluster_t *c);
+/* The quorum's settings for joining (a controller not among the static voters) and the
+ * cluster id it writes into the log (rn_cluster_quorum.c). */
+void rn_cluster_quorum_join_config(rn_broker_t *b, const rn_cluster_roles_t *roles, rn_quorum_config_t *qcfg);
 /* Proposes a decision's entries, each waited for until applied here. */
 rn_err_t rn__cluster_commit(rn_cluster_t *c, rn_meta_batch_t *batch);
 /* Why a decision failed, for an ErrorMessage (never NULL). */

@@ -118,16 +118,13 @@ rn_err_t rn_cluster_roles_parse(const rn_broker_config_t *cfg, rn_cluster_roles_
     const char *ctl_names = rn_broker_config_value(cfg, "controller.listener.names", NULL);
     bool has_ctl_names = ctl_names && *ctl_names;
     if (out->controller) {
-        if (out->nvoters == 0) {
+        if (out->nvoters == 0 && out->nbootstrap == 0) {
             snprintf(err, errlen, "process.roles=%s: controller.quorum.voters must list the voters (id@host:port of "
-                     "their controller listeners; the voter set is static)", roles);
+                     "their controller listeners), or controller.quorum.bootstrap.servers name the quorum this "
+                     "controller joins", roles);
             return RN_ERR_INVALID_CONFIG;
         }
-        if (!voter) {
-            snprintf(err, errlen, "controller.quorum.voters: node.id %d is not among the voters (a controller is one)",
-                     self);
-            return RN_ERR_INVALID_CONFIG;
-        }
+        out->join = !voter; /* it asks the quorum to take it in as a learner; AddRaftVoter promotes it */
         if (has_ctl_names && cfg->controller_listener < 0) {
             snprintf(err, errlen, "controller.listener.names: '%s' names none of listeners (%s)", ctl_names,
                      rn_broker_config_value(cfg, "listeners", NULL));
@@ -262,6 +259,7 @@ int32_t rn_roles_controller_id(rn_roles_t *r) {
 
 bool rn_roles_controller_address(rn_roles_t *r, int32_t id, char *host, size_t hostlen, int *port) {
     const rn_cluster_roles_t *ro = r->cfg.roles;
+    if (r->quorum && rn_quorum_address(r->quorum, id, host, hostlen, port)) return true; /* the log's, first */
     for (int32_t i = 0; i < ro->nvoters; i++) {
         if (ro->voters[i].id != id) continue;
         snprintf(host, hostlen, "%s", ro->voters[i].host);

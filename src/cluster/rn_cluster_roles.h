@@ -11,7 +11,8 @@
  *
  * A broker-only node finds the controllers in controller.quorum.voters or, without it, in
  * controller.quorum.bootstrap.servers (KIP-853 style: any controller answers with the
- * leader's address). The voter set itself is static, in the controllers' configuration.
+ * leader's address). A controller not among controller.quorum.voters (or with only bootstrap
+ * servers) joins the quorum as a learner (rn_quorum.h); AddRaftVoter makes it a voter.
  *
  * This file holds the configuration check (pure) and the runtime pieces the roles add to
  * rn_cluster.c: the controllers' side of the metadata feed (a handler that long-polls),
@@ -29,6 +30,7 @@
 typedef struct {
     bool broker, controller;
     bool implied;    /* no voters or bootstrap servers configured: a one-voter quorum of this node */
+    bool join; /* a controller not among controller.quorum.voters: it joins the quorum (a learner) */
     int32_t nvoters; /* controller.quorum.voters (0: unset) */
     rn_quorum_voter_t voters[RN_RAFT_MAX_VOTERS];
     int32_t nbootstrap; /* controller.quorum.bootstrap.servers (ids -1) */

@@ -8185,6 +8185,479 @@ void rn_AllocateProducerIdsResponse_encode(rn_buf_t *b, int16_t version, const r
     enc_AllocateProducerIdsResponse(b, version, m);
 }
 
+/* ---- DescribeQuorumRequest ---- */
+
+static void dec_DescribeQuorumRequest_PartitionData(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumRequest_PartitionData_t *m);
+static void enc_DescribeQuorumRequest_PartitionData(rn_buf_t *b, int16_t version, const rn_DescribeQuorumRequest_PartitionData_t *m);
+static void dec_DescribeQuorumRequest_TopicData(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumRequest_TopicData_t *m);
+static void enc_DescribeQuorumRequest_TopicData(rn_buf_t *b, int16_t version, const rn_DescribeQuorumRequest_TopicData_t *m);
+static void dec_DescribeQuorumRequest(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumRequest_t *m);
+static void enc_DescribeQuorumRequest(rn_buf_t *b, int16_t version, const rn_DescribeQuorumRequest_t *m);
+
+void rn_DescribeQuorumRequest_PartitionData_init(rn_DescribeQuorumRequest_PartitionData_t *m) {
+    memset(m, 0, sizeof(*m));
+}
+
+void rn_DescribeQuorumRequest_TopicData_init(rn_DescribeQuorumRequest_TopicData_t *m) {
+    memset(m, 0, sizeof(*m));
+}
+
+void rn_DescribeQuorumRequest_init(rn_DescribeQuorumRequest_t *m) {
+    memset(m, 0, sizeof(*m));
+}
+
+static void dec_DescribeQuorumRequest_PartitionData(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumRequest_PartitionData_t *m) {
+    (void)version;
+    (void)arena;
+    m->PartitionIndex = rn_reader_i32(r);
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_DescribeQuorumRequest_PartitionData(rn_buf_t *b, int16_t version, const rn_DescribeQuorumRequest_PartitionData_t *m) {
+    (void)version;
+    rn_buf_put_i32(b, m->PartitionIndex);
+    rn_buf_put_uvarint(b, 0);
+}
+
+static void dec_DescribeQuorumRequest_TopicData(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumRequest_TopicData_t *m) {
+    m->TopicName = get_str(r, true, false);
+    m->Partitions_count = get_count(r, true, 5, false);
+    m->Partitions = get_array(r, arena, &m->Partitions_count, sizeof(*m->Partitions));
+    for (int32_t i = 0; i < m->Partitions_count && !rn_reader_err(r); i++) {
+        rn_DescribeQuorumRequest_PartitionData_init(&m->Partitions[i]);
+        dec_DescribeQuorumRequest_PartitionData(r, version, arena, &m->Partitions[i]);
+    }
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_DescribeQuorumRequest_TopicData(rn_buf_t *b, int16_t version, const rn_DescribeQuorumRequest_TopicData_t *m) {
+    put_str(b, m->TopicName, true, false);
+    put_count(b, m->Partitions_count, m->Partitions != NULL, true, false);
+    for (int32_t i = 0; i < m->Partitions_count; i++) enc_DescribeQuorumRequest_PartitionData(b, version, &m->Partitions[i]);
+    rn_buf_put_uvarint(b, 0);
+}
+
+static void dec_DescribeQuorumRequest(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumRequest_t *m) {
+    m->Topics_count = get_count(r, true, 3, false);
+    m->Topics = get_array(r, arena, &m->Topics_count, sizeof(*m->Topics));
+    for (int32_t i = 0; i < m->Topics_count && !rn_reader_err(r); i++) {
+        rn_DescribeQuorumRequest_TopicData_init(&m->Topics[i]);
+        dec_DescribeQuorumRequest_TopicData(r, version, arena, &m->Topics[i]);
+    }
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_DescribeQuorumRequest(rn_buf_t *b, int16_t version, const rn_DescribeQuorumRequest_t *m) {
+    put_count(b, m->Topics_count, m->Topics != NULL, true, false);
+    for (int32_t i = 0; i < m->Topics_count; i++) enc_DescribeQuorumRequest_TopicData(b, version, &m->Topics[i]);
+    rn_buf_put_uvarint(b, 0);
+}
+
+rn_err_t rn_DescribeQuorumRequest_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumRequest_t *m) {
+    rn_DescribeQuorumRequest_init(m);
+    if (version < 0 || version > 2) return RN_ERR_UNSUPPORTED_VERSION;
+    dec_DescribeQuorumRequest(r, version, arena, m);
+    return rn_reader_err(r);
+}
+
+void rn_DescribeQuorumRequest_encode(rn_buf_t *b, int16_t version, const rn_DescribeQuorumRequest_t *m) {
+    if (version < 0 || version > 2) {
+        if (b->err == RN_OK) b->err = RN_ERR_UNSUPPORTED_VERSION;
+        return;
+    }
+    enc_DescribeQuorumRequest(b, version, m);
+}
+
+/* ---- DescribeQuorumResponse ---- */
+
+static void dec_DescribeQuorumResponse_ReplicaState(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumResponse_ReplicaState_t *m);
+static void enc_DescribeQuorumResponse_ReplicaState(rn_buf_t *b, int16_t version, const rn_DescribeQuorumResponse_ReplicaState_t *m);
+static void dec_DescribeQuorumResponse_PartitionData(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumResponse_PartitionData_t *m);
+static void enc_DescribeQuorumResponse_PartitionData(rn_buf_t *b, int16_t version, const rn_DescribeQuorumResponse_PartitionData_t *m);
+static void dec_DescribeQuorumResponse_TopicData(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumResponse_TopicData_t *m);
+static void enc_DescribeQuorumResponse_TopicData(rn_buf_t *b, int16_t version, const rn_DescribeQuorumResponse_TopicData_t *m);
+static void dec_DescribeQuorumResponse_Listener(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumResponse_Listener_t *m);
+static void enc_DescribeQuorumResponse_Listener(rn_buf_t *b, int16_t version, const rn_DescribeQuorumResponse_Listener_t *m);
+static void dec_DescribeQuorumResponse_Node(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumResponse_Node_t *m);
+static void enc_DescribeQuorumResponse_Node(rn_buf_t *b, int16_t version, const rn_DescribeQuorumResponse_Node_t *m);
+static void dec_DescribeQuorumResponse(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumResponse_t *m);
+static void enc_DescribeQuorumResponse(rn_buf_t *b, int16_t version, const rn_DescribeQuorumResponse_t *m);
+
+void rn_DescribeQuorumResponse_ReplicaState_init(rn_DescribeQuorumResponse_ReplicaState_t *m) {
+    memset(m, 0, sizeof(*m));
+    m->LastFetchTimestamp = INT64_C(-1);
+    m->LastCaughtUpTimestamp = INT64_C(-1);
+}
+
+void rn_DescribeQuorumResponse_PartitionData_init(rn_DescribeQuorumResponse_PartitionData_t *m) {
+    memset(m, 0, sizeof(*m));
+}
+
+void rn_DescribeQuorumResponse_TopicData_init(rn_DescribeQuorumResponse_TopicData_t *m) {
+    memset(m, 0, sizeof(*m));
+}
+
+void rn_DescribeQuorumResponse_Listener_init(rn_DescribeQuorumResponse_Listener_t *m) {
+    memset(m, 0, sizeof(*m));
+}
+
+void rn_DescribeQuorumResponse_Node_init(rn_DescribeQuorumResponse_Node_t *m) {
+    memset(m, 0, sizeof(*m));
+}
+
+void rn_DescribeQuorumResponse_init(rn_DescribeQuorumResponse_t *m) {
+    memset(m, 0, sizeof(*m));
+}
+
+static void dec_DescribeQuorumResponse_ReplicaState(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumResponse_ReplicaState_t *m) {
+    (void)arena;
+    m->ReplicaId = rn_reader_i32(r);
+    if (version >= 2) rn_reader_uuid(r, m->ReplicaDirectoryId);
+    m->LogEndOffset = rn_reader_i64(r);
+    if (version >= 1) m->LastFetchTimestamp = rn_reader_i64(r);
+    if (version >= 1) m->LastCaughtUpTimestamp = rn_reader_i64(r);
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_DescribeQuorumResponse_ReplicaState(rn_buf_t *b, int16_t version, const rn_DescribeQuorumResponse_ReplicaState_t *m) {
+    rn_buf_put_i32(b, m->ReplicaId);
+    if (version >= 2) rn_buf_put_uuid(b, m->ReplicaDirectoryId);
+    rn_buf_put_i64(b, m->LogEndOffset);
+    if (version >= 1) rn_buf_put_i64(b, m->LastFetchTimestamp);
+    if (version >= 1) rn_buf_put_i64(b, m->LastCaughtUpTimestamp);
+    rn_buf_put_uvarint(b, 0);
+}
+
+static void dec_DescribeQuorumResponse_PartitionData(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumResponse_PartitionData_t *m) {
+    m->PartitionIndex = rn_reader_i32(r);
+    m->ErrorCode = rn_reader_i16(r);
+    if (version >= 2) m->ErrorMessage = get_str(r, true, true);
+    m->LeaderId = rn_reader_i32(r);
+    m->LeaderEpoch = rn_reader_i32(r);
+    m->HighWatermark = rn_reader_i64(r);
+    m->CurrentVoters_count = get_count(r, true, 13, false);
+    m->CurrentVoters = get_array(r, arena, &m->CurrentVoters_count, sizeof(*m->CurrentVoters));
+    for (int32_t i = 0; i < m->CurrentVoters_count && !rn_reader_err(r); i++) {
+        rn_DescribeQuorumResponse_ReplicaState_init(&m->CurrentVoters[i]);
+        dec_DescribeQuorumResponse_ReplicaState(r, version, arena, &m->CurrentVoters[i]);
+    }
+    m->Observers_count = get_count(r, true, 13, false);
+    m->Observers = get_array(r, arena, &m->Observers_count, sizeof(*m->Observers));
+    for (int32_t i = 0; i < m->Observers_count && !rn_reader_err(r); i++) {
+        rn_DescribeQuorumResponse_ReplicaState_init(&m->Observers[i]);
+        dec_DescribeQuorumResponse_ReplicaState(r, version, arena, &m->Observers[i]);
+    }
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_DescribeQuorumResponse_PartitionData(rn_buf_t *b, int16_t version, const rn_DescribeQuorumResponse_PartitionData_t *m) {
+    rn_buf_put_i32(b, m->PartitionIndex);
+    rn_buf_put_i16(b, m->ErrorCode);
+    if (version >= 2) put_str(b, m->ErrorMessage, true, true);
+    rn_buf_put_i32(b, m->LeaderId);
+    rn_buf_put_i32(b, m->LeaderEpoch);
+    rn_buf_put_i64(b, m->HighWatermark);
+    put_count(b, m->CurrentVoters_count, m->CurrentVoters != NULL, true, false);
+    for (int32_t i = 0; i < m->CurrentVoters_count; i++) enc_DescribeQuorumResponse_ReplicaState(b, version, &m->CurrentVoters[i]);
+    put_count(b, m->Observers_count, m->Observers != NULL, true, false);
+    for (int32_t i = 0; i < m->Observers_count; i++) enc_DescribeQuorumResponse_ReplicaState(b, version, &m->Observers[i]);
+    rn_buf_put_uvarint(b, 0);
+}
+
+static void dec_DescribeQuorumResponse_TopicData(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumResponse_TopicData_t *m) {
+    m->TopicName = get_str(r, true, false);
+    m->Partitions_count = get_count(r, true, 25, false);
+    m->Partitions = get_array(r, arena, &m->Partitions_count, sizeof(*m->Partitions));
+    for (int32_t i = 0; i < m->Partitions_count && !rn_reader_err(r); i++) {
+        rn_DescribeQuorumResponse_PartitionData_init(&m->Partitions[i]);
+        dec_DescribeQuorumResponse_PartitionData(r, version, arena, &m->Partitions[i]);
+    }
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_DescribeQuorumResponse_TopicData(rn_buf_t *b, int16_t version, const rn_DescribeQuorumResponse_TopicData_t *m) {
+    put_str(b, m->TopicName, true, false);
+    put_count(b, m->Partitions_count, m->Partitions != NULL, true, false);
+    for (int32_t i = 0; i < m->Partitions_count; i++) enc_DescribeQuorumResponse_PartitionData(b, version, &m->Partitions[i]);
+    rn_buf_put_uvarint(b, 0);
+}
+
+static void dec_DescribeQuorumResponse_Listener(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumResponse_Listener_t *m) {
+    (void)version;
+    (void)arena;
+    m->Name = get_str(r, true, false);
+    m->Host = get_str(r, true, false);
+    m->Port = rn_reader_u16(r);
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_DescribeQuorumResponse_Listener(rn_buf_t *b, int16_t version, const rn_DescribeQuorumResponse_Listener_t *m) {
+    (void)version;
+    put_str(b, m->Name, true, false);
+    put_str(b, m->Host, true, false);
+    rn_buf_put_u16(b, m->Port);
+    rn_buf_put_uvarint(b, 0);
+}
+
+static void dec_DescribeQuorumResponse_Node(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumResponse_Node_t *m) {
+    m->NodeId = rn_reader_i32(r);
+    m->Listeners_count = get_count(r, true, 5, false);
+    m->Listeners = get_array(r, arena, &m->Listeners_count, sizeof(*m->Listeners));
+    for (int32_t i = 0; i < m->Listeners_count && !rn_reader_err(r); i++) {
+        rn_DescribeQuorumResponse_Listener_init(&m->Listeners[i]);
+        dec_DescribeQuorumResponse_Listener(r, version, arena, &m->Listeners[i]);
+    }
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_DescribeQuorumResponse_Node(rn_buf_t *b, int16_t version, const rn_DescribeQuorumResponse_Node_t *m) {
+    rn_buf_put_i32(b, m->NodeId);
+    put_count(b, m->Listeners_count, m->Listeners != NULL, true, false);
+    for (int32_t i = 0; i < m->Listeners_count; i++) enc_DescribeQuorumResponse_Listener(b, version, &m->Listeners[i]);
+    rn_buf_put_uvarint(b, 0);
+}
+
+static void dec_DescribeQuorumResponse(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumResponse_t *m) {
+    m->ErrorCode = rn_reader_i16(r);
+    if (version >= 2) m->ErrorMessage = get_str(r, true, true);
+    m->Topics_count = get_count(r, true, 3, false);
+    m->Topics = get_array(r, arena, &m->Topics_count, sizeof(*m->Topics));
+    for (int32_t i = 0; i < m->Topics_count && !rn_reader_err(r); i++) {
+        rn_DescribeQuorumResponse_TopicData_init(&m->Topics[i]);
+        dec_DescribeQuorumResponse_TopicData(r, version, arena, &m->Topics[i]);
+    }
+    if (version >= 2) {
+        m->Nodes_count = get_count(r, true, 6, false);
+        m->Nodes = get_array(r, arena, &m->Nodes_count, sizeof(*m->Nodes));
+        for (int32_t i = 0; i < m->Nodes_count && !rn_reader_err(r); i++) {
+            rn_DescribeQuorumResponse_Node_init(&m->Nodes[i]);
+            dec_DescribeQuorumResponse_Node(r, version, arena, &m->Nodes[i]);
+        }
+    }
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_DescribeQuorumResponse(rn_buf_t *b, int16_t version, const rn_DescribeQuorumResponse_t *m) {
+    rn_buf_put_i16(b, m->ErrorCode);
+    if (version >= 2) put_str(b, m->ErrorMessage, true, true);
+    put_count(b, m->Topics_count, m->Topics != NULL, true, false);
+    for (int32_t i = 0; i < m->Topics_count; i++) enc_DescribeQuorumResponse_TopicData(b, version, &m->Topics[i]);
+    if (version >= 2) {
+        put_count(b, m->Nodes_count, m->Nodes != NULL, true, false);
+        for (int32_t i = 0; i < m->Nodes_count; i++) enc_DescribeQuorumResponse_Node(b, version, &m->Nodes[i]);
+    }
+    rn_buf_put_uvarint(b, 0);
+}
+
+rn_err_t rn_DescribeQuorumResponse_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumResponse_t *m) {
+    rn_DescribeQuorumResponse_init(m);
+    if (version < 0 || version > 2) return RN_ERR_UNSUPPORTED_VERSION;
+    dec_DescribeQuorumResponse(r, version, arena, m);
+    return rn_reader_err(r);
+}
+
+void rn_DescribeQuorumResponse_encode(rn_buf_t *b, int16_t version, const rn_DescribeQuorumResponse_t *m) {
+    if (version < 0 || version > 2) {
+        if (b->err == RN_OK) b->err = RN_ERR_UNSUPPORTED_VERSION;
+        return;
+    }
+    enc_DescribeQuorumResponse(b, version, m);
+}
+
+/* ---- AddRaftVoterRequest ---- */
+
+static void dec_AddRaftVoterRequest_Listener(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AddRaftVoterRequest_Listener_t *m);
+static void enc_AddRaftVoterRequest_Listener(rn_buf_t *b, int16_t version, const rn_AddRaftVoterRequest_Listener_t *m);
+static void dec_AddRaftVoterRequest(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AddRaftVoterRequest_t *m);
+static void enc_AddRaftVoterRequest(rn_buf_t *b, int16_t version, const rn_AddRaftVoterRequest_t *m);
+
+void rn_AddRaftVoterRequest_Listener_init(rn_AddRaftVoterRequest_Listener_t *m) {
+    memset(m, 0, sizeof(*m));
+}
+
+void rn_AddRaftVoterRequest_init(rn_AddRaftVoterRequest_t *m) {
+    memset(m, 0, sizeof(*m));
+}
+
+static void dec_AddRaftVoterRequest_Listener(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AddRaftVoterRequest_Listener_t *m) {
+    (void)version;
+    (void)arena;
+    m->Name = get_str(r, true, false);
+    m->Host = get_str(r, true, false);
+    m->Port = rn_reader_u16(r);
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_AddRaftVoterRequest_Listener(rn_buf_t *b, int16_t version, const rn_AddRaftVoterRequest_Listener_t *m) {
+    (void)version;
+    put_str(b, m->Name, true, false);
+    put_str(b, m->Host, true, false);
+    rn_buf_put_u16(b, m->Port);
+    rn_buf_put_uvarint(b, 0);
+}
+
+static void dec_AddRaftVoterRequest(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AddRaftVoterRequest_t *m) {
+    m->ClusterId = get_str(r, true, true);
+    m->TimeoutMs = rn_reader_i32(r);
+    m->VoterId = rn_reader_i32(r);
+    rn_reader_uuid(r, m->VoterDirectoryId);
+    m->Listeners_count = get_count(r, true, 5, false);
+    m->Listeners = get_array(r, arena, &m->Listeners_count, sizeof(*m->Listeners));
+    for (int32_t i = 0; i < m->Listeners_count && !rn_reader_err(r); i++) {
+        rn_AddRaftVoterRequest_Listener_init(&m->Listeners[i]);
+        dec_AddRaftVoterRequest_Listener(r, version, arena, &m->Listeners[i]);
+    }
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_AddRaftVoterRequest(rn_buf_t *b, int16_t version, const rn_AddRaftVoterRequest_t *m) {
+    put_str(b, m->ClusterId, true, true);
+    rn_buf_put_i32(b, m->TimeoutMs);
+    rn_buf_put_i32(b, m->VoterId);
+    rn_buf_put_uuid(b, m->VoterDirectoryId);
+    put_count(b, m->Listeners_count, m->Listeners != NULL, true, false);
+    for (int32_t i = 0; i < m->Listeners_count; i++) enc_AddRaftVoterRequest_Listener(b, version, &m->Listeners[i]);
+    rn_buf_put_uvarint(b, 0);
+}
+
+rn_err_t rn_AddRaftVoterRequest_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AddRaftVoterRequest_t *m) {
+    rn_AddRaftVoterRequest_init(m);
+    if (version < 0 || version > 0) return RN_ERR_UNSUPPORTED_VERSION;
+    dec_AddRaftVoterRequest(r, version, arena, m);
+    return rn_reader_err(r);
+}
+
+void rn_AddRaftVoterRequest_encode(rn_buf_t *b, int16_t version, const rn_AddRaftVoterRequest_t *m) {
+    if (version < 0 || version > 0) {
+        if (b->err == RN_OK) b->err = RN_ERR_UNSUPPORTED_VERSION;
+        return;
+    }
+    enc_AddRaftVoterRequest(b, version, m);
+}
+
+/* ---- AddRaftVoterResponse ---- */
+
+static void dec_AddRaftVoterResponse(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AddRaftVoterResponse_t *m);
+static void enc_AddRaftVoterResponse(rn_buf_t *b, int16_t version, const rn_AddRaftVoterResponse_t *m);
+
+void rn_AddRaftVoterResponse_init(rn_AddRaftVoterResponse_t *m) {
+    memset(m, 0, sizeof(*m));
+}
+
+static void dec_AddRaftVoterResponse(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AddRaftVoterResponse_t *m) {
+    (void)version;
+    (void)arena;
+    m->ThrottleTimeMs = rn_reader_i32(r);
+    m->ErrorCode = rn_reader_i16(r);
+    m->ErrorMessage = get_str(r, true, true);
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_AddRaftVoterResponse(rn_buf_t *b, int16_t version, const rn_AddRaftVoterResponse_t *m) {
+    (void)version;
+    rn_buf_put_i32(b, m->ThrottleTimeMs);
+    rn_buf_put_i16(b, m->ErrorCode);
+    put_str(b, m->ErrorMessage, true, true);
+    rn_buf_put_uvarint(b, 0);
+}
+
+rn_err_t rn_AddRaftVoterResponse_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AddRaftVoterResponse_t *m) {
+    rn_AddRaftVoterResponse_init(m);
+    if (version < 0 || version > 0) return RN_ERR_UNSUPPORTED_VERSION;
+    dec_AddRaftVoterResponse(r, version, arena, m);
+    return rn_reader_err(r);
+}
+
+void rn_AddRaftVoterResponse_encode(rn_buf_t *b, int16_t version, const rn_AddRaftVoterResponse_t *m) {
+    if (version < 0 || version > 0) {
+        if (b->err == RN_OK) b->err = RN_ERR_UNSUPPORTED_VERSION;
+        return;
+    }
+    enc_AddRaftVoterResponse(b, version, m);
+}
+
+/* ---- RemoveRaftVoterRequest ---- */
+
+static void dec_RemoveRaftVoterRequest(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_RemoveRaftVoterRequest_t *m);
+static void enc_RemoveRaftVoterRequest(rn_buf_t *b, int16_t version, const rn_RemoveRaftVoterRequest_t *m);
+
+void rn_RemoveRaftVoterRequest_init(rn_RemoveRaftVoterRequest_t *m) {
+    memset(m, 0, sizeof(*m));
+}
+
+static void dec_RemoveRaftVoterRequest(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_RemoveRaftVoterRequest_t *m) {
+    (void)version;
+    (void)arena;
+    m->ClusterId = get_str(r, true, true);
+    m->VoterId = rn_reader_i32(r);
+    rn_reader_uuid(r, m->VoterDirectoryId);
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_RemoveRaftVoterRequest(rn_buf_t *b, int16_t version, const rn_RemoveRaftVoterRequest_t *m) {
+    (void)version;
+    put_str(b, m->ClusterId, true, true);
+    rn_buf_put_i32(b, m->VoterId);
+    rn_buf_put_uuid(b, m->VoterDirectoryId);
+    rn_buf_put_uvarint(b, 0);
+}
+
+rn_err_t rn_RemoveRaftVoterRequest_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_RemoveRaftVoterRequest_t *m) {
+    rn_RemoveRaftVoterRequest_init(m);
+    if (version < 0 || version > 0) return RN_ERR_UNSUPPORTED_VERSION;
+    dec_RemoveRaftVoterRequest(r, version, arena, m);
+    return rn_reader_err(r);
+}
+
+void rn_RemoveRaftVoterRequest_encode(rn_buf_t *b, int16_t version, const rn_RemoveRaftVoterRequest_t *m) {
+    if (version < 0 || version > 0) {
+        if (b->err == RN_OK) b->err = RN_ERR_UNSUPPORTED_VERSION;
+        return;
+    }
+    enc_RemoveRaftVoterRequest(b, version, m);
+}
+
+/* ---- RemoveRaftVoterResponse ---- */
+
+static void dec_RemoveRaftVoterResponse(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_RemoveRaftVoterResponse_t *m);
+static void enc_RemoveRaftVoterResponse(rn_buf_t *b, int16_t version, const rn_RemoveRaftVoterResponse_t *m);
+
+void rn_RemoveRaftVoterResponse_init(rn_RemoveRaftVoterResponse_t *m) {
+    memset(m, 0, sizeof(*m));
+}
+
+static void dec_RemoveRaftVoterResponse(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_RemoveRaftVoterResponse_t *m) {
+    (void)version;
+    (void)arena;
+    m->ThrottleTimeMs = rn_reader_i32(r);
+    m->ErrorCode = rn_reader_i16(r);
+    m->ErrorMessage = get_str(r, true, true);
+    rn_reader_skip_tagged(r);
+}
+
+static void enc_RemoveRaftVoterResponse(rn_buf_t *b, int16_t version, const rn_RemoveRaftVoterResponse_t *m) {
+    (void)version;
+    rn_buf_put_i32(b, m->ThrottleTimeMs);
+    rn_buf_put_i16(b, m->ErrorCode);
+    put_str(b, m->ErrorMessage, true, true);
+    rn_buf_put_uvarint(b, 0);
+}
+
+rn_err_t rn_RemoveRaftVoterResponse_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_RemoveRaftVoterResponse_t *m) {
+    rn_RemoveRaftVoterResponse_init(m);
+    if (version < 0 || version > 0) return RN_ERR_UNSUPPORTED_VERSION;
+    dec_RemoveRaftVoterResponse(r, version, arena, m);
+    return rn_reader_err(r);
+}
+
+void rn_RemoveRaftVoterResponse_encode(rn_buf_t *b, int16_t version, const rn_RemoveRaftVoterResponse_t *m) {
+    if (version < 0 || version > 0) {
+        if (b->err == RN_OK) b->err = RN_ERR_UNSUPPORTED_VERSION;
+        return;
+    }
+    enc_RemoveRaftVoterResponse(b, version, m);
+}
+
 /* ---- API tables ---- */
 
 const rn_api_info_t rn_api_table[] = {
@@ -8224,6 +8697,7 @@ const rn_api_info_t rn_api_table[] = {
     {45, "AlterPartitionReassignments", 0, 0, 0},
     {46, "ListPartitionReassignments", 0, 0, 0},
     {47, "OffsetDelete", 0, 0, -1},
+    {55, "DescribeQuorum", 0, 2, 0},
     {56, "AlterPartition", 0, 3, 0},
     {60, "DescribeCluster", 0, 1, 0},
     {61, "DescribeProducers", 0, 0, 0},
@@ -8232,6 +8706,8 @@ const rn_api_info_t rn_api_table[] = {
     {65, "DescribeTransactions", 0, 0, 0},
     {66, "ListTransactions", 0, 1, 0},
     {67, "AllocateProducerIds", 0, 0, 0},
+    {80, "AddRaftVoter", 0, 0, 0},
+    {81, "RemoveRaftVoter", 0, 0, 0},
 };
 const int rn_api_table_count = (int)(sizeof(rn_api_table) / sizeof(rn_api_table[0]));
 
@@ -8815,6 +9291,19 @@ rn_err_t rn_msg_decode_any(int16_t api_key, bool response, int16_t version, rn_r
             *out = m;
             return rn_OffsetDeleteRequest_decode(r, version, arena, m);
         }
+    case 55:
+        if (response) {
+            rn_DescribeQuorumResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (!m) return RN_ERR_LIMIT;
+            *out = m;
+            return rn_DescribeQuorumResponse_decode(r, version, arena, m);
+        }
+        {
+            rn_DescribeQuorumRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (!m) return RN_ERR_LIMIT;
+            *out = m;
+            return rn_DescribeQuorumRequest_decode(r, version, arena, m);
+        }
     case 56:
         if (response) {
             rn_AlterPartitionResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
@@ -8918,6 +9407,32 @@ rn_err_t rn_msg_decode_any(int16_t api_key, bool response, int16_t version, rn_r
             if (!m) return RN_ERR_LIMIT;
             *out = m;
             return rn_AllocateProducerIdsRequest_decode(r, version, arena, m);
+        }
+    case 80:
+        if (response) {
+            rn_AddRaftVoterResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (!m) return RN_ERR_LIMIT;
+            *out = m;
+            return rn_AddRaftVoterResponse_decode(r, version, arena, m);
+        }
+        {
+            rn_AddRaftVoterRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (!m) return RN_ERR_LIMIT;
+            *out = m;
+            return rn_AddRaftVoterRequest_decode(r, version, arena, m);
+        }
+    case 81:
+        if (response) {
+            rn_RemoveRaftVoterResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (!m) return RN_ERR_LIMIT;
+            *out = m;
+            return rn_RemoveRaftVoterResponse_decode(r, version, arena, m);
+        }
+        {
+            rn_RemoveRaftVoterRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (!m) return RN_ERR_LIMIT;
+            *out = m;
+            return rn_RemoveRaftVoterRequest_decode(r, version, arena, m);
         }
     default:
         return RN_ERR_UNSUPPORTED_VERSION;
@@ -9327,6 +9842,17 @@ void *rn_msg_new_any(int16_t api_key, bool response, rn_arena_t *arena) {
             if (m) rn_OffsetDeleteRequest_init(m);
             return m;
         }
+    case 55:
+        if (response) {
+            rn_DescribeQuorumResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_DescribeQuorumResponse_init(m);
+            return m;
+        }
+        {
+            rn_DescribeQuorumRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_DescribeQuorumRequest_init(m);
+            return m;
+        }
     case 56:
         if (response) {
             rn_AlterPartitionResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
@@ -9413,6 +9939,28 @@ void *rn_msg_new_any(int16_t api_key, bool response, rn_arena_t *arena) {
         {
             rn_AllocateProducerIdsRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
             if (m) rn_AllocateProducerIdsRequest_init(m);
+            return m;
+        }
+    case 80:
+        if (response) {
+            rn_AddRaftVoterResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_AddRaftVoterResponse_init(m);
+            return m;
+        }
+        {
+            rn_AddRaftVoterRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_AddRaftVoterRequest_init(m);
+            return m;
+        }
+    case 81:
+        if (response) {
+            rn_RemoveRaftVoterResponse_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_RemoveRaftVoterResponse_init(m);
+            return m;
+        }
+        {
+            rn_RemoveRaftVoterRequest_t *m = rn_arena_alloc(arena, sizeof(*m));
+            if (m) rn_RemoveRaftVoterRequest_init(m);
             return m;
         }
     default:
@@ -9638,6 +10186,12 @@ void rn_msg_encode_any(int16_t api_key, bool response, int16_t version, rn_buf_t
         else
             rn_OffsetDeleteRequest_encode(b, version, m);
         return;
+    case 55:
+        if (response)
+            rn_DescribeQuorumResponse_encode(b, version, m);
+        else
+            rn_DescribeQuorumRequest_encode(b, version, m);
+        return;
     case 56:
         if (response)
             rn_AlterPartitionResponse_encode(b, version, m);
@@ -9685,6 +10239,18 @@ void rn_msg_encode_any(int16_t api_key, bool response, int16_t version, rn_buf_t
             rn_AllocateProducerIdsResponse_encode(b, version, m);
         else
             rn_AllocateProducerIdsRequest_encode(b, version, m);
+        return;
+    case 80:
+        if (response)
+            rn_AddRaftVoterResponse_encode(b, version, m);
+        else
+            rn_AddRaftVoterRequest_encode(b, version, m);
+        return;
+    case 81:
+        if (response)
+            rn_RemoveRaftVoterResponse_encode(b, version, m);
+        else
+            rn_RemoveRaftVoterRequest_encode(b, version, m);
         return;
     default:
         if (b->err == RN_OK) b->err = RN_ERR_UNSUPPORTED_VERSION;

@@ -2387,4 +2387,144 @@ void rn_AllocateProducerIdsResponse_init(rn_AllocateProducerIdsResponse_t *m);
 rn_err_t rn_AllocateProducerIdsResponse_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AllocateProducerIdsResponse_t *m);
 void rn_AllocateProducerIdsResponse_encode(rn_buf_t *b, int16_t version, const rn_AllocateProducerIdsResponse_t *m);
 
+/* ---- DescribeQuorumRequest (versions 0-2, flexible 0+) ---- */
+
+typedef struct rn_DescribeQuorumRequest_PartitionData {
+    int32_t PartitionIndex;
+} rn_DescribeQuorumRequest_PartitionData_t;
+
+typedef struct rn_DescribeQuorumRequest_TopicData {
+    rn_str_t TopicName;
+    int32_t Partitions_count;
+    rn_DescribeQuorumRequest_PartitionData_t *Partitions;
+} rn_DescribeQuorumRequest_TopicData_t;
+
+typedef struct rn_DescribeQuorumRequest {
+    int32_t Topics_count;
+    rn_DescribeQuorumRequest_TopicData_t *Topics;
+} rn_DescribeQuorumRequest_t;
+
+void rn_DescribeQuorumRequest_PartitionData_init(rn_DescribeQuorumRequest_PartitionData_t *m);
+void rn_DescribeQuorumRequest_TopicData_init(rn_DescribeQuorumRequest_TopicData_t *m);
+void rn_DescribeQuorumRequest_init(rn_DescribeQuorumRequest_t *m);
+rn_err_t rn_DescribeQuorumRequest_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumRequest_t *m);
+void rn_DescribeQuorumRequest_encode(rn_buf_t *b, int16_t version, const rn_DescribeQuorumRequest_t *m);
+
+/* ---- DescribeQuorumResponse (versions 0-2, flexible 0+) ---- */
+
+typedef struct rn_DescribeQuorumResponse_ReplicaState {
+    int32_t ReplicaId;
+    uint8_t ReplicaDirectoryId[16];
+    int64_t LogEndOffset;
+    int64_t LastFetchTimestamp;
+    int64_t LastCaughtUpTimestamp;
+} rn_DescribeQuorumResponse_ReplicaState_t;
+
+typedef struct rn_DescribeQuorumResponse_PartitionData {
+    int32_t PartitionIndex;
+    int16_t ErrorCode;
+    rn_str_t ErrorMessage;
+    int32_t LeaderId;
+    int32_t LeaderEpoch;
+    int64_t HighWatermark;
+    int32_t CurrentVoters_count;
+    rn_DescribeQuorumResponse_ReplicaState_t *CurrentVoters;
+    int32_t Observers_count;
+    rn_DescribeQuorumResponse_ReplicaState_t *Observers;
+} rn_DescribeQuorumResponse_PartitionData_t;
+
+typedef struct rn_DescribeQuorumResponse_TopicData {
+    rn_str_t TopicName;
+    int32_t Partitions_count;
+    rn_DescribeQuorumResponse_PartitionData_t *Partitions;
+} rn_DescribeQuorumResponse_TopicData_t;
+
+typedef struct rn_DescribeQuorumResponse_Listener {
+    rn_str_t Name;
+    rn_str_t Host;
+    uint16_t Port;
+} rn_DescribeQuorumResponse_Listener_t;
+
+typedef struct rn_DescribeQuorumResponse_Node {
+    int32_t NodeId;
+    int32_t Listeners_count;
+    rn_DescribeQuorumResponse_Listener_t *Listeners;
+} rn_DescribeQuorumResponse_Node_t;
+
+typedef struct rn_DescribeQuorumResponse {
+    int16_t ErrorCode;
+    rn_str_t ErrorMessage;
+    int32_t Topics_count;
+    rn_DescribeQuorumResponse_TopicData_t *Topics;
+    int32_t Nodes_count;
+    rn_DescribeQuorumResponse_Node_t *Nodes;
+} rn_DescribeQuorumResponse_t;
+
+void rn_DescribeQuorumResponse_ReplicaState_init(rn_DescribeQuorumResponse_ReplicaState_t *m);
+void rn_DescribeQuorumResponse_PartitionData_init(rn_DescribeQuorumResponse_PartitionData_t *m);
+void rn_DescribeQuorumResponse_TopicData_init(rn_DescribeQuorumResponse_TopicData_t *m);
+void rn_DescribeQuorumResponse_Listener_init(rn_DescribeQuorumResponse_Listener_t *m);
+void rn_DescribeQuorumResponse_Node_init(rn_DescribeQuorumResponse_Node_t *m);
+void rn_DescribeQuorumResponse_init(rn_DescribeQuorumResponse_t *m);
+rn_err_t rn_DescribeQuorumResponse_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_DescribeQuorumResponse_t *m);
+void rn_DescribeQuorumResponse_encode(rn_buf_t *b, int16_t version, const rn_DescribeQuorumResponse_t *m);
+
+/* ---- AddRaftVoterRequest (versions 0-0, flexible 0+) ---- */
+
+typedef struct rn_AddRaftVoterRequest_Listener {
+    rn_str_t Name;
+    rn_str_t Host;
+    uint16_t Port;
+} rn_AddRaftVoterRequest_Listener_t;
+
+typedef struct rn_AddRaftVoterRequest {
+    rn_str_t ClusterId;
+    int32_t TimeoutMs;
+    int32_t VoterId;
+    uint8_t VoterDirectoryId[16];
+    int32_t Listeners_count;
+    rn_AddRaftVoterRequest_Listener_t *Listeners;
+} rn_AddRaftVoterRequest_t;
+
+void rn_AddRaftVoterRequest_Listener_init(rn_AddRaftVoterRequest_Listener_t *m);
+void rn_AddRaftVoterRequest_init(rn_AddRaftVoterRequest_t *m);
+rn_err_t rn_AddRaftVoterRequest_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AddRaftVoterRequest_t *m);
+void rn_AddRaftVoterRequest_encode(rn_buf_t *b, int16_t version, const rn_AddRaftVoterRequest_t *m);
+
+/* ---- AddRaftVoterResponse (versions 0-0, flexible 0+) ---- */
+
+typedef struct rn_AddRaftVoterResponse {
+    int32_t ThrottleTimeMs;
+    int16_t ErrorCode;
+    rn_str_t ErrorMessage;
+} rn_AddRaftVoterResponse_t;
+
+void rn_AddRaftVoterResponse_init(rn_AddRaftVoterResponse_t *m);
+rn_err_t rn_AddRaftVoterResponse_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_AddRaftVoterResponse_t *m);
+void rn_AddRaftVoterResponse_encode(rn_buf_t *b, int16_t version, const rn_AddRaftVoterResponse_t *m);
+
+/* ---- RemoveRaftVoterRequest (versions 0-0, flexible 0+) ---- */
+
+typedef struct rn_RemoveRaftVoterRequest {
+    rn_str_t ClusterId;
+    int32_t VoterId;
+    uint8_t VoterDirectoryId[16];
+} rn_RemoveRaftVoterRequest_t;
+
+void rn_RemoveRaftVoterRequest_init(rn_RemoveRaftVoterRequest_t *m);
+rn_err_t rn_RemoveRaftVoterRequest_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_RemoveRaftVoterRequest_t *m);
+void rn_RemoveRaftVoterRequest_encode(rn_buf_t *b, int16_t version, const rn_RemoveRaftVoterRequest_t *m);
+
+/* ---- RemoveRaftVoterResponse (versions 0-0, flexible 0+) ---- */
+
+typedef struct rn_RemoveRaftVoterResponse {
+    int32_t ThrottleTimeMs;
+    int16_t ErrorCode;
+    rn_str_t ErrorMessage;
+} rn_RemoveRaftVoterResponse_t;
+
+void rn_RemoveRaftVoterResponse_init(rn_RemoveRaftVoterResponse_t *m);
+rn_err_t rn_RemoveRaftVoterResponse_decode(rn_reader_t *r, int16_t version, rn_arena_t *arena, rn_RemoveRaftVoterResponse_t *m);
+void rn_RemoveRaftVoterResponse_encode(rn_buf_t *b, int16_t version, const rn_RemoveRaftVoterResponse_t *m);
+
 #endif

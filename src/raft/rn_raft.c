@@ -1180,6 +1180,17 @@ const rn_raft_voters_t *rn_raft_voters(const rn_raft_t *r) { return &r->voters; 
 const rn_raft_voters_t *rn_raft_learners(const rn_raft_t *r) { return &r->learners; }
 rn_err_t rn_raft_failed(const rn_raft_t *r) { return r->failed; }
 
+bool rn_raft_peer_progress(const rn_raft_t *r, int32_t id, uint64_t *match, int64_t *last_resp_ms) {
+    if (r->role != RN_RAFT_LEADER) return false;
+    for (uint32_t i = 0; i < r->n_peers; i++) {
+        if (r->peers[i].id != id) continue;
+        *match = r->peers[i].match;
+        *last_resp_ms = r->peers[i].last_resp_ms;
+        return true;
+    }
+    return false;
+}
+
 bool rn_raft_entry_at(const rn_raft_t *r, uint64_t index, rn_raft_entry_t *out) {
     if (index <= r->snap.index || index > last_index(r)) return false;
     const log_ent_t *e = ent(r, index);

@@ -270,6 +270,9 @@ const rn_raft_voters_t *rn_raft_learners(const rn_raft_t *r);
 bool rn_raft_entry_at(const rn_raft_t *r, uint64_t index, rn_raft_entry_t *out);
 /* Term of the entry at index (0 if unknown; the snapshot's term at its index). */
 uint64_t rn_raft_term_at(const rn_raft_t *r, uint64_t index);
+/* Leader: a member's replication as it knows it — its match index and when it
+ * last answered (now_ms clock; 0: never). False if not leader or id is no peer. */
+bool rn_raft_peer_progress(const rn_raft_t *r, int32_t id, uint64_t *match, int64_t *last_resp_ms);
 /* Non-zero if storage failed: the node stopped (fsync failures are not retried). */
 rn_err_t rn_raft_failed(const rn_raft_t *r);
 const char *rn_raft_role_name(rn_raft_role_t role);

@@ -44,9 +44,14 @@ RN_TEST(combined_node_as_before) {
     ASSERT_TRUE(r.broker && r.controller);
     ASSERT_EQ(r.nvoters, 3);
     ASSERT_EQ(r.voters[1].port, 9094);
-    /* Not a voter: refused. */
-    ASSERT_EQ(roles_of(&r, msg, sizeof(msg), "node.id=7", V3, NULL), RN_ERR_INVALID_CONFIG);
-    ASSERT_TRUE(strstr(msg, "not among the voters") != NULL);
+    ASSERT_TRUE(!r.join);
+    /* Not a voter: it joins the quorum (a learner until AddRaftVoter). */
+    ASSERT_EQ(roles_of(&r, msg, sizeof(msg), "node.id=7", V3, NULL), RN_OK);
+    ASSERT_TRUE(r.controller && r.join);
+    /* Only bootstrap servers: joins too. */
+    ASSERT_EQ(roles_of(&r, msg, sizeof(msg), "node.id=7", "controller.quorum.bootstrap.servers=127.0.0.1:9093", NULL),
+              RN_OK);
+    ASSERT_TRUE(r.controller && r.join && r.nvoters == 0 && r.nbootstrap == 1);
 }
 
 RN_TEST(controller_only_needs_voters_and_a_controller_listener) {

@@ -42,6 +42,8 @@ APIS = [
     "DescribeProducers", "DescribeTransactions", "ListTransactions",
     # node to node (the cluster's control plane)
     "BrokerRegistration", "BrokerHeartbeat", "AlterPartition", "AllocateProducerIds",
+    # the metadata quorum's voter set (KIP-853)
+    "DescribeQuorum", "AddRaftVoter", "RemoveRaftVoter",
 ]
 EXTRA_MESSAGES = [
     "RequestHeader", "ResponseHeader",
