@@ -128,7 +128,9 @@ typedef struct {
  * strings borrow it). */
 static rn_err_t raw_call(rn_cli_t *c, const char *host, int port, int16_t api, int16_t version, const rn_buf_t *body,
                          rn_arena_t *arena, void **msg) {
-    rn_client_config_t cc = {.host = host, .port = port, .client_id = "runnel-cli", .timeout_ms = c->timeout_ms};
+    /* A change may take the whole --timeout on the server (a new voter catching up): wait longer. */
+    rn_client_config_t cc = {.host = host, .port = port, .client_id = "runnel-cli",
+                             .timeout_ms = (int64_t)c->timeout_ms + 5000};
     rn_client_t *cl;
     rn_err_t err = rn_client_new(&cc, &cl);
     if (err) return err;

@@ -247,8 +247,10 @@ static void change_start(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h
         snprintf(x->message, sizeof(x->message), "%s", b->cluster ? "this node is no member of the metadata quorum"
                                                                   : "not a cluster node (no metadata quorum)");
     } else {
-        x->err = rn_quorum_change(q, op, id, host, port, timeout_ms, change_done, x);
-        if (!x->err) return; /* answered from change_done */
+        /* Once taken, x belongs to the member thread (change_done may run before this returns). */
+        rn_err_t err = rn_quorum_change(q, op, id, host, port, timeout_ms, change_done, x);
+        if (!err) return;
+        x->err = err;
         if (x->err == RN_ERR_REQUEST_TIMED_OUT)
             snprintf(x->message, sizeof(x->message), "another voter change is under way; one at a time");
         else if (x->err == RN_ERR_NOT_LEADER_OR_FOLLOWER)

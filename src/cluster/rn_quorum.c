@@ -64,7 +64,7 @@ typedef struct inmsg {
 } inmsg_t;
 
 enum { P_QUEUED, P_PROPOSED, P_DONE };
-enum { OP_DATA, OP_VOTER_ADD, OP_VOTER_REMOVE, OP_LEARNER_ADD };
+enum { OP_DATA, OP_VOTER_ADD, OP_VOTER_REMOVE, OP_VOTER_DEMOTE, OP_LEARNER_ADD };
 
 typedef struct prop {
     struct prop *next;
@@ -453,6 +453,7 @@ static rn_err_t driver_submit(rn_quorum_t *q, const prop_t *p, uint64_t *index, 
     switch (p->op) {
     case OP_VOTER_ADD: return rn_raft_change_voter(q->raft, p->member, true, index);
     case OP_VOTER_REMOVE: return rn_raft_change_voter(q->raft, p->member, false, index);
+    case OP_VOTER_DEMOTE: return rn_raft_demote_voter(q->raft, p->member, index);
     case OP_LEARNER_ADD: return rn_raft_change_learner(q->raft, p->member, true, index);
     default: return rn_raft_propose(q->raft, p->data, p->len, index, hint);
     }
@@ -697,8 +698,13 @@ static rn_err_t run_change(rn_quorum_t *q, const change_t *ch, int32_t *hint, ch
             snprintf(msg, cap, "node %d handed the metadata leadership to node %d", ch->id, *hint);
             return RN_ERR_NOT_LEADER_OR_FOLLOWER;
         }
-        err = member_op(q, OP_VOTER_REMOVE, ch->id, msg, cap, "removing a voter");
-        if (!err) RN_INFO("quorum", "node %d: node %d is no longer a voter", q->cfg.node_id, ch->id);
+        /* A live one stays a learner (an observer, as in KRaft) so that it learns it was removed
+         * instead of campaigning on an old configuration; a silent one leaves altogether. */
+        bool live = m->last_fetch_ms >= rn_clock_wall_ms() - 2 * (int64_t)q->election_ms;
+        err = member_op(q, live ? OP_VOTER_DEMOTE : OP_VOTER_REMOVE, ch->id, msg, cap, "removing a voter");
+        if (!err)
+            RN_INFO("quorum", "node %d: node %d is no longer a voter%s", q->cfg.node_id, ch->id,
+                    live ? " (it stays an observer)" : "");
         return err;
     }
     return RN_ERR_INVALID_ARG;

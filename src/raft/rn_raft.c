@@ -1072,6 +1072,11 @@ rn_err_t rn_raft_change_learner(rn_raft_t *r, int32_t id, bool add, uint64_t *in
     return change_member(r, id, false, add, index);
 }
 
+rn_err_t rn_raft_demote_voter(rn_raft_t *r, int32_t id, uint64_t *index) {
+    if (!is_voter(r, id)) return RN_ERR_INVALID_ARG;
+    return change_member(r, id, false, true, index);
+}
+
 /* ---- construction --------------------------------------------------------------- */
 
 void rn_raft_config_defaults(rn_raft_config_t *c) {

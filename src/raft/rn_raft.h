@@ -252,6 +252,9 @@ rn_err_t rn_raft_transfer_leadership(rn_raft_t *r, int32_t id);
 /* Adds or removes one learner: a member that receives the log and applies it but
  * never votes or counts toward a commit (same rules as rn_raft_change_voter). */
 rn_err_t rn_raft_change_learner(rn_raft_t *r, int32_t id, bool add, uint64_t *index);
+/* Turns voter id into a learner in one configuration entry (a removed voter that keeps
+ * receiving the log, so it learns it was removed); same rules as rn_raft_change_voter. */
+rn_err_t rn_raft_demote_voter(rn_raft_t *r, int32_t id, uint64_t *index);
 
 /* ---- state (for the embedding and the tests) ----------------------------- */
 
