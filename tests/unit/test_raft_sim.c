@@ -704,10 +704,10 @@ static void fault(sim_t *s) {
     case 10: {
         node_t *l = sim_leader(s);
         if (!l) break;
-        bool add = !rn_raft_voters_has(rn_raft_voters(l->r), id);
-        rn_err_t err = rn_raft_change_voter(l->r, id, add, NULL);
-        if (s->trace) printf("t=%lld %s voter %d at leader %d: %s\n", (long long)s->now, add ? "add" : "remove", id,
-                             l->id, rn_err_name(err));
+        bool add = !rn_raft_voters_has(rn_raft_voters(l->r), id), demote = !add && rnd(s, 2);
+        rn_err_t err = demote ? rn_raft_demote_voter(l->r, id, NULL) : rn_raft_change_voter(l->r, id, add, NULL);
+        if (s->trace) printf("t=%lld %s voter %d at leader %d: %s\n", (long long)s->now,
+                             add ? "add" : demote ? "demote" : "remove", id, l->id, rn_err_name(err));
         break;
     }
     case 0: node_crash(s, id); break;
@@ -1094,15 +1094,23 @@ static bool p_voters(sim_t *s, int count) {
     return true;
 }
 
-static void change_voter(sim_t *s, int id, bool add) {
+enum { CH_VOTER_ADD, CH_VOTER_REMOVE, CH_LEARNER_ADD, CH_DEMOTE };
+
+/* One configuration change at the leader (waiting for one), retried until it commits there. */
+static void change_member(sim_t *s, int id, int op) {
     for (int tries = 0; tries < 200 && !s->failure[0]; tries++) {
         if (!run_until(s, p_leader, 0, 3000)) break;
-        rn_err_t err = rn_raft_change_voter(sim_leader(s)->r, id, add, &p_index);
+        rn_raft_t *r = sim_leader(s)->r;
+        rn_err_t err = op == CH_LEARNER_ADD ? rn_raft_change_learner(r, id, true, &p_index)
+                       : op == CH_DEMOTE    ? rn_raft_demote_voter(r, id, &p_index)
+                                            : rn_raft_change_voter(r, id, op == CH_VOTER_ADD, &p_index);
         if (err == RN_OK && run_until(s, p_commit, sim_leader(s) ? sim_leader(s)->id : 1, 2000)) return;
         sim_run_until(s, s->now + 20);
     }
-    sim_fail(s, "voter change of %d did not commit", id);
+    sim_fail(s, "member change %d of %d did not commit", op, id);
 }
+
+static void change_voter(sim_t *s, int id, bool add) { change_member(s, id, add ? CH_VOTER_ADD : CH_VOTER_REMOVE); }
 
 /* Voter set 3 -> 4 -> 5 (a quorum of 3 survives two crashes) -> 4 -> 3. */
 RN_TEST(raft_sim_membership) {
@@ -1179,6 +1187,50 @@ RN_TEST(raft_sim_learners) {
         ASSERT_EQ(rn_raft_voters(s->nodes[i].r)->count, 4);
         ASSERT_EQ(rn_raft_learners(s->nodes[i].r)->count, 1);
     }
+    ASSERT_SIM_OK(s);
+    sim_free(s);
+}
+
+/* The runtime's path (src/cluster/rn_quorum.c): one voter grown to three, each newcomer a
+ * learner first (crashed and restarted while it catches up) then promoted, with messages
+ * dropped and duplicated throughout; the first voter crashed, the two others go on; it comes
+ * back and is demoted to a learner: it learns that from the log and never campaigns again. */
+RN_TEST(raft_sim_grow_from_one_voter) {
+    sim_t *s = sim_new(71, 3, 1);
+    sim_start(s);
+    ASSERT_TRUE(commit_one(s, 1 << 1, "alone"));
+    s->drop_pm = 100;
+    s->dup_pm = 50;
+    for (int id = 2; id <= 3; id++) {
+        change_member(s, id, CH_LEARNER_ADD);
+        sim_run_until(s, s->now + 5);
+        node_crash(s, id); /* mid catch-up */
+        ASSERT_TRUE(commit_one(s, (1 << id) - 2, "while the learner is down"));
+        node_start(s, id);
+        ASSERT_TRUE(commit_one(s, (1 << (id + 1)) - 2, "learner caught up"));
+        ASSERT_EQ(rn_raft_role(s->nodes[id].r), RN_RAFT_FOLLOWER);
+        change_member(s, id, CH_VOTER_ADD);
+        ASSERT_SIM_OK(s);
+    }
+    ASSERT_TRUE(commit_one(s, all_mask(s), "three voters"));
+    ASSERT_TRUE(run_until(s, p_voters, 3, 3000));
+    node_crash(s, 1);
+    ASSERT_TRUE(commit_one(s, (1 << 2) | (1 << 3), "without the first"));
+    ASSERT_TRUE(sim_leader(s)->id != 1);
+    node_start(s, 1);
+    change_member(s, 1, CH_DEMOTE);
+    ASSERT_TRUE(commit_one(s, all_mask(s), "demoted"));
+    for (int i = 1; i <= 3; i++) {
+        ASSERT_EQ(rn_raft_voters(s->nodes[i].r)->count, 2);
+        ASSERT_TRUE(rn_raft_voters_has(rn_raft_learners(s->nodes[i].r), 1));
+    }
+    node_t *ld = sim_leader(s);
+    uint64_t term = rn_raft_term(ld->r);
+    sim_run_until(s, s->now + 3000);
+    ASSERT_EQ(rn_raft_term(ld->r), term); /* the learner never campaigned */
+    ASSERT_NE(rn_raft_role(s->nodes[1].r), RN_RAFT_LEADER);
+    ASSERT_SIM_OK(s);
+    sim_liveness(s, 10000);
     ASSERT_SIM_OK(s);
     sim_free(s);
 }
