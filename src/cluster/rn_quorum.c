@@ -966,6 +966,7 @@ rn_err_t rn_quorum_start(const rn_quorum_config_t *cfg, rn_quorum_t **out) {
     for (int32_t i = 0; i < cfg->nvoters; i++) rc.initial_voters.ids[i] = cfg->voters[i].id;
     if (cfg->election_timeout_ms) rc.election_timeout_ms = cfg->election_timeout_ms;
     if (cfg->heartbeat_ms) rc.heartbeat_ms = cfg->heartbeat_ms;
+    if (cfg->snapshot_entries) rc.snapshot_entries = cfg->snapshot_entries;
     q->election_ms = rc.election_timeout_ms;
     q->limits = rn_raft_msg_limits(&rc);
     q->ents = calloc(q->limits.max_entries ? q->limits.max_entries : 1, sizeof(*q->ents));

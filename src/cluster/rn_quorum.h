@@ -60,6 +60,7 @@ typedef struct {
     int16_t api_key;          /* the internal API that carries Raft messages */
     uint32_t election_timeout_ms; /* 0: Raft's default */
     uint32_t heartbeat_ms;        /* 0: Raft's default */
+    uint32_t snapshot_entries;    /* 0: Raft's default */
     /* The state machine (quorum thread). */
     void (*apply)(void *arg, uint64_t index, const uint8_t *data, size_t len);
     rn_err_t (*snapshot_take)(void *arg, uint64_t index, rn_buf_t *out);

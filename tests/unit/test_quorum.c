@@ -40,7 +40,18 @@ static void on_request(void *ctx, rn_req_t *req) {
     rn_reader_t r;
     rn_reader_init(&r, req->frame, req->frame_len);
     rn_req_header_t h;
-    if (rn_req_header_decode(&r, &h) || h.api_key != API_RAFT || !n->q ||
+    if (!rn_req_header_decode(&r, &h) && h.api_key == RN_API_RUNNEL_QUORUM_JOIN && n->q) {
+        rn_buf_t out;
+        rn_buf_init(&out, 1 << 20);
+        rn_resp_header_encode(&out, h.api_key, h.api_version, h.correlation_id);
+        if (rn_quorum_handle_join(n->q, req->frame + r.pos, rn_reader_remaining(&r), &out) == RN_OK)
+            rn_req_respond(req, &out);
+        else
+            rn_req_close(req, "bad join request");
+        rn_buf_free(&out);
+        return;
+    }
+    if (h.api_key != API_RAFT || !n->q ||
         rn_quorum_deliver_batch(n->q, req->frame + r.pos, rn_reader_remaining(&r))) {
         rn_req_close(req, "not a Raft batch");
         return;
@@ -258,6 +269,100 @@ RN_TEST(quorum_single_voter_commits_at_once) {
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
     if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
+}
+
+static _Atomic int change_err = -1000;
+static void on_change(void *arg, rn_err_t err, int32_t leader, const char *message) { change_err = err; }
+
+static rn_quorum_config_t grow_config(node_t *n) {
+    rn_quorum_config_t qc = {.node_id = n->id, .dir = n->dir, .api_key = API_RAFT, .election_timeout_ms = 300,
+                             .heartbeat_ms = 50, .snapshot_entries = 20, .apply = sm_apply, .snapshot_take = sm_take,
+                             .snapshot_load = sm_load, .arg = n, .self_port = n->port};
+    snprintf(qc.self_host, sizeof(qc.self_host), "127.0.0.1");
+    if (n->id == 1) { /* the static one voter */
+        qc.nvoters = 1;
+        qc.voters[0] = (rn_quorum_voter_t){.id = 1, .host = "127.0.0.1", .port = nodes[0].port};
+        qc.cluster_id = "grow-test";
+    } else { /* joins through node 1 */
+        qc.join = true;
+        qc.nbootstrap = 1;
+        qc.bootstrap[0] = (rn_quorum_voter_t){.id = -1, .host = "127.0.0.1", .port = nodes[0].port};
+    }
+    return qc;
+}
+
+static const rn_quorum_member_t *member_of(const rn_quorum_status_t *st, int32_t id) {
+    for (int32_t i = 0; i < st->nmembers; i++)
+        if (st->members[i].id == id) return &st->members[i];
+    return NULL;
+}
+
+/* A one-voter quorum that has compacted its log; a node outside it joins (a learner, through
+ * the join request), catches up from a snapshot, is promoted; both restart from their files:
+ * the voter set and the addresses come from the log and snapshot, not the static config. */
+RN_TEST(quorum_grows_from_one_voter_through_a_learner) {
+    snprintf(base, sizeof(base), "/tmp/rn_test_quorum_XXXXXX");
+    ASSERT_TRUE(mkdtemp(base) != NULL);
+    memset(nodes, 0, sizeof(nodes));
+    for (int i = 0; i < 2; i++) {
+        nodes[i].id = i + 1;
+        pthread_mutex_init(&nodes[i].lock, NULL);
+        snprintf(nodes[i].dir, sizeof(nodes[i].dir), "%s/g%d", base, i + 1);
+        net_start(&nodes[i]);
+    }
+    pthread_mutex_init(&nodes[2].lock, NULL);
+    rn_quorum_config_t qc1 = grow_config(&nodes[0]), qc2 = grow_config(&nodes[1]);
+    ASSERT_EQ(rn_quorum_start(&qc1, &nodes[0].q), RN_OK);
+    ASSERT_EQ(await_leader(5000), 1);
+    for (uint32_t v = 0; v < 60; v++) ASSERT_EQ(propose(v), RN_OK); /* snapshots every 20 */
+    ASSERT_EQ(rn_quorum_start(&qc2, &nodes[1].q), RN_OK);
+    char cid[64];
+    ASSERT_TRUE(rn_quorum_cluster_id(nodes[1].q, cid, sizeof(cid)));
+    ASSERT_STREQ(cid, "grow-test");
+    ASSERT_TRUE(all_applied(60, 10000)); /* from node 1's snapshot, then entries */
+    assert_same_history();
+    rn_quorum_status_t st;
+    const rn_quorum_member_t *m = NULL;
+    for (int64_t end = rn_clock_mono_ms() + 10000; rn_clock_mono_ms() < end; usleep(10000)) {
+        rn_quorum_status(nodes[0].q, &st);
+        m = member_of(&st, 2);
+        if (m && m->log_end >= (int64_t)st.commit && m->last_fetch_ms > 0) break;
+    }
+    ASSERT_TRUE(m != NULL && !m->voter); /* a learner: it replicates, it does not vote */
+    ASSERT_EQ(st.nvoters, 1);
+    ASSERT_EQ(rn_quorum_voter_count(nodes[1].q), 1);
+    /* A voter change: one at a time. */
+    change_err = -1000;
+    ASSERT_EQ(rn_quorum_change(nodes[0].q, RN_QUORUM_ADD_VOTER, 2, NULL, 0, 5000, on_change, NULL), RN_OK);
+    rn_err_t second = rn_quorum_change(nodes[0].q, RN_QUORUM_REMOVE_VOTER, 1, NULL, 0, 5000, on_change, NULL);
+    ASSERT_TRUE(second == RN_ERR_REQUEST_TIMED_OUT || second == RN_OK); /* OK only if the first ended already */
+    for (int64_t end = rn_clock_mono_ms() + 10000; change_err == -1000 && rn_clock_mono_ms() < end;) usleep(5000);
+    if (second == RN_OK) usleep(300000);
+    ASSERT_EQ(rn_quorum_voter_count(nodes[0].q), 2);
+    for (uint32_t v = 60; v < 80; v++) ASSERT_EQ(propose(v), RN_OK);
+    ASSERT_TRUE(all_applied(80, 5000));
+    /* Both restart: node 1's static config names one voter, its files two. */
+    for (int i = 0; i < 2; i++) {
+        rn_quorum_stop(nodes[i].q);
+        nodes[i].q = NULL;
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_mutex_lock(&nodes[i].lock);
+        nodes[i].napplied = 0;
+        pthread_mutex_unlock(&nodes[i].lock);
+    }
+    ASSERT_EQ(rn_quorum_start(&qc1, &nodes[0].q), RN_OK);
+    ASSERT_EQ(rn_quorum_start(&qc2, &nodes[1].q), RN_OK);
+    ASSERT_EQ(rn_quorum_voter_count(nodes[0].q), 2);
+    char host[256];
+    int port = 0;
+    ASSERT_TRUE(rn_quorum_address(nodes[0].q, 2, host, sizeof(host), &port));
+    ASSERT_EQ(port, nodes[1].port);
+    ASSERT_TRUE(await_leader(5000) > 0);
+    ASSERT_EQ(propose(80), RN_OK);
+    ASSERT_TRUE(all_applied(81, 5000));
+    assert_same_history();
+    cluster_stop();
 }
 
 RN_TEST(quorum_voters_parse) {
