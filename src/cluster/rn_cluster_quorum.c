@@ -119,6 +119,7 @@ void rn_h_describe_quorum(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *
     rn_DescribeQuorumResponse_init(&resp);
     resp.ErrorMessage = RN_STR_NULL;
     rn_quorum_status_t st;
+    memset(&st, 0, sizeof(st));
     if (q) rn_quorum_status(q, &st);
     if (!q) {
         resp.ErrorCode = b->cluster ? RN_ERR_NOT_CONTROLLER : RN_ERR_INVALID_REQUEST;

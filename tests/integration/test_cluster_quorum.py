@@ -4,9 +4,11 @@ three controllers without downtime, its first node then killed; DescribeQuorum (
 not caught up and while another change is under way; RemoveRaftVoter of a dead voter and of
 the leader itself; the voter set kept across restarts. Real processes, real clients."""
 import json
-import signal
+import struct
 import subprocess
 import time
+
+import kproto as kp
 
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -105,6 +107,13 @@ def test_one_voter_grows_to_three_and_survives_losing_the_first(broker_factory):
     q = wait_quorum(n1.bootstrap, lambda q: q["leader"] == 1, "node 1 leading")
     assert ids(q["voters"]) == [1] and q["observers"] == []
     assert q["voters"][0]["host"] == "127.0.0.1" and q["voters"][0]["port"] == n1.port
+    conn = kp.Conn(n1.bootstrap)  # ApiVersions lists the three APIs, not the internal join (1002)
+    r = kp.api_versions(conn)
+    conn.close()
+    n = struct.unpack(">i", r[6:10])[0]
+    keys = {struct.unpack(">h", r[10 + 6 * i:12 + 6 * i])[0]: struct.unpack(">h", r[14 + 6 * i:16 + 6 * i])[0]
+            for i in range(n)}
+    assert keys.get(55) == 2 and keys.get(80) == 0 and keys.get(81) == 0 and 1002 not in keys
 
     # A controller(+broker) started with bootstrap servers joins as an observer (a learner).
     def joiner(node_id, via):

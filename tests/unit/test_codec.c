@@ -842,7 +842,14 @@ RN_TEST(api_table) {
     ASSERT_TRUE(rn_api_info(RN_API_CONTROLLED_SHUTDOWN) == NULL);
     ASSERT_TRUE(rn_api_info_known(RN_API_CONTROLLED_SHUTDOWN) != NULL);
     ASSERT_TRUE(rn_api_info(-1) == NULL);
-    ASSERT_EQ(rn_api_table_count, 44); /* 40 client APIs + 4 node-to-node */
+    ASSERT_EQ(rn_api_table_count, 47); /* 40 client APIs + 4 node-to-node + 3 of the quorum's voter set */
+    p = rn_api_info(RN_API_DESCRIBE_QUORUM);
+    ASSERT_TRUE(p != NULL);
+    ASSERT_EQ(p->api_key, 55);
+    ASSERT_EQ(p->max_version, 2);
+    ASSERT_EQ(p->flexible_min, 0);
+    ASSERT_EQ(RN_API_ADD_RAFT_VOTER, 80);
+    ASSERT_EQ(RN_API_REMOVE_RAFT_VOTER, 81);
     for (int i = 1; i < rn_api_table_count; i++) ASSERT_LT(rn_api_table[i - 1].api_key, rn_api_table[i].api_key);
     ASSERT_EQ(RN_API_FETCH, 1);
     ASSERT_EQ(RN_API_LIST_OFFSETS, 2);
