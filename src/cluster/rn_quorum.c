@@ -187,21 +187,89 @@ static bool book_get_locked(const rn_quorum_t *q, int32_t id, char *host, size_t
     return false;
 }
 
-/* The whole book, with id at host:port in place of what it has for id (none: id < 0). */
-static void addr_record_encode_locked(const rn_quorum_t *q, rn_buf_t *out, int32_t id, const char *host, int port) {
-    uint16_t n = id >= 0 ? 1 : 0;
-    for (int32_t i = 0; i < q->nbook; i++) n += q->book[i].id != id;
+/* A bounded string: 1..cap-1 bytes without NUL (empty allowed with allow_empty). */
+static bool take_str(rn_reader_t *rd, char *out, size_t cap, bool allow_empty) {
+    rn_str_t v = rn_reader_str(rd, false);
+    if (rn_reader_err(rd) || v.len < 0 || (size_t)v.len >= cap || (v.len == 0 && !allow_empty) ||
+        (v.len && memchr(v.ptr, 0, (size_t)v.len))) {
+        rn_reader_fail(rd, RN_ERR_MALFORMED);
+        out[0] = 0;
+        return false;
+    }
+    memcpy(out, v.ptr, (size_t)v.len);
+    out[v.len] = 0;
+    return true;
+}
+
+void rn_quorum_addrs_encode(const rn_quorum_addrs_t *a, rn_buf_t *out) {
     rn_buf_put(out, ADDR_MAGIC, MAGIC_LEN);
     rn_buf_put_i8(out, 1);
-    rn_buf_put_str(out, rn_str_from_cstr(q->cluster_id), false);
-    rn_buf_put_u16(out, n);
-    for (int32_t i = 0; i < q->nbook + (id >= 0); i++) {
-        bool extra = i == q->nbook;
-        if (!extra && q->book[i].id == id) continue;
-        rn_buf_put_i32(out, extra ? id : q->book[i].id);
-        rn_buf_put_str(out, rn_str_from_cstr(extra ? host : q->book[i].host), false);
-        rn_buf_put_u16(out, (uint16_t)(extra ? port : q->book[i].port));
+    rn_buf_put_str(out, rn_str_from_cstr(a->cluster_id), false);
+    rn_buf_put_u16(out, (uint16_t)a->n);
+    for (int32_t i = 0; i < a->n; i++) {
+        rn_buf_put_i32(out, a->addrs[i].id);
+        rn_buf_put_str(out, rn_str_from_cstr(a->addrs[i].host), false);
+        rn_buf_put_u16(out, (uint16_t)a->addrs[i].port);
     }
+}
+
+rn_err_t rn_quorum_addrs_decode(const uint8_t *p, size_t len, rn_quorum_addrs_t *out) {
+    memset(out, 0, sizeof(*out));
+    rn_reader_t rd;
+    rn_reader_init(&rd, p, len);
+    const uint8_t *magic = rn_reader_take(&rd, MAGIC_LEN);
+    if (!magic || memcmp(magic, ADDR_MAGIC, MAGIC_LEN) || rn_reader_i8(&rd) != 1) rn_reader_fail(&rd, RN_ERR_MALFORMED);
+    take_str(&rd, out->cluster_id, sizeof(out->cluster_id), true);
+    uint16_t n = rn_reader_u16(&rd);
+    if (n > RN_QUORUM_MEMBERS_MAX) rn_reader_fail(&rd, RN_ERR_LIMIT);
+    for (uint16_t i = 0; i < n && !rn_reader_err(&rd); i++) {
+        rn_quorum_voter_t *v = &out->addrs[i];
+        v->id = rn_reader_i32(&rd);
+        take_str(&rd, v->host, sizeof(v->host), false);
+        v->port = rn_reader_u16(&rd);
+        if (v->id < 0 || v->port == 0) rn_reader_fail(&rd, RN_ERR_MALFORMED);
+        for (uint16_t k = 0; k < i; k++)
+            if (out->addrs[k].id == v->id) rn_reader_fail(&rd, RN_ERR_MALFORMED);
+    }
+    if (!rn_reader_err(&rd) && rn_reader_remaining(&rd)) rn_reader_fail(&rd, RN_ERR_MALFORMED);
+    out->n = rn_reader_err(&rd) ? 0 : n;
+    return rn_reader_err(&rd);
+}
+
+void rn_quorum_join_req_encode(const rn_quorum_join_req_t *r, rn_buf_t *out) {
+    rn_buf_put_i16(out, 0);
+    rn_buf_put_i32(out, r->id);
+    rn_buf_put_str(out, rn_str_from_cstr(r->host), false);
+    rn_buf_put_u16(out, (uint16_t)r->port);
+    rn_buf_put_str(out, rn_str_from_cstr(r->cluster_id), false);
+}
+
+rn_err_t rn_quorum_join_req_decode(const uint8_t *p, size_t len, rn_quorum_join_req_t *out) {
+    memset(out, 0, sizeof(*out));
+    rn_reader_t rd;
+    rn_reader_init(&rd, p, len);
+    if (rn_reader_i16(&rd) != 0) rn_reader_fail(&rd, RN_ERR_MALFORMED);
+    out->id = rn_reader_i32(&rd);
+    take_str(&rd, out->host, sizeof(out->host), false);
+    out->port = rn_reader_u16(&rd);
+    take_str(&rd, out->cluster_id, sizeof(out->cluster_id), true);
+    if (out->id < 0 || out->port == 0 || rn_reader_remaining(&rd)) rn_reader_fail(&rd, RN_ERR_MALFORMED);
+    return rn_reader_err(&rd);
+}
+
+/* The whole book, with id at host:port in place of what it has for id (none: id < 0). */
+static void addr_record_encode_locked(const rn_quorum_t *q, rn_buf_t *out, int32_t id, const char *host, int port) {
+    rn_quorum_addrs_t a;
+    memset(&a, 0, sizeof(a));
+    snprintf(a.cluster_id, sizeof(a.cluster_id), "%s", q->cluster_id);
+    for (int32_t i = 0; i < q->nbook; i++)
+        if (q->book[i].id != id) a.addrs[a.n++] = q->book[i];
+    if (id >= 0 && a.n < RN_QUORUM_MEMBERS_MAX) {
+        a.addrs[a.n] = (rn_quorum_voter_t){.id = id, .port = port};
+        snprintf(a.addrs[a.n].host, sizeof(a.addrs[a.n].host), "%s", host);
+        a.n++;
+    }
+    rn_quorum_addrs_encode(&a, out);
 }
 
 static bool is_addr_record(const uint8_t *p, size_t len) {
@@ -211,35 +279,12 @@ static bool is_addr_record(const uint8_t *p, size_t len) {
 /* Merges a record's addresses, and its cluster id if this node has none; nothing if it does
  * not parse (MALFORMED). */
 static rn_err_t addr_record_merge(rn_quorum_t *q, const uint8_t *p, size_t len) {
-    rn_reader_t rd;
-    rn_reader_init(&rd, p, len);
-    rn_reader_take(&rd, MAGIC_LEN);
-    if (rn_reader_i8(&rd) != 1) rn_reader_fail(&rd, RN_ERR_MALFORMED);
-    rn_str_t cid = rn_reader_str(&rd, false);
-    uint16_t n = rn_reader_u16(&rd);
-    if (n > RN_QUORUM_MEMBERS_MAX) rn_reader_fail(&rd, RN_ERR_LIMIT);
-    struct {
-        int32_t id;
-        rn_str_t host;
-        uint16_t port;
-    } a[RN_QUORUM_MEMBERS_MAX];
-    for (uint16_t i = 0; i < n && !rn_reader_err(&rd); i++) {
-        a[i].id = rn_reader_i32(&rd);
-        a[i].host = rn_reader_str(&rd, false);
-        a[i].port = rn_reader_u16(&rd);
-        if (a[i].host.len <= 0 || a[i].host.len >= 256) rn_reader_fail(&rd, RN_ERR_MALFORMED);
-    }
-    if (rn_reader_err(&rd) || rn_reader_remaining(&rd)) return RN_ERR_MALFORMED;
+    rn_quorum_addrs_t a;
+    rn_err_t err = rn_quorum_addrs_decode(p, len, &a);
+    if (err) return err;
     pthread_mutex_lock(&q->lock);
-    if (!q->cluster_id[0] && cid.len > 0 && cid.len < (int32_t)sizeof(q->cluster_id)) {
-        memcpy(q->cluster_id, cid.ptr, (size_t)cid.len);
-        q->cluster_id[cid.len] = 0;
-    }
-    for (uint16_t i = 0; i < n; i++) {
-        char host[256];
-        snprintf(host, sizeof(host), "%.*s", (int)a[i].host.len, a[i].host.ptr);
-        book_put_locked(q, a[i].id, host, a[i].port);
-    }
+    if (!q->cluster_id[0]) snprintf(q->cluster_id, sizeof(q->cluster_id), "%s", a.cluster_id);
+    for (int32_t i = 0; i < a.n; i++) book_put_locked(q, a.addrs[i].id, a.addrs[i].host, a.addrs[i].port);
     pthread_mutex_unlock(&q->lock);
     return RN_OK;
 }
@@ -727,11 +772,10 @@ static rn_err_t join_ask(rn_quorum_t *q, const char *host, int port, join_answer
     rn_buf_t body, out;
     rn_buf_init(&body, 4096);
     rn_buf_init(&out, 1 << 20);
-    rn_buf_put_i16(&body, 0);
-    rn_buf_put_i32(&body, q->cfg.node_id);
-    rn_buf_put_str(&body, rn_str_from_cstr(q->cfg.self_host), false);
-    rn_buf_put_u16(&body, (uint16_t)q->cfg.self_port);
-    rn_buf_put_str(&body, rn_str_from_cstr(cid), false);
+    rn_quorum_join_req_t jr = {.id = q->cfg.node_id, .port = q->cfg.self_port};
+    snprintf(jr.host, sizeof(jr.host), "%s", q->cfg.self_host);
+    snprintf(jr.cluster_id, sizeof(jr.cluster_id), "%s", cid);
+    rn_quorum_join_req_encode(&jr, &body);
     err = rn_client_call(cl, RN_API_RUNNEL_QUORUM_JOIN, 0, &body, &out);
     pthread_mutex_lock(&q->lock);
     q->join_client = NULL;
@@ -885,24 +929,16 @@ rn_err_t rn_quorum_change(rn_quorum_t *q, rn_quorum_op_t op, int32_t id, const c
 }
 
 rn_err_t rn_quorum_handle_join(rn_quorum_t *q, const uint8_t *body, size_t len, rn_buf_t *out) {
-    rn_reader_t rd;
-    rn_reader_init(&rd, body, len);
-    int16_t version = rn_reader_i16(&rd);
-    int32_t id = rn_reader_i32(&rd);
-    rn_str_t h = rn_reader_str(&rd, false);
-    uint16_t port = rn_reader_u16(&rd);
-    rn_str_t cid = rn_reader_str(&rd, false);
-    if (rn_reader_err(&rd) || rn_reader_remaining(&rd) || version != 0 || id < 0 || h.len <= 0 || h.len >= 256 ||
-        port == 0)
-        return RN_ERR_MALFORMED;
-    char host[256];
-    snprintf(host, sizeof(host), "%.*s", (int)h.len, h.ptr);
+    rn_quorum_join_req_t jr;
+    if (rn_quorum_join_req_decode(body, len, &jr)) return RN_ERR_MALFORMED;
+    int32_t id = jr.id;
+    int port = jr.port;
+    const char *host = jr.host;
     rn_quorum_status_t st;
     rn_quorum_status(q, &st);
     char mine[64];
     rn_err_t err = RN_OK;
-    if (cid.len > 0 && rn_quorum_cluster_id(q, mine, sizeof(mine)) &&
-        ((size_t)cid.len != strlen(mine) || memcmp(cid.ptr, mine, (size_t)cid.len)))
+    if (jr.cluster_id[0] && rn_quorum_cluster_id(q, mine, sizeof(mine)) && strcmp(jr.cluster_id, mine))
         err = RN_ERR_INCONSISTENT_CLUSTER_ID;
     else if (!st.is_leader)
         err = RN_ERR_NOT_CONTROLLER;

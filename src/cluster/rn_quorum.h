@@ -136,6 +136,25 @@ bool rn_quorum_cluster_id(rn_quorum_t *q, char *out, size_t cap);
  * gets the outcome; timeout_ms bounds the wait for a learner to catch up. */
 rn_err_t rn_quorum_change(rn_quorum_t *q, rn_quorum_op_t op, int32_t id, const char *host, int port,
                           int64_t timeout_ms, rn_quorum_change_cb cb, void *arg);
+/* The quorum's own formats (rn_quorum.c has them byte by byte): an address record (the
+ * members' Raft addresses and the cluster id, carried in the log and snapshots) and a join
+ * request. Decoders check every length and count; a string holds no NUL. */
+typedef struct {
+    char cluster_id[64];
+    int32_t n;
+    rn_quorum_voter_t addrs[RN_QUORUM_MEMBERS_MAX]; /* ids >= 0, distinct; ports > 0 */
+} rn_quorum_addrs_t;
+typedef struct {
+    int32_t id;
+    char host[256];
+    int port;
+    char cluster_id[64]; /* "": unknown to the sender */
+} rn_quorum_join_req_t;
+void rn_quorum_addrs_encode(const rn_quorum_addrs_t *a, rn_buf_t *out);
+rn_err_t rn_quorum_addrs_decode(const uint8_t *p, size_t len, rn_quorum_addrs_t *out);
+void rn_quorum_join_req_encode(const rn_quorum_join_req_t *r, rn_buf_t *out);
+rn_err_t rn_quorum_join_req_decode(const uint8_t *p, size_t len, rn_quorum_join_req_t *out);
+
 /* Before the network stops: the change under way ends (its callback is called, within a few
  * seconds) and no other starts. */
 void rn_quorum_stop_changes(rn_quorum_t *q);
