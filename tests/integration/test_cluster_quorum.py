@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import kproto as kp
+import pytest
 
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -99,10 +100,12 @@ def create_topic(bootstrap, name, partitions, rf, timeout=30):
     raise AssertionError("topic %s has no leaders" % name)
 
 
-def test_one_voter_grows_to_three_and_survives_losing_the_first(broker_factory):
+@pytest.mark.parametrize("zero_config", [False, True], ids=["voters", "zero-config"])
+def test_one_voter_grows_to_three_and_survives_losing_the_first(broker_factory, zero_config):
     n1 = broker_factory(name="node1")
     n1.overrides.update(COMMON)
-    n1.overrides.update({"node.id": "1", "controller.quorum.voters": "1@%s" % n1.bootstrap})
+    if not zero_config:  # else a lone `runnel broker`: node.id 1, a one-voter quorum of itself
+        n1.overrides.update({"node.id": "1", "controller.quorum.voters": "1@%s" % n1.bootstrap})
     n1.start()
     q = wait_quorum(n1.bootstrap, lambda q: q["leader"] == 1, "node 1 leading")
     assert ids(q["voters"]) == [1] and q["observers"] == []
