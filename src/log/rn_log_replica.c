@@ -180,7 +180,14 @@ rn_err_t rn_log_truncate_to(rn_log_t *log, int64_t offset, int64_t *new_end) {
         err = RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
         goto out;
     }
-    if (offset >= end) goto out;
+    if (offset >= end) {
+        /* Nothing to cut, but an epoch this node began as leader without appending a batch
+         * (a start offset at the log end) is not the leader's: while it stays, every fetch
+         * reports it as the last fetched epoch, gets a diverging epoch back and never
+         * appends (Kafka's truncateTo drops it too). */
+        if (rn__epochs_truncate_end(&log->epochs, end)) rn__log_write_epochs(log);
+        goto out;
+    }
     if (offset < atomic_load(&log->log_start_offset)) {
         err = RN_ERR_OFFSET_OUT_OF_RANGE;
         goto out;

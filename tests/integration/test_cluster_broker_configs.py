@@ -165,7 +165,7 @@ def test_default_and_per_broker_take_effect_and_survive_restart_and_failover(bro
         wait_for(shows(c, nid, {"message.max.bytes": mmb[nid], "log.retention.ms": ("3600000", DYNAMIC_DEFAULT),
                                 "num.partitions": ("1", DEFAULT)}),
                  what="node %d after its restart" % nid)
-    c.wait_leaders("sizes", 3, timeout=60)
+    c.wait_leaders("sizes", 3, isr=3, timeout=60)  # every replica back in sync (a stale empty epoch once kept one out)
     leaders = {p: c.leader_of("sizes", p) for p in range(3)}
     assert {p: produce_big(c.bootstrap, "sizes", p) for p in range(3)} == {
         p: (None if leaders[p] == 2 else KafkaError.MSG_SIZE_TOO_LARGE) for p in range(3)}

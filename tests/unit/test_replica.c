@@ -329,6 +329,40 @@ RN_TEST(divergent_tail_truncated_by_epoch_not_high_watermark) {
     tl_rmrf(tl_dir);
 }
 
+/* A node that became leader and appended nothing before losing the leadership holds an
+ * epoch entry at its log end the new leader never had: the first fetch's diverging epoch
+ * removes it (no cut), so the next fetches append. It used to stay, and every fetch got
+ * the same diverging epoch back: the follower never caught up (never rejoined the ISR). */
+RN_TEST(empty_epoch_at_the_log_end_is_dropped_on_divergence) {
+    tl_mkdtemp();
+    node_t a, b;
+    node_open(&a, "a");
+    node_open(&b, "b");
+    rn_log_t *la = node_log(&a, true), *lb = node_log(&b, true);
+    lead_append(lb, 2, 0, 0); /* B leads epoch 0: [0, 6) */
+    follow(lb, la, 1 << 20);
+    rn_log_set_replicated(la, false);
+    ASSERT_EQ(rn_log_begin_epoch(la, 1), RN_OK); /* A leads epoch 1, appends nothing */
+    ASSERT_EQ(rn_log_latest_epoch(la), 1);
+    rn_log_set_replicated(la, true);
+    rn_log_set_replicated(lb, false);
+    ASSERT_EQ(rn_log_begin_epoch(lb, 2), RN_OK); /* then B leads epoch 2 and writes [6, 12) */
+    lead_append(lb, 2, 2, 40);
+    uint8_t *buf;
+    rn_repl_fetched_t f = serve(lb, rn_log_end_offset(la), rn_log_latest_epoch(la), 1 << 20, &buf);
+    ASSERT_EQ(f.diverging.epoch, 0);
+    ASSERT_EQ(f.diverging.end_offset, 6);
+    uint64_t t;
+    ASSERT_EQ(rn_repl_follower_apply(la, &f, &t), RN_OK);
+    ASSERT_EQ(rn_log_end_offset(la), 6);
+    ASSERT_EQ(rn_log_latest_epoch(la), 0); /* epoch 1 is gone */
+    ASSERT_TRUE(follow(lb, la, 1 << 20) <= 2);
+    assert_same_logs(la, lb);
+    rn_logdir_close(a.dir);
+    rn_logdir_close(b.dir);
+    tl_rmrf(tl_dir);
+}
+
 /* Epoch histories that differ in several places converge in more than one round. */
 RN_TEST(divergence_over_several_epochs_converges) {
     tl_mkdtemp();
