@@ -209,3 +209,42 @@ def test_one_voter_grows_to_three_and_survives_losing_the_first(broker_factory, 
     q = wait_quorum(bs, lambda q: q["leader"] == other, "node %d leading again" % other)
     assert ids(q["voters"]) == [other]
     check_exactly_once(acked_alone, consume_all(bs, "alone", 1))
+
+
+def test_split_roles_a_controller_joins_and_the_leader_leaves(broker_factory):
+    """Controller-only nodes on CONTROLLER listeners and a broker-only node: the broker forwards
+    DescribeQuorum and the changes to the active controller; the leader removing itself hands
+    its leadership on and stays an observer; the broker follows the new controller."""
+    def controller(node_id, extra):
+        c = broker_factory(name="controller%d" % node_id)
+        c.overrides.update(COMMON)
+        c.overrides.update({"node.id": str(node_id), "process.roles": "controller",
+                            "listeners": "CONTROLLER://127.0.0.1:%d" % c.port,
+                            "controller.listener.names": "CONTROLLER"})
+        c.overrides.update(extra)
+        return c
+
+    c1 = controller(1, {})
+    c1.overrides["controller.quorum.voters"] = "1@%s" % c1.bootstrap
+    c1.start()
+    b3 = broker_factory(name="broker3")
+    b3.overrides.update(COMMON)
+    b3.overrides.update({"node.id": "3", "process.roles": "broker", "controller.listener.names": "CONTROLLER",
+                         "controller.quorum.bootstrap.servers": c1.bootstrap})
+    b3.start()
+    c2 = controller(2, {"controller.quorum.bootstrap.servers": c1.bootstrap}).start()
+    q = wait_quorum(b3.bootstrap, caught_up_observer(2), "controller 2 an observer (through the broker)")
+    assert q["leader"] == 1 and ids(q["voters"]) == [1]
+    assert 3 not in ids(q["voters"]) + ids(q["observers"])  # a broker-only node reads the feed: no member
+    r = add(b3.bootstrap, 2)
+    assert r.returncode == 0, r.stderr
+    q = quorum(c2.bootstrap)
+    assert ids(q["voters"]) == [1, 2] and q["leader"] == 1
+    r = cli("remove-controller", "1", "-b", b3.bootstrap)
+    assert r.returncode == 0, r.stderr
+    q = wait_quorum(b3.bootstrap, lambda q: q["leader"] == 2 and ids(q["voters"]) == [2], "controller 2 alone")
+    wait_quorum(b3.bootstrap, caught_up_observer(1), "controller 1 an observer")
+    create_topic(b3.bootstrap, "split", 2, 1)
+    acked = produce(b3.bootstrap, "split", 2, 100)
+    check_exactly_once(acked, consume_all(b3.bootstrap, "split", 2))
+    b3.stop()  # the broker first: its controlled shutdown needs the controller
