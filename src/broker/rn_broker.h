@@ -132,7 +132,7 @@ rn_partition_t *rn_broker_partition_locked(rn_broker_t *b, const char *name, siz
 rn_topic_t *rn_broker_topic_by_id_locked(rn_broker_t *b, const uint8_t id[16]);
 void rn_topic_retain(rn_topic_t *t);
 void rn_topic_release(rn_topic_t *t);
-/* For cluster mode, which builds the registry from the metadata image. */
+/* For src/cluster, which builds the registry from the metadata image. */
 rn_topic_t *rn_topic_new(const char *name, size_t len, int32_t partitions);
 void rn_topic_refresh_locked(rn_broker_t *b, rn_topic_t *t); /* cached config values */
 rn_err_t rn_topic_grow_locked(rn_topic_t *t, int32_t partitions);
@@ -152,18 +152,9 @@ typedef struct {
  * INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_CONFIG, KAFKA_STORAGE_ERROR. */
 rn_err_t rn_broker_create_topic(rn_broker_t *b, const char *name, size_t len, const rn_topic_create_t *spec, char *msg,
                                 size_t msglen);
-rn_err_t rn_broker_delete_topic(rn_broker_t *b, const char *name, size_t len, char *msg, size_t msglen);
-rn_err_t rn_broker_create_partitions(rn_broker_t *b, const char *name, size_t len, int32_t count, bool validate_only,
-                                     char *msg, size_t msglen);
-/* Replace (AlterConfigs) or patch the topic's override set after validation. */
-rn_err_t rn_broker_set_topic_configs(rn_broker_t *b, const char *name, size_t len, const rn_config_set_t *configs,
-                                     bool validate_only, char *msg, size_t msglen);
-/* Replace the broker's dynamic config set (per node, or the cluster default). */
-rn_err_t rn_broker_set_dynamic_configs(rn_broker_t *b, bool cluster_default, const rn_config_set_t *configs,
-                                       bool validate_only, char *msg, size_t msglen);
 /* Dynamic broker configs: known, not read-only, valid values (INVALID_CONFIG naming the key). */
 rn_err_t rn_broker_dynamic_configs_validate(const rn_config_set_t *configs, char *msg, size_t msglen);
-/* Cluster mode: the metadata image's sets for this node become its dynamic configs and take
+/* The metadata image's sets for this node become its dynamic configs and take
  * effect (rn_broker_apply_configs_locked) if they differ; the old sets are handed back in the
  * arguments. Takes topics_lock exclusively. True if anything changed. */
 bool rn_broker_replace_dynamic_configs(rn_broker_t *b, rn_config_set_t *per_broker, rn_config_set_t *defaults);

@@ -32,229 +32,19 @@ static rn_str_t msg_or_null(rn_arena_t *a, rn_err_t rc, const char *msg) {
 /* ---- CreateTopics ---- */
 
 void rn_h_create_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
-    if (b->cluster) { /* the active controller decides (src/cluster) */
-        rn_cluster_create_topics(b, req, h, body);
-        return;
-    }
-    rn_arena_t *a = &req->arena;
-    rn_CreateTopicsRequest_t rq;
-    rn_CreateTopicsRequest_init(&rq);
-    rn_err_t rc = rn_CreateTopicsRequest_decode(body, h->api_version, a, &rq);
-    if (rc) {
-        rn_broker_bad_request(b, req, h, rc);
-        return;
-    }
-    rn_CreateTopicsResponse_t resp;
-    rn_CreateTopicsResponse_init(&resp);
-    int32_t n = rq.Topics_count > 0 ? rq.Topics_count : 0;
-    resp.Topics = rn_arena_calloc(a, (size_t)n + 1, sizeof(*resp.Topics));
-    if (!resp.Topics) {
-        rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
-        return;
-    }
-    resp.Topics_count = n;
-    for (int32_t i = 0; i < n; i++) {
-        const rn_CreateTopicsRequest_CreatableTopic_t *ct = &rq.Topics[i];
-        rn_CreateTopicsResponse_CreatableTopicResult_t *r = &resp.Topics[i];
-        rn_CreateTopicsResponse_CreatableTopicResult_init(r);
-        r->Name = ct->Name;
-        char msg[512] = "";
-        rc = RN_OK;
-        /* The same name twice in one request: Kafka rejects both. */
-        for (int32_t j = 0; j < n && !rc; j++)
-            if (j != i && rn_str_eq(rq.Topics[j].Name, ct->Name)) {
-                rc = RN_ERR_INVALID_REQUEST;
-                snprintf(msg, sizeof(msg), "Create topics request from client contains multiple entries for topic %.*s",
-                         ct->Name.len, ct->Name.ptr);
-            }
-        int32_t np = ct->NumPartitions;
-        int16_t rf = ct->ReplicationFactor;
-        if (!rc && ct->Assignments_count > 0) {
-            if (np != -1 || rf != -1) {
-                rc = RN_ERR_INVALID_REQUEST;
-                snprintf(msg, sizeof(msg), "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.");
-            } else {
-                np = ct->Assignments_count;
-                rf = (int16_t)ct->Assignments[0].BrokerIds_count;
-                for (int32_t k = 0; k < ct->Assignments_count && !rc; k++) {
-                    const rn_CreateTopicsRequest_CreatableReplicaAssignment_t *as = &ct->Assignments[k];
-                    if (as->PartitionIndex != k || as->BrokerIds_count != rf) {
-                        rc = RN_ERR_INVALID_REPLICA_ASSIGNMENT;
-                        snprintf(msg, sizeof(msg), "Partitions must be numbered 0..%d with %d replicas each", np - 1, rf);
-                    }
-                    for (int32_t m = 0; m < as->BrokerIds_count && !rc; m++)
-                        if (as->BrokerIds[m] != b->cfg.node_id) {
-                            rc = RN_ERR_INVALID_REPLICA_ASSIGNMENT;
-                            snprintf(msg, sizeof(msg), "Unknown broker %d in the replica assignment", as->BrokerIds[m]);
-                        }
-                }
-            }
-        }
-        if (!rc && (np == 0 || np < -1)) {
-            rc = RN_ERR_INVALID_PARTITIONS;
-            snprintf(msg, sizeof(msg), "Number of partitions was set to an invalid non-positive value.");
-        }
-        if (!rc && (rf == 0 || rf < -1)) {
-            rc = RN_ERR_INVALID_REPLICATION_FACTOR;
-            snprintf(msg, sizeof(msg), "Replication factor must be larger than 0, or -1 to use the default value.");
-        }
-        rn_config_set_t cs;
-        rn_config_set_init(&cs);
-        for (int32_t k = 0; k < ct->Configs_count && !rc; k++) {
-            const rn_CreateTopicsRequest_CreatableTopicConfig_t *c = &ct->Configs[k];
-            if (c->Name.len <= 0) continue;
-            if (!rn_config_set_put_n(&cs, c->Name.ptr, (size_t)c->Name.len, c->Value.ptr,
-                                     c->Value.len > 0 ? (size_t)c->Value.len : 0, c->Value.len < 0))
-                rc = RN_ERR_UNKNOWN_SERVER_ERROR;
-        }
-        if (!rc && ct->Name.len > 0) {
-            rn_topic_create_t spec = {.num_partitions = np, .replication_factor = rf, .configs = &cs,
-                                      .validate_only = rq.validateOnly};
-            rc = rn_broker_create_topic(b, ct->Name.ptr, (size_t)ct->Name.len, &spec, msg, sizeof(msg));
-        } else if (!rc) {
-            rc = RN_ERR_INVALID_TOPIC_EXCEPTION;
-            snprintf(msg, sizeof(msg), "Topic name is empty");
-        }
-        rn_config_set_free(&cs);
-        r->ErrorCode = rn_err_wire(rc);
-        r->ErrorMessage = msg_or_null(a, rc, msg);
-        if (rc) continue;
-        /* v5+: what the topic got. */
-        pthread_rwlock_rdlock(&b->topics_lock);
-        rn_topic_t *t = rn_broker_topic_locked(b, ct->Name.ptr, (size_t)ct->Name.len);
-        r->NumPartitions = t ? t->partition_count : (np > 0 ? np : b->cfg.num_partitions);
-        r->ReplicationFactor = 1;
-        if (t) memcpy(r->TopicId, t->id, 16);
-        if (h->api_version >= 5) {
-            r->Configs = rn_arena_calloc(a, rn_topic_config_defs_count, sizeof(*r->Configs));
-            r->Configs_count = r->Configs ? (int32_t)rn_topic_config_defs_count : 0;
-            for (int32_t k = 0; k < r->Configs_count; k++) {
-                rn_CreateTopicsResponse_CreatableTopicConfigs_t *c = &r->Configs[k];
-                rn_CreateTopicsResponse_CreatableTopicConfigs_init(c);
-                const rn_config_def_t *d = &rn_topic_config_defs[k];
-                rn_config_source_t src;
-                const char *v = rn_topic_config_value(&b->cfg, t ? &t->configs : NULL, d->name, &src);
-                c->Name = rn_str_dup_arena(a, d->name);
-                c->Value = v ? rn_str_dup_arena(a, v) : RN_STR_NULL;
-                c->ConfigSource = (int8_t)src;
-            }
-        }
-        pthread_rwlock_unlock(&b->topics_lock);
-    }
-    rn_broker_respond(b, req, h, (rn_encode_fn)rn_CreateTopicsResponse_encode, &resp);
+    rn_cluster_create_topics(b, req, h, body); /* the active controller decides (src/cluster) */
 }
 
 /* ---- DeleteTopics ---- */
 
 void rn_h_delete_topics(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
-    if (b->cluster) { /* the active controller decides (src/cluster) */
-        rn_cluster_delete_topics(b, req, h, body);
-        return;
-    }
-    rn_arena_t *a = &req->arena;
-    rn_DeleteTopicsRequest_t rq;
-    rn_DeleteTopicsRequest_init(&rq);
-    rn_err_t rc = rn_DeleteTopicsRequest_decode(body, h->api_version, a, &rq);
-    if (rc) {
-        rn_broker_bad_request(b, req, h, rc);
-        return;
-    }
-    rn_DeleteTopicsResponse_t resp;
-    rn_DeleteTopicsResponse_init(&resp);
-    int32_t n = h->api_version >= 6 ? rq.Topics_count : rq.TopicNames_count;
-    if (n < 0) n = 0;
-    resp.Responses = rn_arena_calloc(a, (size_t)n + 1, sizeof(*resp.Responses));
-    if (!resp.Responses) {
-        rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
-        return;
-    }
-    resp.Responses_count = n;
-    for (int32_t i = 0; i < n; i++) {
-        rn_DeleteTopicsResponse_DeletableTopicResult_t *r = &resp.Responses[i];
-        rn_DeleteTopicsResponse_DeletableTopicResult_init(r);
-        rn_str_t name = h->api_version >= 6 ? rq.Topics[i].Name : rq.TopicNames[i];
-        char msg[256] = "";
-        if (h->api_version >= 6 && name.len < 0) {
-            /* by topic id */
-            memcpy(r->TopicId, rq.Topics[i].TopicId, 16);
-            pthread_rwlock_rdlock(&b->topics_lock);
-            rn_topic_t *t = rn_broker_topic_by_id_locked(b, rq.Topics[i].TopicId);
-            if (t) name = rn_str_dup_arena(a, t->name);
-            pthread_rwlock_unlock(&b->topics_lock);
-            if (name.len < 0) {
-                r->Name = RN_STR_NULL;
-                r->ErrorCode = RN_ERR_UNKNOWN_TOPIC_ID;
-                continue;
-            }
-        } else if (h->api_version >= 6) {
-            pthread_rwlock_rdlock(&b->topics_lock);
-            rn_topic_t *t = name.len > 0 ? rn_broker_topic_locked(b, name.ptr, (size_t)name.len) : NULL;
-            if (t) memcpy(r->TopicId, t->id, 16);
-            pthread_rwlock_unlock(&b->topics_lock);
-        }
-        r->Name = name;
-        pthread_rwlock_rdlock(&b->topics_lock);
-        rn_topic_t *t = name.len > 0 ? rn_broker_topic_locked(b, name.ptr, (size_t)name.len) : NULL;
-        bool internal = t && t->internal;
-        pthread_rwlock_unlock(&b->topics_lock);
-        if (internal) {
-            rc = RN_ERR_INVALID_REQUEST;
-            snprintf(msg, sizeof(msg), "Internal topic %.*s cannot be deleted", name.len, name.ptr);
-        } else {
-            rc = name.len > 0 ? rn_broker_delete_topic(b, name.ptr, (size_t)name.len, msg, sizeof(msg))
-                              : RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-        }
-        r->ErrorCode = rn_err_wire(rc);
-        r->ErrorMessage = msg_or_null(a, rc, msg);
-    }
-    rn_broker_respond(b, req, h, (rn_encode_fn)rn_DeleteTopicsResponse_encode, &resp);
+    rn_cluster_delete_topics(b, req, h, body); /* the active controller decides (src/cluster) */
 }
 
 /* ---- CreatePartitions ---- */
 
 void rn_h_create_partitions(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
-    if (b->cluster) { /* the active controller decides (src/cluster) */
-        rn_cluster_create_partitions(b, req, h, body);
-        return;
-    }
-    rn_arena_t *a = &req->arena;
-    rn_CreatePartitionsRequest_t rq;
-    rn_CreatePartitionsRequest_init(&rq);
-    rn_err_t rc = rn_CreatePartitionsRequest_decode(body, h->api_version, a, &rq);
-    if (rc) {
-        rn_broker_bad_request(b, req, h, rc);
-        return;
-    }
-    rn_CreatePartitionsResponse_t resp;
-    rn_CreatePartitionsResponse_init(&resp);
-    int32_t n = rq.Topics_count > 0 ? rq.Topics_count : 0;
-    resp.Results = rn_arena_calloc(a, (size_t)n + 1, sizeof(*resp.Results));
-    if (!resp.Results) {
-        rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
-        return;
-    }
-    resp.Results_count = n;
-    for (int32_t i = 0; i < n; i++) {
-        const rn_CreatePartitionsRequest_CreatePartitionsTopic_t *ct = &rq.Topics[i];
-        rn_CreatePartitionsResponse_CreatePartitionsTopicResult_t *r = &resp.Results[i];
-        rn_CreatePartitionsResponse_CreatePartitionsTopicResult_init(r);
-        r->Name = ct->Name;
-        char msg[256] = "";
-        rc = RN_OK;
-        for (int32_t k = 0; k < ct->Assignments_count && !rc; k++)
-            for (int32_t m = 0; m < ct->Assignments[k].BrokerIds_count && !rc; m++)
-                if (ct->Assignments[k].BrokerIds[m] != b->cfg.node_id) {
-                    rc = RN_ERR_INVALID_REPLICA_ASSIGNMENT;
-                    snprintf(msg, sizeof(msg), "Unknown broker %d in the replica assignment", ct->Assignments[k].BrokerIds[m]);
-                }
-        if (!rc)
-            rc = ct->Name.len > 0 ? rn_broker_create_partitions(b, ct->Name.ptr, (size_t)ct->Name.len, ct->Count,
-                                                                rq.ValidateOnly, msg, sizeof(msg))
-                                  : RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-        r->ErrorCode = rn_err_wire(rc);
-        r->ErrorMessage = msg_or_null(a, rc, msg);
-    }
-    rn_broker_respond(b, req, h, (rn_encode_fn)rn_CreatePartitionsResponse_encode, &resp);
+    rn_cluster_create_partitions(b, req, h, body); /* the active controller decides (src/cluster) */
 }
 
 /* ---- DescribeConfigs ---- */
@@ -466,68 +256,28 @@ rn_err_t rn_admin_alter_loggers(const rn_config_set_t *cs, bool validate_only, c
     return RN_OK;
 }
 
-/* Single-node mode (and broker loggers in either): apply a whole new set to a topic, the
- * broker or its logger. */
-static rn_err_t alter_resource(rn_broker_t *b, int8_t type, rn_str_t name, const rn_config_set_t *cs, bool validate_only,
-                               char *msg, size_t msglen) {
-    if (type == RN_RESOURCE_TOPIC) {
-        if (name.len <= 0) {
-            snprintf(msg, msglen, "Topic name is empty");
-            return RN_ERR_INVALID_REQUEST;
-        }
-        return rn_broker_set_topic_configs(b, name.ptr, (size_t)name.len, cs, validate_only, msg, msglen);
-    }
-    if (type == RN_RESOURCE_BROKER) {
-        if (name.len > 0 && !is_this_broker(b, name)) {
-            snprintf(msg, msglen, "Broker %.*s is not this broker (%d)", name.len, name.ptr, b->cfg.node_id);
-            return RN_ERR_INVALID_REQUEST;
-        }
-        return rn_broker_set_dynamic_configs(b, name.len <= 0, cs, validate_only, msg, msglen);
-    }
-    if (type == RN_RESOURCE_BROKER_LOGGER) return rn_admin_alter_loggers(cs, validate_only, msg, msglen);
-    snprintf(msg, msglen, "Unsupported resource type %d", type);
-    return RN_ERR_INVALID_REQUEST;
-}
-
-/* One resource of the request, on this node: its new set (IncrementalAlterConfigs starts from
- * the resource's current explicit set), then applied. */
+/* One resource of a request that names no topic or broker (those go to the active
+ * controller, below): this node's loggers, or a type no node serves. */
 static rn_err_t alter_here(rn_broker_t *b, const rn_admin_alter_t *v, int32_t i, char *msg, size_t msglen) {
     int8_t type = rn_admin_alter_type(v, i);
-    rn_str_t name = rn_admin_alter_name(v, i);
-    rn_err_t rc = RN_OK;
-    rn_config_set_t cur, cs;
-    rn_config_set_init(&cur);
-    rn_config_set_init(&cs);
-    if (v->api_key == RN_API_INCREMENTAL_ALTER_CONFIGS) {
-        pthread_rwlock_rdlock(&b->topics_lock);
-        if (type == RN_RESOURCE_TOPIC) {
-            rn_topic_t *t = name.len > 0 ? rn_broker_topic_locked(b, name.ptr, (size_t)name.len) : NULL;
-            if (!t) {
-                rc = RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-                snprintf(msg, msglen, "Topic '%.*s' does not exist.", name.len > 0 ? name.len : 0, name.ptr);
-            } else if (!rn_config_set_copy(&cur, &t->configs)) {
-                rc = RN_ERR_UNKNOWN_SERVER_ERROR;
-            }
-        } else if (type == RN_RESOURCE_BROKER) {
-            if (!rn_config_set_copy(&cur, name.len > 0 ? &b->cfg.dynamic : &b->cfg.dynamic_default))
-                rc = RN_ERR_UNKNOWN_SERVER_ERROR;
-        }
-        pthread_rwlock_unlock(&b->topics_lock);
+    if (type != RN_RESOURCE_BROKER_LOGGER) {
+        snprintf(msg, msglen, "Unsupported resource type %d", type);
+        return RN_ERR_INVALID_REQUEST;
     }
-    if (!rc) rc = rn_admin_alter_configs_of(b, v, i, &cur, &cs, msg, msglen);
-    if (!rc) rc = alter_resource(b, type, name, &cs, v->validate_only, msg, msglen);
-    rn_config_set_free(&cur);
+    rn_config_set_t cs;
+    rn_config_set_init(&cs);
+    rn_err_t rc = rn_admin_alter_configs_of(b, v, i, NULL, &cs, msg, msglen);
+    if (!rc) rc = rn_admin_alter_loggers(&cs, v->validate_only, msg, msglen);
     rn_config_set_free(&cs);
     return rc;
 }
 
-/* Cluster mode, as KRaft: topic and broker configs are the active controller's (the request
- * goes there whole, forwarded by a node that is not it, and the answer comes from there);
- * broker loggers are this node's, set here first — the controller answers for them with the
- * same check, deciding nothing. A request of loggers only stays here. True if taken. */
+/* As KRaft: topic and broker configs are the active controller's (the request goes there
+ * whole, forwarded by a node that is not it, and the answer comes from there); broker
+ * loggers are this node's, set here first — the controller answers for them with the same
+ * check, deciding nothing. A request of loggers only stays here. True if taken. */
 static bool alter_in_cluster(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, const rn_admin_alter_t *v,
                              rn_reader_t *body) {
-    if (!b->cluster) return false;
     bool to_controller = false;
     for (int32_t i = 0; i < v->n; i++) {
         int8_t type = rn_admin_alter_type(v, i);

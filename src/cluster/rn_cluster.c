@@ -32,7 +32,9 @@
 #include "rn_meta_sm.h"
 #include "rn_meta_touched.h"
 #include "rn_quorum.h"
+#include "rn_group.h"
 #include "rn_txn.h"
+#include "rn_txn_log.h"
 
 #define CTL_TICK_MS 100
 #define RN_CLUSTER_ENTRY_BYTES (512 << 10)
@@ -1052,6 +1054,12 @@ static void job_create(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
         rn_meta_batch_reset(batch);
         rn_err_t err = j->refuse;
         char msg[256] = "";
+        for (int32_t k = 0; k < rq->Topics_count && !err; k++) /* the same name twice: Kafka refuses both */
+            if (k != i && rn_str_eq(rq->Topics[k].Name, ct->Name)) {
+                err = RN_ERR_INVALID_REQUEST;
+                snprintf(msg, sizeof(msg), "Create topics request from client contains multiple entries for topic %.*s",
+                         ct->Name.len > 0 ? ct->Name.len : 0, ct->Name.ptr);
+            }
         if (!err) err = check_new_topic(ct, msg, sizeof(msg));
         if (!err) {
             pthread_rwlock_rdlock(&c->img_lock);
@@ -1073,6 +1081,20 @@ static void job_create(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
     }
 }
 
+/* What single-node Kafka refuses before the controller looks: deletion switched off
+ * (delete.topic.enable, the active controller's), and the internal topics. */
+static rn_err_t check_delete(rn_cluster_t *c, rn_str_t name, char *msg, size_t msglen) {
+    if (!c->b->cfg.delete_topic_enable) {
+        snprintf(msg, msglen, "Topic deletion is disabled.");
+        return RN_ERR_TOPIC_DELETION_DISABLED;
+    }
+    if (rn_str_eq_cstr(name, RN_OFFSETS_TOPIC) || rn_str_eq_cstr(name, RN_TXN_STATE_TOPIC)) {
+        snprintf(msg, msglen, "Internal topic %.*s cannot be deleted", name.len, name.ptr);
+        return RN_ERR_INVALID_REQUEST;
+    }
+    return RN_OK;
+}
+
 static void job_delete(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
     rn_DeleteTopicsRequest_t *rq = j->rq;
     rn_DeleteTopicsResponse_t *resp = j->resp;
@@ -1091,14 +1113,18 @@ static void job_delete(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
         memcpy(tr->TopicId, id, 16);
         rn_meta_batch_reset(batch);
         rn_err_t err = j->refuse;
+        char msg[320] = "";
         if (!err) {
             pthread_rwlock_rdlock(&c->img_lock);
-            err = rn_ctl_delete_topic(c->ctl, c->sm.img, name, id, batch);
+            const rn_meta_topic_t *mt = name.len >= 0 ? NULL : rn_meta_image_topic_by_id(c->sm.img, id);
+            if (mt) tr->Name = rn_str_dup_arena(a, mt->name); /* by id: the answer names it */
+            err = check_delete(c, mt ? tr->Name : name, msg, sizeof(msg));
+            if (!err) err = rn_ctl_delete_topic(c->ctl, c->sm.img, name, id, batch);
             pthread_rwlock_unlock(&c->img_lock);
             if (!err) err = commit(c, batch);
         }
         tr->ErrorCode = rn_err_wire(err);
-        if (err) tr->ErrorMessage = rn_str_dup_arena(a, ctl_message(c, err));
+        if (err) tr->ErrorMessage = rn_str_dup_arena(a, msg[0] ? msg : ctl_message(c, err));
     }
 }
 

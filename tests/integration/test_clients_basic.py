@@ -3,7 +3,7 @@ import subprocess
 import time
 
 import pytest
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import ConfigResource, NewPartitions
 
 from helpers import admin, consume_partition, create_topic, produce_all, producer
@@ -262,3 +262,40 @@ def test_acks_zero_gets_no_response_and_lands(broker):
     resp = c.recv_frame()
     assert struct.unpack(">i", resp[:4])[0] == corr
     c.close()
+
+
+def test_deletion_guards_and_duplicate_names(broker_factory):
+    """delete.topic.enable=false refuses every deletion (TOPIC_DELETION_DISABLED), an internal
+    topic is never deleted (INVALID_REQUEST), and one CreateTopics naming a topic twice gets
+    INVALID_REQUEST for both entries — as Kafka answers."""
+    b = broker_factory({"delete.topic.enable": "false"}).start()
+    create_topic(b.bootstrap, "kept")
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "g-guard"})
+    c.commit(offsets=[TopicPartition("kept", 0, 1)], asynchronous=False)  # __consumer_offsets exists
+    c.close()
+    a = admin(b.bootstrap)
+    with pytest.raises(KafkaException) as e:
+        a.delete_topics(["kept"], operation_timeout=10)["kept"].result(20)
+    assert e.value.args[0].code() == 73  # TOPIC_DELETION_DISABLED
+    b.restart()
+    a = admin(b.bootstrap)
+    assert "kept" in a.list_topics(timeout=10).topics
+    b.overrides["delete.topic.enable"] = "true"
+    b.restart()
+    a = admin(b.bootstrap)
+    with pytest.raises(KafkaException) as e:
+        a.delete_topics(["__consumer_offsets"], operation_timeout=10)["__consumer_offsets"].result(20)
+    assert e.value.args[0].code() == 42
+    a.delete_topics(["kept"], operation_timeout=10)["kept"].result(20)
+    # librdkafka cannot read an answer naming a topic twice: kafka-python sends the request
+    from kafka.admin import KafkaAdminClient, NewTopic as KNewTopic
+    from kafka.errors import InvalidRequestError
+    ka = KafkaAdminClient(bootstrap_servers=b.bootstrap)
+    try:
+        with pytest.raises(InvalidRequestError) as e:
+            ka.create_topics([KNewTopic("twice", 1, 1), KNewTopic("twice", 2, 1)])
+    finally:
+        ka.close()
+    assert str(e.value).count("error_code=42, error_message='Create topics request from client contains multiple "
+                              "entries for topic twice'") == 2
+    assert "twice" not in a.list_topics(timeout=10).topics
