@@ -374,7 +374,9 @@ static const char REMOVE_USAGE[] =
     "usage: runnel cluster remove-controller NODE_ID [options]\n"
     "\n"
     "Remove a voter from the metadata quorum (RemoveRaftVoter). The leader removing itself\n"
-    "hands its leadership to another voter first. One change at a time.\n"
+    "hands its leadership to another voter first; a removed node still running stays an\n"
+    "observer, and removing an observer (one that has gone) takes it out altogether.\n"
+    "One change at a time.\n"
     "\n" RN_CLI_COMMON_HELP;
 
 static int voter_change(int argc, char **argv, bool add) {
@@ -454,7 +456,7 @@ static int voter_change(int argc, char **argv, bool add) {
                              r->ErrorMessage.len > 0 ? (int)r->ErrorMessage.len : 0,
                              r->ErrorMessage.ptr ? r->ErrorMessage.ptr : "");
         else
-            printf("node %lld %s\n", (long long)id, add ? "is a voter" : "is no longer a voter");
+            printf("node %lld %s\n", (long long)id, add ? "is a voter" : "is out of the voters");
     }
     rn_buf_free(&body);
     rn_arena_reset(&v.arena);

@@ -64,7 +64,7 @@ typedef struct inmsg {
 } inmsg_t;
 
 enum { P_QUEUED, P_PROPOSED, P_DONE };
-enum { OP_DATA, OP_VOTER_ADD, OP_VOTER_REMOVE, OP_VOTER_DEMOTE, OP_LEARNER_ADD };
+enum { OP_DATA, OP_VOTER_ADD, OP_VOTER_REMOVE, OP_VOTER_DEMOTE, OP_LEARNER_ADD, OP_LEARNER_REMOVE };
 
 typedef struct prop {
     struct prop *next;
@@ -500,6 +500,7 @@ static rn_err_t driver_submit(rn_quorum_t *q, const prop_t *p, uint64_t *index, 
     case OP_VOTER_REMOVE: return rn_raft_change_voter(q->raft, p->member, false, index);
     case OP_VOTER_DEMOTE: return rn_raft_demote_voter(q->raft, p->member, index);
     case OP_LEARNER_ADD: return rn_raft_change_learner(q->raft, p->member, true, index);
+    case OP_LEARNER_REMOVE: return rn_raft_change_learner(q->raft, p->member, false, index);
     default: return rn_raft_propose(q->raft, p->data, p->len, index, hint);
     }
 }
@@ -722,7 +723,12 @@ static rn_err_t run_change(rn_quorum_t *q, const change_t *ch, int32_t *hint, ch
         if (!err) RN_INFO("quorum", "node %d: node %d is a voter of the metadata quorum", q->cfg.node_id, ch->id);
         return err;
     case RN_QUORUM_REMOVE_VOTER:
-        if (!m || !m->voter) {
+        if (m && !m->voter) { /* an observer (e.g. a removed voter that has gone): out of the quorum */
+            err = member_op(q, OP_LEARNER_REMOVE, ch->id, msg, cap, "removing an observer");
+            if (!err) RN_INFO("quorum", "node %d: node %d is no longer an observer", q->cfg.node_id, ch->id);
+            return err;
+        }
+        if (!m) {
             snprintf(msg, cap, "node %d is not a voter", ch->id);
             return RN_ERR_VOTER_NOT_FOUND;
         }
@@ -893,6 +899,14 @@ static rn_err_t join_first(rn_quorum_t *q, rn_raft_voters_t *voters) {
         rn_err_t err = join_ask(q, host, port, &a);
         char cid[64];
         bool have_cid = rn_quorum_cluster_id(q, cid, sizeof(cid));
+        if (!err && rn_raft_voters_has(&a.voters, q->cfg.node_id)) {
+            /* A voter with an empty log (a lost or new disk) could vote twice in a term or count
+             * toward a commit it does not hold: it must be removed first. */
+            RN_ERROR("quorum", "node %d is a voter of the metadata quorum but its log in %s is empty (a lost "
+                     "disk?): remove it first (runnel cluster remove-controller %d), then start it again",
+                     q->cfg.node_id, q->cfg.dir, q->cfg.node_id);
+            return RN_ERR_INCONSISTENT_VOTER_SET;
+        }
         if (!err && a.voters.count > 0 && have_cid) {
             *voters = a.voters;
             RN_INFO("quorum", "node %d: joining the metadata quorum of cluster %s through %s:%d (leader %d)",
@@ -1022,7 +1036,7 @@ rn_err_t rn_quorum_start(const rn_quorum_config_t *cfg, rn_quorum_t **out) {
         merge_entries(q, boot.entries, boot.n_entries);
         if (cfg->join && !has_config) { /* a new node: who the voters are, from the quorum */
             err = join_first(q, &rc.initial_voters);
-            if (err)
+            if (err == RN_ERR_REQUEST_TIMED_OUT)
                 RN_ERROR("quorum", "node %d: no controller of controller.quorum.bootstrap.servers (or voters) took "
                          "this node in within %d s", cfg->node_id, JOIN_WAIT_MS / 1000);
         } else if (rc.initial_voters.count == 0) { /* the store has the configuration: this is not used */

@@ -244,6 +244,11 @@ def test_split_roles_a_controller_joins_and_the_leader_leaves(broker_factory):
     assert r.returncode == 0, r.stderr
     q = wait_quorum(b3.bootstrap, lambda q: q["leader"] == 2 and ids(q["voters"]) == [2], "controller 2 alone")
     wait_quorum(b3.bootstrap, caught_up_observer(1), "controller 1 an observer")
+    c1.stop()  # gone for good: RemoveRaftVoter of the observer takes it out of the quorum
+    r = cli("remove-controller", "1", "-b", b3.bootstrap)
+    assert r.returncode == 0, r.stderr
+    q = quorum(b3.bootstrap)
+    assert ids(q["voters"]) == [2] and q["observers"] == []
     create_topic(b3.bootstrap, "split", 2, 1)
     acked = produce(b3.bootstrap, "split", 2, 100)
     check_exactly_once(acked, consume_all(b3.bootstrap, "split", 2))

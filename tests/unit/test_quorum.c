@@ -362,6 +362,14 @@ RN_TEST(quorum_grows_from_one_voter_through_a_learner) {
     ASSERT_EQ(propose(80), RN_OK);
     ASSERT_TRUE(all_applied(81, 5000));
     assert_same_history();
+    /* A voter back with an empty log (a lost disk) is refused: it could vote twice in a term. */
+    rn_quorum_stop(nodes[1].q);
+    nodes[1].q = NULL;
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", nodes[1].dir);
+    ASSERT_EQ(system(cmd), 0);
+    ASSERT_EQ(rn_quorum_start(&qc2, &nodes[1].q), RN_ERR_INCONSISTENT_VOTER_SET);
+    ASSERT_TRUE(nodes[1].q == NULL);
     cluster_stop();
 }
 
