@@ -902,9 +902,9 @@ static rn_err_t join_first(rn_quorum_t *q, rn_raft_voters_t *voters) {
         if (!err && rn_raft_voters_has(&a.voters, q->cfg.node_id)) {
             /* A voter with an empty log (a lost or new disk) could vote twice in a term or count
              * toward a commit it does not hold: it must be removed first. */
-            RN_ERROR("quorum", "node %d is a voter of the metadata quorum but its log in %s is empty (a lost "
-                     "disk?): remove it first (runnel cluster remove-controller %d), then start it again",
-                     q->cfg.node_id, q->cfg.dir, q->cfg.node_id);
+            RN_ERROR("quorum", "node %d is a voter of the metadata quorum but its log in %s is empty: another "
+                     "node has this node.id, or this one lost its disk (then remove it first: runnel cluster "
+                     "remove-controller %d, and start it again)", q->cfg.node_id, q->cfg.dir, q->cfg.node_id);
             return RN_ERR_INCONSISTENT_VOTER_SET;
         }
         if (!err && a.voters.count > 0 && have_cid) {
