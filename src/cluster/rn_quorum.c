@@ -406,11 +406,40 @@ static rn_err_t sm_load(void *ctx, const rn_raft_snap_meta_t *meta, const uint8_
     return err;
 }
 
+/* Fails the proposals waiting for their entry (NOT_LEADER_OR_FOLLOWER, hint `leader`):
+ * the proposed ones, and with `queued` those not yet proposed too (only when the driver is
+ * gone: it owns a queued proposal). Frees the abandoned ones; lock held. */
+static void fail_waiting(rn_quorum_t *q, int32_t leader, bool queued) {
+    for (prop_t **pp = &q->props; *pp;) {
+        prop_t *p = *pp;
+        if (p->state == P_PROPOSED || (queued && p->state == P_QUEUED)) {
+            p->state = P_DONE;
+            p->err = RN_ERR_NOT_LEADER_OR_FOLLOWER;
+            p->leader_hint = leader;
+        }
+        if (p->abandoned && p->state == P_DONE) {
+            *pp = p->next;
+            free(p);
+        } else {
+            pp = &p->next;
+        }
+    }
+    pthread_cond_broadcast(&q->cond);
+}
+
 static void sm_role(void *ctx, rn_raft_role_t role, uint64_t term, int32_t leader) {
     rn_quorum_t *q = ctx;
     int32_t before = atomic_exchange(&q->leader, leader);
-    atomic_store(&q->is_leader, role == RN_RAFT_LEADER);
+    bool was_leader = atomic_exchange(&q->is_leader, role == RN_RAFT_LEADER);
     atomic_store(&q->term, term);
+    if (was_leader && role != RN_RAFT_LEADER) {
+        /* Leadership lost (Kafka's controller renounces): a proposal waiting for its entry
+         * fails now, not at its timeout; the entry may still commit under the next leader,
+         * as the caller's retry finds. The driver fails the queued ones as it proposes them. */
+        pthread_mutex_lock(&q->lock);
+        fail_waiting(q, leader, false);
+        pthread_mutex_unlock(&q->lock);
+    }
     if (before != leader) {
         RN_INFO("quorum", "node %d: metadata leader is %d (term %llu)%s", q->cfg.node_id, leader,
                 (unsigned long long)term, role == RN_RAFT_LEADER ? ", this node" : "");
@@ -1083,21 +1112,7 @@ void rn_quorum_stop(rn_quorum_t *q) {
     free(q->change); /* never started: its caller's request is closed with the network */
     rn_peers_free(q->peers); /* no more sends: the driver is gone */
     pthread_mutex_lock(&q->lock);
-    for (prop_t **pp = &q->props; *pp;) { /* fail what is still waiting; callers free theirs */
-        prop_t *p = *pp;
-        if (p->state != P_DONE) {
-            p->state = P_DONE;
-            p->err = RN_ERR_NOT_LEADER_OR_FOLLOWER;
-            p->leader_hint = RN_RAFT_NO_NODE;
-        }
-        if (p->abandoned) {
-            *pp = p->next;
-            free(p);
-        } else {
-            pp = &p->next;
-        }
-    }
-    pthread_cond_broadcast(&q->cond);
+    fail_waiting(q, RN_RAFT_NO_NODE, true); /* callers free theirs */
     while (q->props) rn_cond_wait_until(&q->cond, &q->lock, rn_clock_mono_ms() + 10); /* callers unlink theirs */
     while (q->inbox_head) {
         inmsg_t *m = q->inbox_head;

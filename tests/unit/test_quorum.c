@@ -237,6 +237,32 @@ RN_TEST(quorum_survives_leader_loss_and_restarts_from_its_store) {
     cluster_stop();
 }
 
+/* A leader that loses its quorum with a proposal waiting fails it when it steps down (within
+ * about an election timeout), not at the proposal's own timeout: a stopping controller is not
+ * held up by requests nobody can commit any more. */
+RN_TEST(quorum_proposal_fails_when_the_leader_steps_down) {
+    cluster_start();
+    ASSERT_EQ(propose(1), RN_OK);
+    int32_t leader = await_leader(1000);
+    for (int i = 0; i < N; i++) {
+        node_t *n = &nodes[i];
+        if (n->id == leader) continue;
+        rn_net_stop(n->net);
+        rn_net_free(n->net);
+        n->net = NULL;
+        rn_quorum_stop(n->q);
+        n->q = NULL;
+    }
+    uint8_t d[4] = {0, 0, 0, 2};
+    uint64_t index;
+    int32_t hint;
+    int64_t t0 = rn_clock_mono_ms();
+    ASSERT_EQ(rn_quorum_propose(nodes[leader - 1].q, d, 4, 10000, &index, &hint), RN_ERR_NOT_LEADER_OR_FOLLOWER);
+    ASSERT_LT(rn_clock_mono_ms() - t0, 3000); /* election timeout 300 ms */
+    ASSERT_FALSE(rn_quorum_is_leader(nodes[leader - 1].q));
+    cluster_stop();
+}
+
 /* One voter: the entry commits inside the proposal; the caller hears so at once. */
 RN_TEST(quorum_single_voter_commits_at_once) {
     snprintf(base, sizeof(base), "/tmp/rn_test_quorum_XXXXXX");
