@@ -4,6 +4,7 @@ and in order per partition; replicas identical byte for byte up to the high
 watermark)."""
 import os
 import random
+import signal
 import struct
 import time
 
@@ -25,8 +26,12 @@ class Cluster:
     def __init__(self, broker_factory, n=3, overrides=None, controllers=0, bootstrap_only=(), proxy=False):
         self.factory = broker_factory
         # A small __consumer_offsets (Kafka's default is 50): consume_all's group creates it on
-        # every cluster, and 150 more replicas only slow the fault tests down.
-        self.overrides = dict({"offsets.topic.num.partitions": "6"}, **(overrides or {}))
+        # every cluster, and 150 more replicas only slow the fault tests down. A shorter
+        # controlled-shutdown bound (default 5 s): a grant takes well under a second, and the
+        # last node of a stopping cluster, left without a quorum, waits out the whole bound
+        # (test_sigterm_moves_leadership_away_before_exit keeps the default).
+        self.overrides = dict({"offsets.topic.num.partitions": "6", "controlled.shutdown.timeout.ms": "2000"},
+                              **(overrides or {}))
         self.controllers = []
         self.ids = {}
         self.proxy = None
@@ -77,9 +82,11 @@ class Cluster:
 
     def stop(self):
         """SIGTERM every node, brokers before controllers (a broker's controlled shutdown
-        needs the controller), each checked for a clean exit."""
-        for b in self.brokers + self.controllers:
-            b.stop()
+        needs the controller), each checked for a clean exit. The brokers get theirs at once
+        (then the controllers): one after another, each would wait out the controlled-shutdown
+        timeout of a node left without a quorum."""
+        stop_together(self.brokers)
+        stop_together(self.controllers)
 
     @property
     def bootstrap(self):
@@ -100,14 +107,17 @@ class Cluster:
         return self.admin().list_topics(topic=topic, timeout=10)
 
     def wait_brokers(self, n, timeout=30):
+        """Until every running broker lists n brokers in its own Metadata answer. Asked with a
+        raw request: a client's first request to a node still registering (it lists no
+        brokers yet) leaves librdkafka waiting out its whole timeout."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             try:
-                if len(self.metadata().brokers) == n:
+                if all(len(node_metadata(b, [])[0]) == n for b in self.brokers if b.proc is not None):
                     return
-            except Exception:
+            except (OSError, struct.error):
                 pass
-            time.sleep(0.2)
+            time.sleep(0.05)
         raise AssertionError("cluster did not show %d brokers; node1 log:\n%s" % (n, self.brokers[0].tail()))
 
     def create_topic(self, name, partitions=3, rf=3, config=None, timeout=30):
@@ -197,6 +207,21 @@ def wait_for(pred, timeout=30, what="condition"):
     return v
 
 
+def stop_together(nodes):
+    """SIGTERM every running node at once, then wait for each (Broker.stop: a clean exit, no
+    leak, no sanitizer report; the broker takes one SIGTERM, a second is ignored)."""
+    running = [b for b in nodes if b.proc is not None]
+    for b in running:
+        b.proc.send_signal(signal.SIGTERM)
+    errors = []
+    for b in running:
+        try:
+            b.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+    assert not errors, "\n".join(errors)
+
+
 def consume_all(bootstrap, topic, partitions, timeout=60):
     """Every message of each partition from the start, as (offset, value) lists."""
     out = {}
@@ -278,13 +303,14 @@ def seeded(seed):
     return random.Random(seed)
 
 
-def node_view(broker, topic, timeout=5):
-    """{partition: (leader, replicas, isr)} as `broker` itself answers Metadata v1 (a direct
-    connection to its own port: clients would ask whichever broker they like)."""
+def node_metadata(broker, topics, timeout=5):
+    """(broker ids, controller id, {topic: {partition: (leader, replicas, isr)}}) as `broker`
+    itself answers Metadata v1 for `topics` (a direct connection to its own port: clients
+    would ask whichever broker they like). A topic answered with an error maps to {}."""
     import kproto as kp
     conn = kp.Conn(broker.bootstrap, timeout=timeout)
     try:
-        conn.request(3, 1, struct.pack(">i", 1) + kp.kstr(topic))
+        conn.request(3, 1, struct.pack(">i", len(topics)) + b"".join(kp.kstr(t) for t in topics))
         r = conn.recv_frame()
     finally:
         conn.close()
@@ -304,21 +330,29 @@ def node_view(broker, topic, timeout=5):
         nonlocal pos
         n = i16()
         pos += max(n, 0)
+        return r[pos - max(n, 0):pos].decode()
 
-    for _ in range(i32()):  # brokers
-        i32(), string(), i32(), string()
-    i32()  # controller
+    brokers = []
+    for _ in range(i32()):
+        brokers.append(i32())
+        string(), i32(), string()
+    controller = i32()
     out = {}
     for _ in range(i32()):
         err = i16()
-        string()
+        name = string()
         pos += 1  # is_internal
+        parts = {}
         for _ in range(i32()):
             i16()
             p, leader = i32(), i32()
             replicas = [i32() for _ in range(i32())]
             isr = [i32() for _ in range(i32())]
-            out[p] = (leader, replicas, isr)
-        if err:
-            return {}
-    return out
+            parts[p] = (leader, replicas, isr)
+        out[name] = {} if err else parts
+    return brokers, controller, out
+
+
+def node_view(broker, topic, timeout=5):
+    """{partition: (leader, replicas, isr)} as `broker` itself answers Metadata v1."""
+    return node_metadata(broker, [topic], timeout)[2].get(topic, {})

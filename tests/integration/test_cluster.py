@@ -14,7 +14,8 @@ from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import NewTopic
 
 import kproto as kp
-from cluster import (Cluster, check_exactly_once, consume_all, high_watermarks, replica_bytes, seeded)
+from cluster import (Cluster, check_exactly_once, consume_all, high_watermarks, replica_bytes, seeded,
+                     wait_for)
 
 
 def test_clients_see_leaders_replicas_and_isr(broker_factory):
@@ -80,6 +81,7 @@ def test_clients_see_leaders_replicas_and_isr(broker_factory):
     assert not any(os.path.exists(os.path.join(b.data_dir, "t3-%d" % p)) for b in c.brokers for p in range(3))
     for b in c.brokers:
         assert "t3" not in c.node_admin(b).list_topics(timeout=10).topics
+    c.stop()
 
 
 def produce_for(c, topic, seconds, on_round, acked, errors, start=0):
@@ -145,6 +147,7 @@ def test_faults_mid_produce_exactly_once_and_identical_replicas(broker_factory, 
             p, [len(x or b"") for x in copies], events)
         assert copies[0], "partition %d is empty" % p
     assert all(p.leader >= 1 for p in md.topics["ha"].partitions.values())
+    c.stop()
 
 
 def test_acks_all_refused_below_min_insync_replicas(broker_factory):
@@ -181,10 +184,12 @@ def test_acks_all_refused_below_min_insync_replicas(broker_factory):
     p1.flush(30)
     assert errs == [None]
     c.broker(follower).start()
+    c.stop()
 
 
 def test_sigterm_moves_leadership_away_before_exit(broker_factory):
-    c = Cluster(broker_factory).start()
+    # The broker's own bound on the controlled shutdown (the Cluster helper shortens it).
+    c = Cluster(broker_factory, overrides={"controlled.shutdown.timeout.ms": "5000"}).start()
     c.create_topic("cs", partitions=3, rf=3)
     leader = c.leader_of("cs", 0)
     acked, errors = {}, []
@@ -205,6 +210,7 @@ def test_sigterm_moves_leadership_away_before_exit(broker_factory):
     assert all(l > 0 for l in stopped["leaders"]), stopped
     c.broker(leader).start()
     check_exactly_once(acked, consume_all(c.bootstrap, "cs", 3))
+    c.stop()
 
 
 def _cstr(s):
@@ -299,6 +305,7 @@ def test_reassignment_moves_a_replica_without_downtime(broker_factory):
             break
         time.sleep(0.3)
     assert p.leader == p.replicas[0], (p.leader, p.replicas)
+    c.stop()
 
 
 def test_full_disk_on_one_follower(broker_factory, tmp_path):
@@ -336,7 +343,9 @@ def test_full_disk_on_one_follower(broker_factory, tmp_path):
         assert not errors, errors[:3]
         assert len(acked) == 40_000
         assert c.broker(3).proc.poll() is None, "node 3 died on a full disk"
-        assert 3 not in c.metadata("fd").topics["fd"].partitions[0].isrs
+        # Out of the ISR once it has lagged replica.lag.time.max.ms (3 s), however fast the writes went.
+        wait_for(lambda: 3 not in c.metadata("fd").topics["fd"].partitions[0].isrs, what="node 3 to leave the ISR")
+        assert c.broker(3).proc.poll() is None, "node 3 died on a full disk"
         os.unlink(filler)  # space returns: node 3 catches up and rejoins
         c.wait_leaders("fd", 1, isr=3, timeout=90)
         hw = high_watermarks(c.bootstrap, "fd", 1)[0]
@@ -346,8 +355,7 @@ def test_full_disk_on_one_follower(broker_factory, tmp_path):
                 c.broker(1), "fd", 0, hw):
             time.sleep(0.5)
         assert replica_bytes(c.broker(3), "fd", 0, hw) == replica_bytes(c.broker(1), "fd", 0, hw)
-        for b in c.brokers:
-            b.stop()
+        c.stop()  # while the tmpfs is mounted
     finally:
         subprocess.run(["umount", "-l", mnt], capture_output=True)
 
@@ -392,3 +400,4 @@ def test_consumer_fetches_from_a_follower_in_its_rack(broker_factory):
     cons.close()
     assert got == [b"v%d" % i for i in range(1000)]
     assert fetches_on_node3() > before, "the consumer never fetched from its rack's follower"
+    c.stop()

@@ -160,6 +160,7 @@ def test_create_partitions_with_both_admin_clients(broker_factory):
     for b in c.brokers:
         for q in (3, 6, 7):
             assert segments(b, "grow", q), (b.data_dir, q)
+    c.stop()
 
 
 # ---- configs -------------------------------------------------------------------------
@@ -190,6 +191,7 @@ def test_alter_min_insync_replicas_takes_effect(broker_factory):
     # NOT_ENOUGH_REPLICAS is retriable: the producer's retries get through once the leader has the new value.
     assert produce_one(c.bootstrap, "strict", b"accepted", retries=1000, timeout_ms=30000) == [None]
     c.broker(follower).start()
+    c.stop()
 
 
 def test_retention_change_reaches_every_replica(broker_factory):
@@ -246,6 +248,7 @@ def test_retention_change_reaches_every_replica(broker_factory):
         assert entries["retention.bytes"] == "50000"
     finally:
         ka.close()
+    c.stop()
 
 
 # ---- a node that was down --------------------------------------------------------------
@@ -277,6 +280,7 @@ def test_topic_deleted_while_a_node_was_down_leaves_its_disk(broker_factory):
     c.wait_leaders("kept", 1, isr=3)  # back in the ISR
     got = consume_all(down.bootstrap, "kept", 1)
     assert [v for _, v in got[0]] == acked[0]
+    c.stop()
 
 
 # ---- the high-watermark checkpoint -------------------------------------------------------
@@ -341,6 +345,7 @@ def test_restarted_replica_resumes_from_its_checkpointed_high_watermark(broker_f
     # Back together: the leader still answers 100, and the follower rejoins the ISR.
     c.wait_leaders("hw", 1, isr=2, timeout=60)
     assert high_watermarks(c.bootstrap, "hw", 1) == {0: 100}
+    c.stop()
 
 
 def test_node_catching_up_through_a_snapshot_drops_what_was_deleted_or_replaced(broker_factory):
@@ -380,3 +385,4 @@ def test_node_catching_up_through_a_snapshot_drops_what_was_deleted_or_replaced(
     assert replica_bytes(b6, "again", 0, hw) == replica_bytes(leader, "again", 0, hw)
     got = consume_all(c.bootstrap, "again", 1)
     assert [v for _, v in got[0]] == acked[0]
+    c.stop()

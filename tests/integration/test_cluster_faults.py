@@ -258,8 +258,7 @@ def run_schedule(broker_factory, tmp_path, nodes, seed, rounds):
                 "(lengths %s); %s" % (p, pm.replicas, hws[p], [len(x or b"") for x in copies], where())
             assert copies[0], "partition %d is empty; %s" % (p, where())
         print("fault schedule passed: %s" % where())
-        for b in c.brokers:  # a clean SIGTERM exit (no leak, no sanitizer report) while the tmpfs exist
-            b.stop()
+        c.stop()  # a clean SIGTERM exit (no leak, no sanitizer report) while the tmpfs exist
     except Exception as e:
         keep(c, tmp_path)
         msg = str(e) if isinstance(e, AssertionError) else repr(e)
@@ -373,6 +372,7 @@ def test_partitioned_controller_leaves_the_other_leaders_alone(broker_factory):
     while time.time() < deadline and not all(len(isr) == 3 for _, _, isr in node_view(others[0], "pc").values()):
         time.sleep(0.3)
     assert all(len(isr) == 3 for _, _, isr in node_view(others[0], "pc").values()), node_view(others[0], "pc")
+    c.stop()
     c.proxy.close()
 
 
@@ -427,4 +427,5 @@ def test_isolated_leader_acknowledges_nothing_and_truncates_its_tail(broker_fact
         copies = [replica_bytes(b, "iso", 0, hw) for b in c.brokers]
     assert len(set(copies)) == 1, [len(x or b"") for x in copies]
     assert "truncated" in c.broker(old).log_text(), "node %d never truncated its stray tail" % old
+    c.stop()
     c.proxy.close()
