@@ -68,9 +68,11 @@ def find_coordinator(bootstrap, key, key_type=0, version=1):
         conn.close()
 
 
-def coordinator(c, key, timeout=30):
-    """The coordinator every running node names for a group, once they agree
-    and it is the leader of the group's __consumer_offsets partition."""
+def coordinator(c, key, key_type=0, timeout=30):
+    """The coordinator every running node names for a group (key_type 0) or a transactional
+    id (1), with FindCoordinator v1 and v4, once they agree and it is the leader of the key's
+    partition of __consumer_offsets (or __transaction_state), at that node's port."""
+    topic = "__transaction_state" if key_type else "__consumer_offsets"
     deadline = time.time() + timeout
     last = None
     while time.time() < deadline:
@@ -80,20 +82,20 @@ def coordinator(c, key, timeout=30):
                 continue
             try:
                 for v in (1, 4):
-                    answers.add(find_coordinator(b.bootstrap, key, version=v))
+                    answers.add(find_coordinator(b.bootstrap, key, key_type=key_type, version=v))
             except (OSError, ConnectionError, AssertionError) as e:
                 answers.add(("error", str(e)))
         last = answers
         if len(answers) == 1:
             err, node, port = next(iter(answers))
             if err == 0 and c.broker(node).proc is not None:
-                t = c.metadata("__consumer_offsets").topics.get("__consumer_offsets")
+                t = c.metadata(topic).topics.get(topic)
                 p = t.partitions.get(partition_for(key)) if t else None
                 if p is not None and p.leader == node:
                     assert port == c.broker(node).port
                     return node
         time.sleep(0.2)
-    raise AssertionError("no agreed coordinator for %s: %r" % (key, last))
+    raise AssertionError("no agreed coordinator for %s (key type %d): %r" % (key, key_type, last))
 
 
 def produce(bootstrap, topic, n, partitions):
@@ -120,6 +122,21 @@ def committed(bootstrap, group, topic, partitions, timeout=10):
         return {tp.partition: tp.offset for tp in tps}
     finally:
         c.close()
+
+
+def wait_committed_to_the_end(bootstrap, group, topic, partitions, timeout=30):
+    """The group's committed offsets once they reach the partitions' high watermarks (both
+    returned: {partition: offset}); a lookup failing while the coordinator moves is retried."""
+    ends = high_watermarks(bootstrap, topic, partitions)
+    deadline = time.time() + timeout
+    while True:
+        try:
+            final = committed(bootstrap, group, topic, partitions)
+        except KafkaException:
+            final = {}
+        if final == ends or time.time() > deadline:
+            return final, ends
+        time.sleep(0.3)
 
 
 class Member(threading.Thread):
@@ -200,18 +217,8 @@ def test_group_follows_coordinator_across_kill(broker_factory):
                 break
             time.sleep(0.2)
         assert values <= set(sink), "%d messages never consumed" % len(values - set(sink))
-        ends = high_watermarks(live, topic, partitions)
+        final, ends = wait_committed_to_the_end(live, group, topic, partitions)
         assert sum(ends.values()) == total
-        deadline = time.time() + 30
-        final = {}
-        while time.time() < deadline:
-            try:
-                final = committed(live, group, topic, partitions)
-            except KafkaException:
-                final = {}
-            if final == ends:
-                break
-            time.sleep(0.3)
         assert final == ends, "committed %r, ends %r" % (final, ends)
         # Nothing acknowledged was lost: committed offsets never went below an acknowledged commit.
         for p, o in acked_before.items():
@@ -226,6 +233,7 @@ def test_group_follows_coordinator_across_kill(broker_factory):
     finally:
         for m in members:
             m.stop.set()
+    c.stop()
 
 
 def heartbeat_error(bootstrap, group):
@@ -283,41 +291,12 @@ def test_not_coordinator_and_kafka_python_group(broker_factory):
             t.join(30)
     assert not errors, errors
     assert any(len(a) < partitions for a in assigned)  # the partitions were shared
-    ends = high_watermarks(c.bootstrap, topic, partitions)
-    deadline = time.time() + 20
-    while committed(c.bootstrap, group, topic, partitions) != ends and time.time() < deadline:
-        time.sleep(0.3)
-    assert committed(c.bootstrap, group, topic, partitions) == ends
+    final, ends = wait_committed_to_the_end(c.bootstrap, group, topic, partitions)
+    assert final == ends, "committed %r, ends %r" % (final, ends)
+    c.stop()
 
 
 TXN_OVERRIDES = dict(COORD_OVERRIDES, **{"transaction.state.log.num.partitions": str(OFFSETS_PARTITIONS)})
-
-
-def txn_coordinator(c, txn_id, timeout=30):
-    """The node FindCoordinator (key type 1) names on every running node, once it is the
-    leader of the id's __transaction_state partition."""
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        answers = set()
-        for b in c.brokers:
-            if b.proc is None:
-                continue
-            try:
-                answers.add(find_coordinator(b.bootstrap, txn_id, key_type=1, version=1))
-                answers.add(find_coordinator(b.bootstrap, txn_id, key_type=1, version=4))
-            except (OSError, ConnectionError, AssertionError) as e:
-                answers.add(("error", str(e)))
-        last = answers
-        if len(answers) == 1:
-            err, node, _ = next(iter(answers))
-            if err == 0 and c.broker(node).proc is not None:
-                t = c.metadata("__transaction_state").topics.get("__transaction_state")
-                p = t.partitions.get(partition_for(txn_id)) if t else None
-                if p is not None and p.leader == node:
-                    return node
-        time.sleep(0.2)
-    raise AssertionError("no agreed transaction coordinator for %s: %r" % (txn_id, last))
 
 
 def read_committed(bootstrap, topic, partitions, timeout=40):
@@ -349,7 +328,7 @@ def test_transactions_across_leaders(broker_factory):
     assert len({p.leader for p in md.topics[topic].partitions.values()}) >= 2  # markers go to other brokers
     p = Producer({"bootstrap.servers": c.bootstrap, "transactional.id": "tx-across", "linger.ms": 5})
     p.init_transactions(30)
-    coord = txn_coordinator(c, "tx-across")
+    coord = coordinator(c, "tx-across", key_type=1)
     want = []
     for i in range(8):
         p.begin_transaction()
@@ -393,6 +372,7 @@ def test_transactions_across_leaders(broker_factory):
     assert sorted(got) == sorted(want)
     log = c.broker(coord).log_text()
     assert "__transaction_state-%d: leader at epoch" % partition_for("tx-across") in log
+    c.stop()
 
 
 def test_consume_transform_produce_across_txn_coordinator_kill(broker_factory):
@@ -423,7 +403,7 @@ def test_consume_transform_produce_across_txn_coordinator_kill(broker_factory):
                 cons.seek(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else 0))
 
     prod = new_producer()
-    coord = txn_coordinator(c, txn_id)
+    coord = coordinator(c, txn_id, key_type=1)
     done, killed, commits, aborts = 0, False, 0, 0
     deadline = time.time() + 50
     try:
@@ -469,4 +449,5 @@ def test_consume_transform_produce_across_txn_coordinator_kill(broker_factory):
     dups = len(out) - len(set(out))
     assert dups == 0, "%d duplicated outputs" % dups
     assert sorted(out) == want
-    assert txn_coordinator(c, txn_id) != coord
+    assert coordinator(c, txn_id, key_type=1) != coord
+    c.stop()
