@@ -5,6 +5,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from group_helpers import wait_for
 from helpers import create_topic, java_hash
 
 
@@ -17,19 +18,27 @@ def txn_producer(bootstrap, txn_id, **conf):
 
 def read_all(bootstrap, topic, partitions, isolation, expect, settle=1.5, timeout=60):
     """Every message of the topic's partitions (by assignment), until `expect` arrived and
-    nothing more came for `settle` seconds. Returns {partition: [value, ...]}."""
+    either the consumer's position reached every partition's end as the broker reports it for
+    this isolation level (ListOffsets: the high watermark, or the last stable offset for
+    read_committed), or nothing more came for `settle` seconds. Returns {partition: [value, ...]}."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "txn-reader", "enable.auto.commit": False,
                   "isolation.level": isolation, "enable.partition.eof": False})
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
     c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
     out = {p: [] for p in range(partitions)}
     n, deadline, quiet_since = 0, time.time() + timeout, None
+
+    def at_the_end():
+        ends = [c.get_watermark_offsets(tp, timeout=10, cached=False)[1] for tp in tps]
+        return all(tp.offset >= end or end == 0 for tp, end in zip(c.position(tps), ends))
+
     try:
         while time.time() < deadline:
             m = c.poll(0.2)
             if m is None:
                 if n >= expect:
                     quiet_since = quiet_since or time.time()
-                    if time.time() - quiet_since > settle:
+                    if time.time() - quiet_since > settle or at_the_end():
                         break
                 continue
             assert m.error() is None, m.error()
@@ -132,7 +141,8 @@ def test_transaction_left_open_past_its_timeout_is_aborted(broker):
     for k in range(10):
         p.produce("txtimeout", value="stale%d" % k, partition=k % 2)
     p.flush(10)
-    time.sleep(4)  # the coordinator aborts it (checked every second)
+    wait_for(lambda: "tx-timeout: open for more than transaction.timeout.ms" in broker.log_text(), timeout=20,
+             what="the coordinator to abort it (checked every second)")
     # read_committed is no longer held back, and the aborted records are dropped
     other = txn_producer(bs, "tx-timeout-other")
     other.init_transactions(30)
@@ -159,8 +169,8 @@ def test_idle_transactional_id_expires(broker):
     p.begin_transaction()
     p.produce("txexpire", value="x", partition=0)
     p.commit_transaction(30)
-    time.sleep(4)
-    assert "tx-expire: idle for more than transactional.id.expiration.ms" in broker.log_text()
+    wait_for(lambda: "tx-expire: idle for more than transactional.id.expiration.ms" in broker.log_text(),
+             timeout=20, what="the idle id to expire")
 
 
 def consume_transform_produce(bs, src, dst, group, txn_id, total, batch=500, deadline_s=240):
@@ -403,8 +413,9 @@ def test_ongoing_transaction_at_crash_is_aborted_by_its_timeout_after_restart(br
     open_transaction(bs, "txcrto", "tx-crto", ["stale%d" % k for k in range(6)], **{"transaction.timeout.ms": 3000})
     broker.kill9()
     broker.start()
-    time.sleep(5)  # the replayed Ongoing state keeps its start time: the reaper aborts it
-    assert "tx-crto: open for more than transaction.timeout.ms" in broker.log_text()
+    # The replayed Ongoing state keeps its start time: the reaper aborts it.
+    wait_for(lambda: "tx-crto: open for more than transaction.timeout.ms" in broker.log_text().split("==== start 1")[1],
+             timeout=20, what="the replayed transaction to be aborted")
     other = txn_producer(bs, "tx-crto-other")
     other.init_transactions(30)
     other.begin_transaction()
