@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test and prints one closing line: "N passed, N failed".
 #   unit         every build/dev/test_* binary (ASan + UBSan), each prints its own counts
-#   fuzz smoke   every build/fuzz/fuzz_* target for FUZZ_SMOKE_SECONDS (default 20) on its seed corpus
+#   fuzz smoke   every build/fuzz/fuzz_* target for FUZZ_SMOKE_SECONDS (default 20) on its seed corpus,
+#                FUZZ_SMOKE_JOBS (default: the number of cores) at a time
 #   integration  pytest against the real broker (build/dev/runnel) with real clients
 #   js           node's test runner with kafkajs against the real broker
 # Set RN_TEST_ONLY=unit|fuzz|integration|js to run one group.
@@ -46,20 +47,39 @@ if [ -z "$only" ] || [ "$only" = unit ]; then
 fi
 
 if [ -z "$only" ] || [ "$only" = fuzz ]; then
-  echo "== fuzz smoke (${FUZZ_SMOKE_SECONDS:-20}s each)"
-  for f in build/fuzz/fuzz_*; do
-    [ -x "$f" ] || continue
+  # Targets run FUZZ_SMOKE_JOBS at a time (default: one per core); each still fuzzes for its
+  # full time on a core of its own.
+  jobs=${FUZZ_SMOKE_JOBS:-$(nproc)}
+  echo "== fuzz smoke (${FUZZ_SMOKE_SECONDS:-20}s each, $jobs at a time)"
+  fuzz_one() { # runs one target; its exit status in build/test-logs/<name>.rc
+    local f=$1 name corpus work log
     name=$(basename "$f")
     corpus=tests/fuzz/corpus/${name#fuzz_}
     work=$(mktemp -d)
     [ -d "$corpus" ] && cp -r "$corpus/." "$work/"
     log=build/test-logs/$name.log
-    if timeout 300 "$f" -max_total_time="${FUZZ_SMOKE_SECONDS:-20}" -rss_limit_mb=2048 -timeout=10 "$work" >"$log" 2>&1; then
+    timeout 300 "$f" -max_total_time="${FUZZ_SMOKE_SECONDS:-20}" -rss_limit_mb=2048 -timeout=10 "$work" >"$log" 2>&1
+    echo $? >"build/test-logs/$name.rc"
+    rm -rf "$work"
+  }
+  targets=()
+  for f in build/fuzz/fuzz_*; do
+    [ -x "$f" ] && targets+=("$f")
+  done
+  for f in "${targets[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+    rm -f "build/test-logs/$(basename "$f").rc"
+    fuzz_one "$f" &
+  done
+  wait
+  for f in "${targets[@]}"; do
+    name=$(basename "$f")
+    log=build/test-logs/$name.log
+    if [ "$(cat "build/test-logs/$name.rc" 2>/dev/null)" = 0 ]; then
       passed=$((passed + 1)); echo "ok   $name"
     else
       failed=$((failed + 1)); failures+=("fuzz/$name (see $log)"); echo "FAIL $name"; tail -30 "$log"
     fi
-    rm -rf "$work"
   done
 fi
 
