@@ -341,13 +341,36 @@ def test_kcat_balanced_consumer(broker):
     c.close()
 
 
-def test_offsets_retention_expires_empty_group(broker_factory):
-    b = broker_factory({"offsets.retention.minutes": 1, "offsets.retention.check.interval.ms": 500}).start()
-    create_topic(b.bootstrap, "ret", partitions=1)
-    c = consumer(b.bootstrap, "ret-g")
-    c.commit(offsets=[TopicPartition("ret", 0, 3)], asynchronous=False)
-    assert c.committed([TopicPartition("ret", 0)], timeout=10)[0].offset == 3
-    c.close()
+@pytest.fixture(scope="module", autouse=True)
+def retention_start(tmp_path_factory):
+    """The first half of test_offsets_retention_expires_empty_group, run as the module starts:
+    its broker, and an offset committed for an empty group, whose minute of retention (the
+    shortest there is) then runs out while the other tests run. A failure here is kept for
+    that test to raise (the module's other tests do not depend on it)."""
+    from conftest import Broker
+    d = tmp_path_factory.mktemp("retention")
+    b = Broker(d / "data-broker", d / "broker.log",
+               {"offsets.retention.minutes": 1, "offsets.retention.check.interval.ms": 500})
+    state = {"broker": b}
+    try:
+        b.start()
+        create_topic(b.bootstrap, "ret", partitions=1)
+        c = consumer(b.bootstrap, "ret-g")
+        c.commit(offsets=[TopicPartition("ret", 0, 3)], asynchronous=False)
+        state["committed"] = c.committed([TopicPartition("ret", 0)], timeout=10)[0].offset
+        c.close()
+    except Exception as e:  # noqa: BLE001 - raised by the test
+        state["error"] = e
+    yield state
+    if b.proc is not None:
+        b.stop()
+
+
+def test_offsets_retention_expires_empty_group(retention_start):
+    if "error" in retention_start:
+        raise retention_start["error"]
+    b = retention_start["broker"]
+    assert retention_start["committed"] == 3
     # a minute is the smallest retention: check the record is there, and the log line after expiry
     wait_for(lambda: "expired 1 offset(s)" in b.log_text(), timeout=75, interval=0.5, what="offset expiry")
     c = consumer(b.bootstrap, "ret-g")
