@@ -2,11 +2,15 @@
  * rn_broker.c — broker lifecycle: configuration, storage, metadata, network.
  *
  * Start-up order: resolve the configuration (an invalid value stops here with
- * the key named), open the log dir (recovering partitions in parallel), load
- * the topic metadata and attach every partition log, then start the network
- * threads. Shutdown reverses it: stop the network (no new requests; parked
- * requests are dropped with their connections), then close the log dir
- * cleanly, which syncs everything and writes the clean-shutdown marker.
+ * the key named), open the log dir (recovering partitions in parallel), read
+ * runnel.meta (cluster id, producer id block; topics from before the quorum,
+ * imported later by src/cluster), start the cluster code (b->cluster: the
+ * metadata quorum, a one-voter quorum of itself for a lone node, whose image
+ * the topics follow) and the coordinators, then the network threads. Until
+ * rn_cluster_init, b->cluster is NULL. Shutdown reverses it: stop the network
+ * (no new requests; parked requests are dropped with their connections), then
+ * close the log dir cleanly, which syncs everything and writes the
+ * clean-shutdown marker.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,12 +23,6 @@
 #include "rn_cluster.h"
 #include "rn_logging.h"
 #include "rn_txn.h"
-
-static void on_sync(void *arg, uint64_t synced_ticket, rn_err_t err) {
-    (void)synced_ticket;
-    (void)err;
-    rn_broker_wake_all(arg);
-}
 
 /* The loop's connections are closed: complete every parked request (its
  * response goes nowhere) so each request's memory is released. */
@@ -148,9 +146,8 @@ rn_err_t rn_broker_start(rn_broker_t *b) {
     for (int i = 0; i < b->cfg.nlisteners; i++) /* ports asked as 0 are known now */
         if (b->cfg.listeners[i].adv_port == 0)
             b->cfg.listeners[i].adv_port = rn_net_listener_port(b->net, b->cfg.listeners[i].net_index);
-    if (!b->cluster) rn_logdir_on_sync(b->logdir, on_sync, b); /* cluster mode set its own (it wakes waiters too) */
-    rc = rn_net_start(b->net);
-    if (!rc && b->cluster) rc = rn_cluster_start(b);
+    rc = rn_net_start(b->net); /* rn_cluster_init set the log dir's sync callback: it wakes waiters */
+    if (!rc) rc = rn_cluster_start(b);
     if (rc) return rc;
     if (rn_cluster_ready(b)) atomic_store(&b->state, RN_STATE_SERVING); /* else at its first unfencing */
     RN_INFO("broker", "node %d speaking the Kafka protocol on %s:%d (advertised %s:%d), cluster id %s", b->cfg.node_id,

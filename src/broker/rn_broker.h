@@ -11,9 +11,9 @@
  * is parked on its loop (rn_broker_loop_t) and woken by a coalesced
  * rn_loop_post from the log dir's flusher thread or from an appending thread.
  *
- * Partitions have a leader id, leader epoch, replica list and ISR: all this
- * node for the single-node broker; from the metadata image in cluster mode
- * (src/cluster), where the high watermark comes from replication.
+ * Partitions have a leader id, leader epoch, replica list and ISR, from the
+ * metadata image (src/cluster; a lone node is a one-voter quorum of itself);
+ * the high watermark comes from replication.
  */
 #ifndef RN_BROKER_H
 #define RN_BROKER_H
@@ -38,7 +38,7 @@ typedef struct rn_topic rn_topic_t;
 typedef struct {
     rn_topic_t *topic;
     int32_t index;
-    rn_log_t *log; /* NULL when this node holds no replica (cluster mode) */
+    rn_log_t *log; /* NULL when this node holds no replica */
     int32_t leader_id; /* -1: no leader */
     int32_t leader_epoch;
     int32_t nreplicas, nisr;
@@ -112,7 +112,7 @@ struct rn_broker {
     int64_t started_ms;
     struct rn_group_coordinator *group_coordinator; /* consumer groups (src/group/) */
     struct rn_txn_coordinator *txn_coordinator;     /* transactions (src/txn/) */
-    struct rn_cluster *cluster;                     /* cluster mode (src/cluster/), NULL single-node */
+    struct rn_cluster *cluster;                     /* src/cluster/: set by rn_cluster_init (NULL before) */
 };
 
 rn_err_t rn_broker_new(rn_broker_t **out, const rn_config_set_t *explicit_values, char *err, size_t errlen);
@@ -196,12 +196,8 @@ void rn_broker_park(rn_broker_loop_t *bl, rn_wait_t *w, int64_t timeout_ms);
 void rn_broker_unpark(rn_broker_loop_t *bl, rn_wait_t *w);
 /* Thread-safe: something changed (append, sync, topic change); wake loops with waiters. */
 void rn_broker_wake_all(rn_broker_t *b);
-/* Calls done() on the request's loop once the log dir has synced `ticket`
- * (at once if 0 or already synced), with err: RN_OK, KAFKA_STORAGE_ERROR
- * (dir offline), REQUEST_TIMED_OUT (timeout_ms >= 0 passed) or RN_ERR_LIMIT. */
+/* What rn_broker_when_replicated calls on the request's loop. */
 typedef void (*rn_durable_fn)(rn_broker_t *b, rn_req_t *req, void *ctx, rn_err_t err);
-void rn_broker_when_durable(rn_broker_t *b, rn_req_t *req, uint64_t ticket, int64_t timeout_ms, rn_durable_fn done,
-                            void *ctx);
 
 /* ---- dispatch (rn_dispatch.c) ---- */
 typedef void (*rn_handler_fn)(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
@@ -212,7 +208,7 @@ typedef struct {
 } rn_handler_t;
 extern const rn_handler_t rn_handlers[];
 extern const size_t rn_handlers_count;
-extern const rn_handler_t *const rn_cluster_admin_handlers; /* advertised in cluster mode only */
+extern const rn_handler_t *const rn_cluster_admin_handlers; /* the controller's admin APIs, then node-to-node ones */
 extern const size_t rn_cluster_admin_handlers_count;
 const rn_handler_t *rn_handler_find(int16_t api_key);
 /* Whether the listener `req` came in on exposes api_key (a controller listener: KRaft's controller APIs). */
@@ -224,44 +220,38 @@ typedef void (*rn_encode_fn)(rn_buf_t *b, int16_t version, const void *msg);
 void rn_broker_respond(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_encode_fn encode, const void *msg);
 /* A request that could not be decoded: log, count, close. */
 void rn_broker_bad_request(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_err_t err);
-/* Sends `resp` once `ticket` is durable; if that fails, fail(resp, fail_code)
- * first sets the response's error codes (rn_wait.c). */
-typedef void (*rn_fail_fn)(void *resp, int16_t err);
-void rn_broker_respond_durable(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, uint64_t ticket,
-                               int64_t timeout_ms, rn_encode_fn encode, void *resp, rn_fail_fn fail,
-                               int16_t fail_code);
-/* What a coordinator's answer waits for: the local sync ticket and, in
- * cluster mode, the high watermark of each internal partition it wrote (at
- * the leader epoch it wrote under). */
+/* What a coordinator's answer waits for: the high watermark of each internal
+ * partition it wrote, at the leader epoch it wrote under (the high watermark
+ * implies the leader's own sync). */
 typedef struct {
     rn_log_t *log; /* retained */
     int64_t target;
     int32_t epoch;
 } rn_hw_target_t;
 typedef struct {
-    uint64_t ticket;
     rn_hw_target_t *hw; /* malloc'd */
     int32_t n, cap;
     bool nomem;
 } rn_durable_t;
 static inline void rn_durable_init(rn_durable_t *d) { *d = (rn_durable_t){0}; }
-static inline void rn_durable_ticket(rn_durable_t *d, uint64_t ticket) {
-    if (ticket > d->ticket) d->ticket = ticket;
-}
 /* Wait for log's high watermark to reach target (retains log). */
 void rn_durable_hw(rn_durable_t *d, rn_log_t *log, int64_t target, int32_t epoch);
 void rn_durable_release(rn_durable_t *d);
 /* Now: RN_OK (durable), RN_ERR_AGAIN (not yet), NOT_COORDINATOR (a partition's
  * leadership moved), COORDINATOR_NOT_AVAILABLE (anything else). */
 rn_err_t rn_durable_check(rn_broker_t *b, const rn_durable_t *d);
-/* rn_broker_when_durable for a rn_durable_t (taken over): err NOT_COORDINATOR
- * when a partition's leadership moved, COORDINATOR_NOT_AVAILABLE when it timed
- * out, the ISR fell below min.insync.replicas or the log dir went offline. */
+/* Calls done() on the request's loop once *d (taken over) is replicated (at
+ * once if it holds nothing), with err: RN_OK, NOT_COORDINATOR when a
+ * partition's leadership moved, COORDINATOR_NOT_AVAILABLE when it timed out,
+ * the ISR fell below min.insync.replicas or the log dir went offline, or
+ * RN_ERR_LIMIT. */
 void rn_broker_when_replicated(rn_broker_t *b, rn_req_t *req, rn_durable_t *d, int64_t timeout_ms, rn_durable_fn done,
                                void *ctx);
-/* rn_broker_respond_durable for a rn_durable_t (taken over): a partition whose
- * leadership moved fails with NOT_COORDINATOR, anything else (timeout, the ISR
- * below min.insync.replicas, the log dir offline) with fail_code. */
+/* Sends `resp` once *d (taken over) is replicated; if that fails,
+ * fail(resp, code) first sets the response's error codes: NOT_COORDINATOR when
+ * a partition's leadership moved, fail_code for anything else (timeout, the
+ * ISR below min.insync.replicas, the log dir offline). */
+typedef void (*rn_fail_fn)(void *resp, int16_t err);
 void rn_broker_respond_replicated(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_durable_t *d,
                                   int64_t timeout_ms, rn_encode_fn encode, void *resp, rn_fail_fn fail,
                                   int16_t fail_code);
@@ -291,12 +281,13 @@ int rn_metrics_port(const rn_broker_t *b);
 void rn_metrics_render(rn_broker_t *b, rn_buf_t *out);
 
 /* Group coordinator (src/group/): consumer groups and committed offsets.
- * start replays __consumer_offsets (call after rn_broker_load_metadata); free
- * stops its timer thread (call after the network has stopped). */
+ * start starts its timer thread (call after rn_cluster_init: it loads the
+ * partitions of __consumer_offsets this node comes to lead); free stops it
+ * (call after the network has stopped). */
 rn_err_t rn_group_coordinator_start(rn_broker_t *b, char *err, size_t errlen);
 void rn_group_coordinator_free(rn_broker_t *b);
 void rn_group_coordinator_stop(rn_broker_t *b); /* its thread only (before the cluster goes) */
-/* Cluster mode, after the registry and the replica manager followed a new
+/* After the registry and the replica manager followed a new
  * image: the coordinator loads the partitions of __consumer_offsets this node
  * now leads and unloads those it no longer does (in its own thread). */
 void rn_group_coordinator_follow(rn_broker_t *b);

@@ -5,8 +5,7 @@
  * Runnel differs from Kafka's defaults in a few deliberate places, marked
  * "runnel:" below: durable acks by default (log.flush.interval.messages=1:
  * fsync before ack, with group commit), a data dir under the working
- * directory, a single-node-friendly replication factor for internal topics,
- * and a metrics listener.
+ * directory, and a metrics listener.
  */
 #include "rn_config.h"
 

@@ -8,7 +8,7 @@
  * closes the connection too (Kafka's behaviour for malformed requests): there
  * is no safe way to answer a request whose fields could not be read.
  *
- * In cluster mode a broker that has not yet been unfenced holds client requests
+ * A broker that has not yet been unfenced holds client requests
  * (all but ApiVersions) until it is, for at most HOLD_MAX_MS: until then it is
  * in no Metadata answer, and a client that bootstrapped in that window would see
  * an empty cluster and back off for seconds. (Kafka's brokers do not even open
@@ -64,8 +64,8 @@ const rn_handler_t rn_handlers[] = {
 };
 const size_t rn_handlers_count = sizeof(rn_handlers) / sizeof(rn_handlers[0]);
 
-/* Cluster mode only: the admin APIs (advertised in ApiVersions there) and then
- * the node-to-node ones (never advertised). Single-node, their handlers refuse. */
+/* The admin APIs the controller answers (advertised in ApiVersions) and then
+ * the node-to-node ones (never advertised). */
 static const rn_handler_t internal_handlers[] = {
     {RN_API_ELECT_LEADERS, 0, 2, rn_h_elect_leaders},
     {RN_API_ALTER_PARTITION_REASSIGNMENTS, 0, 0, rn_h_alter_partition_reassignments},

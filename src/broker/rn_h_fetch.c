@@ -13,7 +13,7 @@
  * read_committed up to the last stable offset, with the aborted transactions
  * in the range returned.
  *
- * Cluster mode: consumers fetch from the partition leader
+ * Consumers fetch from the partition leader
  * (NOT_LEADER_OR_FOLLOWER elsewhere); a follower's fetch (ReplicaId >= 0) is
  * served by the replica manager: to the log end, with the divergence check,
  * and its fetch offset counted toward the high watermark. With
@@ -140,7 +140,7 @@ static int32_t fetch_build(rn_broker_t *b, fetch_ctx_t *fc) {
     int32_t total = 0;
     bool committed = rq->IsolationLevel == 1;
     rn_replica_mgr_t *replicas = rn_cluster_replicas(b);
-    bool replica_fetch = replicas && rq->ReplicaId >= 0;
+    bool replica_fetch = rq->ReplicaId >= 0;
     int32_t nt = rq->Topics_count > 0 ? rq->Topics_count : 0;
     resp->Responses = rn_arena_calloc(a, (size_t)nt + 1, sizeof(*resp->Responses));
     if (!resp->Responses) {

@@ -18,7 +18,7 @@ void rn_h_api_versions(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, 
     rn_ApiVersionsResponse_init(&resp);
     /* KIP-511: a v3+ request whose body we cannot read still gets the list, with INVALID_REQUEST. */
     if (rc) resp.ErrorCode = RN_ERR_INVALID_REQUEST;
-    size_t extra = b->cluster ? rn_cluster_admin_handlers_count : 0, n = rn_handlers_count + extra;
+    size_t n = rn_handlers_count + rn_cluster_admin_handlers_count;
     rn_ApiVersionsResponse_ApiVersion_t *keys = rn_arena_calloc(&req->arena, n, sizeof(*keys));
     if (!keys) {
         rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
@@ -108,24 +108,8 @@ void rn_h_metadata(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_r
     rn_arena_t *a = &req->arena;
     rn_MetadataResponse_t resp;
     rn_MetadataResponse_init(&resp);
-    if (b->cluster) {
-        resp.Brokers_count = rn_cluster_brokers(b, a, rn_broker_req_listener(b, req)->name, &resp.Brokers);
-        resp.ControllerId = rn_cluster_controller_id(b);
-    } else {
-        resp.Brokers = rn_arena_calloc(a, 1, sizeof(*resp.Brokers));
-        if (!resp.Brokers) {
-            rn_broker_bad_request(b, req, h, RN_ERR_LIMIT);
-            return;
-        }
-        rn_MetadataResponse_MetadataResponseBroker_init(&resp.Brokers[0]);
-        resp.Brokers[0].NodeId = b->cfg.node_id;
-        resp.Brokers[0].Host = rn_str_dup_arena(a, rn_broker_req_listener(b, req)->adv_host);
-        resp.Brokers[0].Port = rn_broker_req_listener(b, req)->adv_port;
-        const char *rack = rn_broker_config_value(&b->cfg, "broker.rack", NULL);
-        resp.Brokers[0].Rack = rack ? rn_str_dup_arena(a, rack) : RN_STR_NULL;
-        resp.Brokers_count = 1;
-        resp.ControllerId = b->cfg.node_id;
-    }
+    resp.Brokers_count = rn_cluster_brokers(b, a, rn_broker_req_listener(b, req)->name, &resp.Brokers);
+    resp.ControllerId = rn_cluster_controller_id(b);
     resp.ClusterId = rn_str_dup_arena(a, b->cluster_id);
     resp.ClusterAuthorizedOperations = rq.IncludeClusterAuthorizedOperations ? 0 : RN_AUTHORIZED_OPS_OMITTED;
     bool include_ops = rq.IncludeTopicAuthorizedOperations;
@@ -211,28 +195,19 @@ void rn_h_describe_cluster(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
         resp.ErrorMessage = RN_STR_LIT("Only brokers (endpoint type 1) are described");
     }
     resp.ClusterId = rn_str_dup_arena(a, b->cluster_id);
-    resp.ControllerId = b->cluster ? rn_cluster_controller_id(b) : b->cfg.node_id;
+    resp.ControllerId = rn_cluster_controller_id(b);
     resp.ClusterAuthorizedOperations = rq.IncludeClusterAuthorizedOperations ? 0 : RN_AUTHORIZED_OPS_OMITTED;
-    if (b->cluster) { /* the unfenced brokers of the image, as Metadata lists them */
-        rn_MetadataResponse_MetadataResponseBroker_t *mb;
-        int32_t n = rn_cluster_brokers(b, a, rn_broker_req_listener(b, req)->name, &mb);
-        resp.Brokers = rn_arena_calloc(a, (size_t)n + 1, sizeof(*resp.Brokers));
-        for (int32_t i = 0; resp.Brokers && mb && i < n; i++) {
-            rn_DescribeClusterResponse_DescribeClusterBroker_init(&resp.Brokers[i]);
-            resp.Brokers[i].BrokerId = mb[i].NodeId;
-            resp.Brokers[i].Host = mb[i].Host;
-            resp.Brokers[i].Port = mb[i].Port;
-            resp.Brokers[i].Rack = mb[i].Rack;
-        }
-        resp.Brokers_count = resp.Brokers && mb ? n : 0;
-    } else if ((resp.Brokers = rn_arena_calloc(a, 1, sizeof(*resp.Brokers))) != NULL) {
-        rn_DescribeClusterResponse_DescribeClusterBroker_init(&resp.Brokers[0]);
-        resp.Brokers[0].BrokerId = b->cfg.node_id;
-        resp.Brokers[0].Host = rn_str_dup_arena(a, rn_broker_req_listener(b, req)->adv_host);
-        resp.Brokers[0].Port = rn_broker_req_listener(b, req)->adv_port;
-        const char *rack = rn_broker_config_value(&b->cfg, "broker.rack", NULL);
-        resp.Brokers[0].Rack = rack ? rn_str_dup_arena(a, rack) : RN_STR_NULL;
-        resp.Brokers_count = 1;
+    /* The unfenced brokers of the image, as Metadata lists them. */
+    rn_MetadataResponse_MetadataResponseBroker_t *mb;
+    int32_t n = rn_cluster_brokers(b, a, rn_broker_req_listener(b, req)->name, &mb);
+    resp.Brokers = rn_arena_calloc(a, (size_t)n + 1, sizeof(*resp.Brokers));
+    for (int32_t i = 0; resp.Brokers && mb && i < n; i++) {
+        rn_DescribeClusterResponse_DescribeClusterBroker_init(&resp.Brokers[i]);
+        resp.Brokers[i].BrokerId = mb[i].NodeId;
+        resp.Brokers[i].Host = mb[i].Host;
+        resp.Brokers[i].Port = mb[i].Port;
+        resp.Brokers[i].Rack = mb[i].Rack;
     }
+    resp.Brokers_count = resp.Brokers && mb ? n : 0;
     rn_broker_respond(b, req, h, (rn_encode_fn)rn_DescribeClusterResponse_encode, &resp);
 }

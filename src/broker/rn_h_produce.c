@@ -10,15 +10,17 @@
  * this request, see rn_net.h) is appended without a copy.
  *
  * acks=0 gets no response (an error closes the connection, as Kafka does, so
- * the client notices). acks=1/-1 wait for the highest sync ticket of the
+ * the client notices). acks=1 waits for the highest sync ticket of the
  * request: durable mode answers after the group commit that covers it, lazy
  * mode at once. A wait past TimeoutMs answers REQUEST_TIMED_OUT.
  *
- * Cluster mode: only the partition's leader appends (NOT_LEADER_OR_FOLLOWER
- * elsewhere); acks=all is refused with NOT_ENOUGH_REPLICAS while the ISR is
- * below min.insync.replicas, and answered once the high watermark — durable
- * on every ISR member — passes the batch (NOT_ENOUGH_REPLICAS_AFTER_APPEND if
- * the ISR shrinks below the minimum meanwhile); acks=1 once the leader has it.
+ * Only the partition's leader appends (NOT_LEADER_OR_FOLLOWER elsewhere);
+ * acks=all is refused with NOT_ENOUGH_REPLICAS while the ISR is below
+ * min.insync.replicas, and answered once the high watermark — durable on
+ * every ISR member — passes the batch (NOT_ENOUGH_REPLICAS_AFTER_APPEND if
+ * the ISR shrinks below the minimum meanwhile). A transactional producer's
+ * batches are checked with its coordinator when that is this node; elsewhere
+ * the log's producer state fences older epochs.
  */
 #include <stdio.h>
 #include <string.h>
@@ -45,7 +47,7 @@ typedef struct {
     rn_req_t *req;
     rn_req_header_t h;
     rn_ProduceResponse_t resp;
-    hw_wait_t *hw; /* cluster mode, acks=all */
+    hw_wait_t *hw; /* acks=all */
     int32_t nhw;
 } produce_ctx_t;
 
@@ -106,7 +108,7 @@ static bool has_transactional_batch(const uint8_t *data, size_t len) {
 /* Append one partition's records; fills the partition response, returns the sync ticket. */
 static uint64_t produce_partition(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_str_t txn_id,
                                   rn_str_t topic, const rn_ProduceRequest_PartitionProduceData_t *pd,
-                                  rn_ProduceResponse_PartitionProduceResponse_t *pr, bool *appended_lazy,
+                                  rn_ProduceResponse_PartitionProduceResponse_t *pr, bool *appended,
                                   int16_t acks, produce_ctx_t *pc) {
     rn_arena_t *a = &req->arena;
     pr->Index = pd->Index;
@@ -183,12 +185,9 @@ static uint64_t produce_partition(rn_broker_t *b, rn_req_t *req, const rn_req_he
     int32_t nbatches = 0;
     int64_t nrecords = 0;
     if (!rc) rc = rn_batch_validate_set(data, len, &vo, a, &nbatches, &nrecords);
-    rn_replica_mgr_t *replicas = rn_cluster_replicas(b);
-    if (!rc && acks == -1 && replicas) rc = rn_replica_mgr_check_acks_all(replicas, log);
-    if (!rc && txn_id.len >= 0 && !b->txn_coordinator) {
-        rc = RN_ERR_INVALID_TXN_STATE; /* no transaction coordinator in cluster mode yet */
-    } else if (!rc && txn_id.len >= 0) {
-        /* The coordinator must know the producer and the partition must be in its transaction. */
+    if (!rc && acks == -1) rc = rn_replica_mgr_check_acks_all(rn_cluster_replicas(b), log);
+    if (!rc && txn_id.len >= 0) {
+        /* Where this node coordinates the transaction, the partition must be in it. */
         rn_batch_header_t bh;
         rn_batch_header_decode(data, &bh);
         rc = rn_txn_check_produce(b, txn_id, bh.producer_id, bh.producer_epoch, topic, pd->Index);
@@ -207,14 +206,11 @@ static uint64_t produce_partition(rn_broker_t *b, rn_req_t *req, const rn_req_he
             pr->LogAppendTimeMs = ar.log_append_time;
             pr->LogStartOffset = ar.log_start_offset;
             ticket = ar.sync_ticket;
-            if (!ticket) *appended_lazy = true;
-            if (replicas) {
-                *appended_lazy = true; /* wake followers' parked fetches now, not after our sync */
-                if (acks == -1 && pc->hw) { /* the high watermark says when (it implies our sync) */
-                    ticket = 0;
-                    rn_log_retain(log);
-                    pc->hw[pc->nhw++] = (hw_wait_t){log, ar.last_offset + 1, pr};
-                }
+            *appended = true; /* wake followers' parked fetches now, not after our sync */
+            if (acks == -1 && pc->hw) { /* the high watermark says when (it implies our sync) */
+                ticket = 0;
+                rn_log_retain(log);
+                pc->hw[pc->nhw++] = (hw_wait_t){log, ar.last_offset + 1, pr};
             }
             if (!ar.duplicate) {
                 atomic_fetch_add(&b->stats.messages_in, (uint64_t)nrecords);
@@ -269,8 +265,8 @@ void rn_h_produce(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_re
         return;
     }
     uint64_t ticket = 0;
-    bool lazy = false, any_error = false;
-    if (b->cluster && acks == -1) {
+    bool appended = false, any_error = false;
+    if (acks == -1) {
         size_t nparts = 0;
         for (int32_t i = 0; i < pc->resp.Responses_count; i++)
             nparts += rq.TopicData[i].PartitionData_count > 0 ? (size_t)rq.TopicData[i].PartitionData_count : 0;
@@ -303,7 +299,7 @@ void rn_h_produce(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_re
                                                 : RN_ERR_INVALID_TOPIC_EXCEPTION;
             } else {
                 uint64_t t = produce_partition(b, req, h, rq.TransactionalId, td->Name, &td->PartitionData[j], pr,
-                                               &lazy, acks, pc);
+                                               &appended, acks, pc);
                 if (t > ticket) ticket = t;
             }
             if (pr->ErrorCode) {
@@ -312,7 +308,7 @@ void rn_h_produce(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_re
             }
         }
     }
-    if (lazy) rn_broker_wake_all(b); /* lazy appends are visible now: wake fetchers */
+    if (appended) rn_broker_wake_all(b); /* followers' fetches, and lazy mode's consumers */
     if (acks == 0) {
         release_hw(pc);
         rn_histo_observe_ns(&b->stats.latency[RN_API_PRODUCE], rn_clock_mono_ns() - req->received_ns);

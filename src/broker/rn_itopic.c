@@ -5,15 +5,19 @@
  * Both coordinators keep their state as keyed records in a compacted topic
  * and need the same three things, which live here:
  *
- *   rn_itopic_ensure      create the topic on first use (cleanup.policy=compact,
- *                         the coordinator's partition count and segment size)
+ *   rn_itopic_ensure      have the active controller create the topic on first
+ *                         use (cleanup.policy=compact, the coordinator's
+ *                         partition count and segment size)
  *   rn_irecords_*         collect records (key, value or tombstone) and append
- *                         them to one partition as one batch, optionally as a
- *                         transactional batch of a producer; the caller waits
- *                         for the returned sync ticket before answering
- *   rn_itopic_replay      read every partition from its log start at start-up
- *                         and hand each record (control records included, with
- *                         their batch header) to the coordinator in offset order
+ *                         them to one partition led here as one batch,
+ *                         optionally as a transactional batch of a producer;
+ *                         the caller waits for the high watermark to cover it
+ *                         before answering
+ *   rn_itopic_replay_partition
+ *                         read a partition this node comes to lead from its log
+ *                         start and hand each record (control records included,
+ *                         with their batch header) to the coordinator in offset
+ *                         order
  *
  * The caller serialises appends to a key (its own lock), so the log order of a
  * key is its memory order.
@@ -44,8 +48,9 @@ int16_t rn_itopic_replication_factor(rn_itopic_t *t, int32_t brokers) {
     return rf;
 }
 
-/* Cluster mode: the registry follows the image; ask the controller once a second. */
-static rn_err_t ensure_cluster(rn_itopic_t *t) {
+/* The registry follows the image; the controller is asked once a second until it has the topic. */
+rn_err_t rn_itopic_ensure(rn_itopic_t *t) {
+    if (atomic_load(&t->ready)) return RN_OK;
     rn_broker_t *b = t->b;
     pthread_rwlock_rdlock(&b->topics_lock);
     rn_topic_t *topic = rn_broker_topic_locked(b, t->name, strlen(t->name));
@@ -67,37 +72,6 @@ static rn_err_t ensure_cluster(rn_itopic_t *t) {
     return RN_ERR_COORDINATOR_NOT_AVAILABLE;
 }
 
-rn_err_t rn_itopic_ensure(rn_itopic_t *t) {
-    if (atomic_load(&t->ready)) return RN_OK;
-    rn_broker_t *b = t->b;
-    if (b->cluster) return ensure_cluster(t);
-    pthread_rwlock_rdlock(&b->topics_lock);
-    bool exists = rn_broker_topic_locked(b, t->name, strlen(t->name)) != NULL;
-    pthread_rwlock_unlock(&b->topics_lock);
-    if (!exists) {
-        rn_config_set_t cfg;
-        rn_config_set_init(&cfg);
-        rn_config_set_put(&cfg, "cleanup.policy", "compact");
-        rn_config_set_put(&cfg, "segment.bytes", t->segment_bytes);
-        rn_topic_create_t spec = {
-            .num_partitions = t->partitions,
-            .replication_factor = rn_itopic_replication_factor(t, 1),
-            .configs = &cfg,
-            .internal = true,
-        };
-        char msg[256] = "";
-        rn_err_t rc = rn_broker_create_topic(b, t->name, strlen(t->name), &spec, msg, sizeof(msg));
-        rn_config_set_free(&cfg);
-        if (rc && rc != RN_ERR_TOPIC_ALREADY_EXISTS) {
-            RN_WARN(t->subsystem, "cannot create %s: %s (%s)", t->name, rn_err_name(rc), msg);
-            return RN_ERR_COORDINATOR_NOT_AVAILABLE;
-        }
-        if (!rc) RN_INFO(t->subsystem, "created %s with %d partitions", t->name, t->partitions);
-    }
-    atomic_store(&t->ready, true);
-    return RN_OK;
-}
-
 int32_t rn_itopic_leader(rn_itopic_t *t, int32_t partition, bool *here, int32_t *epoch) {
     rn_broker_t *b = t->b;
     *here = false;
@@ -109,8 +83,7 @@ int32_t rn_itopic_leader(rn_itopic_t *t, int32_t partition, bool *here, int32_t 
     if (log) rn_log_retain(log);
     pthread_rwlock_unlock(&b->topics_lock);
     if (log) {
-        rn_replica_mgr_t *m = rn_cluster_replicas(b);
-        *here = m ? rn_replica_mgr_leads(m, log, epoch) : true;
+        *here = rn_replica_mgr_leads(rn_cluster_replicas(b), log, epoch);
         rn_log_release(log);
     }
     return leader;
@@ -221,14 +194,9 @@ static rn_err_t append_batch(rn_itopic_t *t, int32_t partition, rn_irecords_t *r
     int32_t epoch;
     bool led;
     rn_log_t *log = itopic_log(t, partition, &epoch, &led);
-    if (!log) {
-        if (t->b->cluster) return RN_ERR_NOT_COORDINATOR;
-        atomic_store(&t->ready, false); /* deleted under us: create it again next time */
-        return RN_ERR_COORDINATOR_NOT_AVAILABLE;
-    }
-    rn_replica_mgr_t *m = rn_cluster_replicas(t->b);
+    if (!log) return RN_ERR_NOT_COORDINATOR;
     int32_t repl_epoch = -1;
-    if (m && (!led || !rn_replica_mgr_leads(m, log, &repl_epoch) || repl_epoch != epoch)) {
+    if (!led || !rn_replica_mgr_leads(rn_cluster_replicas(t->b), log, &repl_epoch) || repl_epoch != epoch) {
         rn_log_release(log);
         return RN_ERR_NOT_COORDINATOR;
     }
@@ -240,13 +208,8 @@ static rn_err_t append_batch(rn_itopic_t *t, int32_t partition, rn_irecords_t *r
         RN_WARN(t->subsystem, "append to %s-%d failed: %s", t->name, partition, rn_err_name(rc));
         return RN_ERR_COORDINATOR_NOT_AVAILABLE;
     }
-    if (m) {
-        rn_durable_hw(d, log, ar.last_offset + 1, epoch); /* the high watermark implies the sync */
-        rn_broker_wake_all(t->b);                         /* followers' parked fetches */
-    } else {
-        rn_durable_ticket(d, ar.sync_ticket);
-        if (!ar.sync_ticket) rn_broker_wake_all(t->b); /* lazy mode: visible now */
-    }
+    rn_durable_hw(d, log, ar.last_offset + 1, epoch); /* the high watermark implies the sync */
+    rn_broker_wake_all(t->b);                          /* followers' parked fetches */
     rn_log_release(log);
     return RN_OK;
 }
@@ -334,28 +297,6 @@ static void replay_partition(rn_itopic_t *t, rn_log_t *log, int32_t partition, r
     rn_arena_reset(&a);
     free(buf);
     if (bad) RN_WARN(t->subsystem, "replay of %s-%d skipped %lld unreadable batch(es)", t->name, partition, (long long)bad);
-}
-
-bool rn_itopic_replay(rn_itopic_t *t, rn_itopic_record_fn fn, void *ctx, int64_t *records) {
-    rn_broker_t *b = t->b;
-    *records = 0;
-    pthread_rwlock_rdlock(&b->topics_lock);
-    rn_topic_t *topic = rn_broker_topic_locked(b, t->name, strlen(t->name));
-    if (topic) rn_topic_retain(topic);
-    pthread_rwlock_unlock(&b->topics_lock);
-    if (!topic) return false;
-    if (topic->partition_count != t->partitions) {
-        RN_WARN(t->subsystem, "%s has %d partitions, the configuration says %d: using the topic's count", t->name,
-                topic->partition_count, t->partitions);
-        t->partitions = topic->partition_count;
-    }
-    atomic_store(&t->ready, true);
-    for (int32_t i = 0; i < topic->partition_count; i++) {
-        rn_partition_t *p = topic->partitions[i];
-        if (p && p->log) replay_partition(t, p->log, i, fn, ctx, records);
-    }
-    rn_topic_release(topic);
-    return true;
 }
 
 void rn_itopic_replay_partition(rn_itopic_t *t, int32_t partition, rn_itopic_record_fn fn, void *ctx, int64_t *records) {

@@ -1,7 +1,7 @@
 /*
  * rn_itopic.h — internal compacted topics (__consumer_offsets,
- * __transaction_state): creation on first use, batched appends, start-up
- * replay (rn_itopic.c).
+ * __transaction_state): creation on first use, batched appends, the replay
+ * of a partition a coordinator takes over (rn_itopic.c).
  */
 #ifndef RN_ITOPIC_H
 #define RN_ITOPIC_H
@@ -20,15 +20,15 @@ typedef struct {
     const char *name;          /* static string */
     const char *subsystem;     /* log lines: "group", "txn" */
     const char *segment_bytes; /* segment.bytes of the topic when created */
-    int32_t partitions;        /* replay corrects it to the topic's count */
+    int32_t partitions;        /* corrected to the topic's count once it exists */
     int16_t replication_factor;
     atomic_bool ready;         /* the topic exists */
-    _Atomic int64_t create_asked_ms; /* cluster mode: when the controller was last asked to create it */
+    _Atomic int64_t create_asked_ms; /* when the controller was last asked to create it */
 } rn_itopic_t;
 
-/* Creates the topic if it does not exist; COORDINATOR_NOT_AVAILABLE if it
- * cannot. In cluster mode the active controller creates it (asked at most
- * once a second): COORDINATOR_NOT_AVAILABLE until this node's registry has it. */
+/* RN_OK once this node's registry has the topic; until then the active
+ * controller is asked to create it (at most once a second) and the answer is
+ * COORDINATOR_NOT_AVAILABLE. */
 rn_err_t rn_itopic_ensure(rn_itopic_t *t);
 /* The replication factor to create the topic with, given `brokers` usable
  * ones: the configured one, capped (with a log line) at what exists. */
@@ -50,19 +50,17 @@ void rn_irecords_init(rn_irecords_t *r, int64_t producer_id, int16_t producer_ep
 void rn_irecords_free(rn_irecords_t *r);
 void rn_irecords_add(rn_irecords_t *r, size_t key_len, bool tombstone);
 /* Appends what was added as one batch to `partition` (nothing if empty) and
- * adds what makes it durable to *d: the log dir's sync ticket, or in cluster
- * mode the partition's high watermark at this leader epoch. RN_ERR_LIMIT: the
- * records are too large; NOT_COORDINATOR: this node does not lead the
- * partition (cluster mode); COORDINATOR_NOT_AVAILABLE otherwise. */
+ * adds what makes it durable to *d: the partition's high watermark at this
+ * leader epoch. RN_ERR_LIMIT: the records are too large; NOT_COORDINATOR:
+ * this node does not lead the partition; COORDINATOR_NOT_AVAILABLE otherwise. */
 rn_err_t rn_irecords_append(rn_itopic_t *t, int32_t partition, rn_irecords_t *r, rn_durable_t *d);
 
-/* Every record of every partition from its log start, in offset order per
- * partition, control records included (h says which). False: no topic yet. */
+/* Every record of one partition from its log start to its end, in offset
+ * order, control records included (h says which): a coordinator taking over
+ * the partition. */
 typedef void (*rn_itopic_record_fn)(void *ctx, int32_t partition, const rn_batch_header_t *h, const rn_record_t *rec);
-bool rn_itopic_replay(rn_itopic_t *t, rn_itopic_record_fn fn, void *ctx, int64_t *records);
-/* One partition, up to its log end (a coordinator taking over the partition). */
 void rn_itopic_replay_partition(rn_itopic_t *t, int32_t partition, rn_itopic_record_fn fn, void *ctx, int64_t *records);
-/* Cluster mode: which partitions of the topic a coordinator serves. want[p]
+/* Which partitions of the topic a coordinator serves. want[p]
  * is the leader epoch at which this node leads p (-1: it does not), from the
  * registry and the replica manager after each image; loaded[p] is the epoch
  * whose state the coordinator has in memory (-1: none). The coordinator's
@@ -83,7 +81,7 @@ bool rn_iowner_update(rn_iowner_t *o, rn_itopic_t *t, const int32_t *want, int32
 int16_t rn_iowner_check(const rn_iowner_t *o, int32_t partition);
 void rn_iowner_free(rn_iowner_t *o);
 
-/* Cluster mode: the partition's leader (-1: none or unknown) and whether this
+/* The partition's leader (-1: none or unknown) and whether this
  * node leads it, at which epoch (the replica manager's view). */
 int32_t rn_itopic_leader(rn_itopic_t *t, int32_t partition, bool *here, int32_t *epoch);
 

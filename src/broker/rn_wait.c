@@ -83,43 +83,7 @@ void rn_broker_wake_all(rn_broker_t *b) {
     }
 }
 
-/* ---- answering once appended records are durable ------------------------ */
-
-typedef struct {
-    rn_wait_t w; /* first: the wait is the context */
-    rn_req_t *req;
-    rn_durable_fn done;
-    void *ctx;
-} durable_t;
-
-static void durable_resume(rn_broker_t *b, rn_wait_t *w, bool timed_out, rn_err_t err) {
-    durable_t *d = (durable_t *)w;
-    rn_broker_unpark(w->ctx, w);
-    d->done(b, d->req, d->ctx, timed_out ? RN_ERR_REQUEST_TIMED_OUT : err);
-}
-
-void rn_broker_when_durable(rn_broker_t *b, rn_req_t *req, uint64_t ticket, int64_t timeout_ms, rn_durable_fn done,
-                            void *ctx) {
-    rn_logdir_t *dir = b->logdir;
-    if (!ticket || rn_logdir_synced_ticket(dir) >= ticket || rn_logdir_offline(dir)) {
-        done(b, req, ctx, ticket && rn_logdir_offline(dir) ? RN_ERR_KAFKA_STORAGE_ERROR : RN_OK);
-        return;
-    }
-    durable_t *d = rn_arena_calloc(&req->arena, 1, sizeof(*d));
-    if (!d) {
-        done(b, req, ctx, RN_ERR_LIMIT);
-        return;
-    }
-    d->req = req;
-    d->done = done;
-    d->ctx = ctx;
-    d->w.sync_ticket = ticket;
-    d->w.resume = durable_resume;
-    rn_broker_park(rn_broker_loop_for(b, req->loop), &d->w, timeout_ms);
-    /* The flusher may have published the ticket between the check and the park. */
-    if (rn_logdir_synced_ticket(dir) >= ticket || rn_logdir_offline(dir))
-        durable_resume(b, &d->w, false, rn_logdir_offline(dir) ? RN_ERR_KAFKA_STORAGE_ERROR : RN_OK);
-}
+/* ---- answering once coordinator records are replicated ------------------ */
 
 typedef struct {
     rn_req_header_t h;
@@ -128,27 +92,6 @@ typedef struct {
     rn_fail_fn fail;
     int16_t fail_code;
 } respond_t;
-
-static void respond_done(rn_broker_t *b, rn_req_t *req, void *ctx, rn_err_t err) {
-    respond_t *r = ctx;
-    if (err) r->fail(r->resp, r->fail_code);
-    rn_broker_respond(b, req, &r->h, r->encode, r->resp);
-}
-
-void rn_broker_respond_durable(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, uint64_t ticket,
-                               int64_t timeout_ms, rn_encode_fn encode, void *resp, rn_fail_fn fail,
-                               int16_t fail_code) {
-    respond_t *r = rn_arena_calloc(&req->arena, 1, sizeof(*r));
-    if (!r) {
-        fail(resp, fail_code);
-        rn_broker_respond(b, req, h, encode, resp);
-        return;
-    }
-    *r = (respond_t){*h, encode, resp, fail, fail_code};
-    rn_broker_when_durable(b, req, ticket, timeout_ms, respond_done, r);
-}
-
-/* ---- answering once coordinator records are replicated (cluster mode) ---- */
 
 void rn_durable_hw(rn_durable_t *d, rn_log_t *log, int64_t target, int32_t epoch) {
     for (int32_t i = 0; i < d->n; i++) {
@@ -187,13 +130,12 @@ typedef struct {
 
 rn_err_t rn_durable_check(rn_broker_t *b, const rn_durable_t *d) {
     if (d->nomem) return RN_ERR_COORDINATOR_NOT_AVAILABLE;
-    if (d->ticket && rn_logdir_offline(b->logdir)) return RN_ERR_COORDINATOR_NOT_AVAILABLE;
     rn_replica_mgr_t *m = rn_cluster_replicas(b);
-    bool pending = d->ticket && rn_logdir_synced_ticket(b->logdir) < d->ticket;
+    bool pending = false;
     for (int32_t i = 0; i < d->n; i++) {
         const rn_hw_target_t *t = &d->hw[i];
         int32_t epoch = -1;
-        if (!m || !rn_replica_mgr_leads(m, t->log, &epoch) || epoch != t->epoch) return RN_ERR_NOT_COORDINATOR;
+        if (!rn_replica_mgr_leads(m, t->log, &epoch) || epoch != t->epoch) return RN_ERR_NOT_COORDINATOR;
         if (rn_log_high_watermark(t->log) >= t->target) continue;
         if (rn_replica_mgr_check_acks_all(m, t->log) != RN_OK) return RN_ERR_COORDINATOR_NOT_AVAILABLE; /* below min.insync.replicas */
         pending = true;
@@ -218,12 +160,6 @@ static void repl_resume(rn_broker_t *b, rn_wait_t *w, bool timed_out, rn_err_t e
 
 void rn_broker_when_replicated(rn_broker_t *b, rn_req_t *req, rn_durable_t *d, int64_t timeout_ms, rn_durable_fn done,
                                void *ctx) {
-    if (d->n == 0 && !d->nomem) { /* single node: the sync ticket alone */
-        uint64_t ticket = d->ticket;
-        rn_durable_release(d);
-        rn_broker_when_durable(b, req, ticket, timeout_ms, done, ctx);
-        return;
-    }
     repl_wait_t *rw = rn_arena_calloc(&req->arena, 1, sizeof(*rw));
     if (!rw) {
         rn_durable_release(d);
@@ -241,7 +177,6 @@ void rn_broker_when_replicated(rn_broker_t *b, rn_req_t *req, rn_durable_t *d, i
         return;
     }
     rw->w.wants_data = true; /* high watermark moves and leadership changes wake data waiters */
-    rw->w.sync_ticket = rw->d.ticket;
     rw->w.resume = repl_resume;
     rn_broker_park(rn_broker_loop_for(b, req->loop), &rw->w, timeout_ms);
     repl_resume(b, &rw->w, false, RN_OK); /* it may have moved before the park */

@@ -1,5 +1,5 @@
 /*
- * rn_cluster.c — cluster mode (see rn_cluster.h): the metadata image kept from
+ * rn_cluster.c — this node in the cluster (see rn_cluster.h): the metadata image kept from
  * the quorum, the active controller's work queue, and the broker lifecycle
  * (registration, heartbeats, ISR changes, following the image).
  *

@@ -1,8 +1,10 @@
 /*
- * rn_cluster.h — cluster mode: this broker as one node of a Runnel cluster.
+ * rn_cluster.h — this broker as one node of a Runnel cluster.
  *
- * On when controller.quorum.voters (or controller.quorum.bootstrap.servers)
- * is set. process.roles says what the node runs (rn_cluster_roles.h): a voter
+ * Every node runs it: with controller.quorum.voters (or
+ * controller.quorum.bootstrap.servers) unset, a node is a one-voter quorum of
+ * itself (rn_cluster_roles_self_voter). process.roles says what the node runs
+ * (rn_cluster_roles.h): a voter
  * of the metadata quorum and the controller, a broker, or both. Then:
  *   - the metadata quorum (rn_quorum: Raft over the voters' listeners, an
  *     internal API key) replicates the metadata log; every node applies it to
@@ -22,7 +24,6 @@
  *   - partitions replicate through src/replication (fetchers, ISR, high
  *     watermark); Produce and Fetch go to partition leaders
  *     (NOT_LEADER_OR_FOLLOWER elsewhere).
- * A node without controller.quorum.voters is the single-node broker, as before.
  */
 #ifndef RN_CLUSTER_H
 #define RN_CLUSTER_H
@@ -54,8 +55,9 @@ void rn_cluster_free(rn_broker_t *b);
 
 rn_replica_mgr_t *rn_cluster_replicas(rn_broker_t *b);
 int32_t rn_cluster_controller_id(rn_broker_t *b); /* -1: none known */
-/* Whether client requests are served: always single-node; in cluster mode once this
- * broker has been unfenced (Kafka's brokers open their listeners only then). */
+/* Whether client requests are served: once this broker has been unfenced
+ * (Kafka's brokers open their listeners only then); at once on a
+ * controller-only node. */
 bool rn_cluster_ready(rn_broker_t *b);
 /* Metadata and DescribeCluster: the unfenced brokers at their listener called `listener`
  * (the one the request came in on; a broker without it: its first). */
@@ -76,7 +78,7 @@ void rn_cluster_create_internal(rn_broker_t *b, rn_itopic_t *t);
 bool rn_cluster_broker_address(rn_broker_t *b, int32_t id, const char *listener, char *host, size_t hostlen,
                                int *port);
 
-/* Handlers of the controller-bound APIs in cluster mode. */
+/* Handlers of the controller-bound and node-to-node APIs. */
 void rn_h_runnel_raft(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body);
 /* The metadata quorum's voter set (rn_cluster_quorum.c): DescribeQuorum, AddRaftVoter,
  * RemoveRaftVoter, and the internal join request of a new controller. */

@@ -204,7 +204,7 @@ void rn_import_done(rn_import_t *im, rn_broker_t *b, const rn_meta_image_t *img)
     pthread_mutex_unlock(&im->lock);
     if (!done || left) return; /* runnel.meta keeps listing a topic (a config) until it is in the log */
     pthread_rwlock_rdlock(&b->topics_lock);
-    rn_err_t err = rn_broker_save_metadata(b); /* in cluster mode it lists no topics */
+    rn_err_t err = rn_broker_save_metadata(b); /* it writes no topics (the metadata log has them) */
     pthread_rwlock_unlock(&b->topics_lock);
     if (err) RN_WARN("cluster", "rewriting runnel.meta after the import failed: %s", rn_err_name(err));
 }

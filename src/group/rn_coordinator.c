@@ -4,10 +4,7 @@
  *
  * Placement. A group lives in partition abs(hash(group id)) % n of
  * __consumer_offsets (Kafka's formula, rn_group_partition_for), and its
- * coordinator is that partition's leader. With one node every partition is
- * led here, so FindCoordinator always names this broker; the partition is
- * still computed and every record goes to it, so moving leadership later
- * moves groups with it.
+ * coordinator is that partition's leader (a lone node leads them all).
  *
  * Threads and locks. Requests arrive on the network loops; they take
  * `c->lock`, run the group's state machine (rn_group_state.c) and release it.
@@ -23,13 +20,19 @@
  * time signals it; heartbeats only push deadlines later, so they never do.
  *
  * Durability. Offset commits, DeleteGroups and OffsetDelete append their
- * records under the lock and answer once the log dir has synced the append
- * (the same ticket wait as Produce). Group metadata (members, assignments) is
- * appended without waiting: losing the newest one in a crash only makes the
- * members rejoin.
+ * records under the lock and answer once the high watermark covers the
+ * append (docs/internals/replication.md). Group metadata (members,
+ * assignments) is appended without waiting: losing the newest one in a crash
+ * only makes the members rejoin (a SyncGroup answer still waits for it).
  *
- * Start-up replay reads every partition of __consumer_offsets from its log
- * start, applying records in offset order, the newest record of a key
+ * Loading. This node coordinates the partitions of __consumer_offsets it
+ * leads. After each metadata image the follow thread sets `owned.want`
+ * (rn_group_coordinator_follow); the timer thread unloads a partition no
+ * longer led at the epoch it was loaded at (its groups leave memory, parked
+ * joins and syncs get NOT_COORDINATOR) and replays one newly led, under the
+ * lock; requests meanwhile get COORDINATOR_LOAD_IN_PROGRESS or
+ * NOT_COORDINATOR (rn__coord_owns). The replay reads the partition from its
+ * log start, applying records in offset order, the newest record of a key
  * winning and tombstones deleting:
  *
  *   record                          effect
@@ -47,18 +50,9 @@
  *   unparsable key or value         skipped, counted, warned once per partition
  *
  * After replay every restored member gets a fresh session timeout, so
- * consumers that keep heartbeating across a broker restart stay in their
- * generation. Single node: replay runs before the network starts, so no
- * request ever sees a half-loaded coordinator.
- *
- * Cluster mode: this node coordinates the partitions of __consumer_offsets it
- * leads. After each metadata image the follow thread sets `owned.want`
- * (rn_group_coordinator_follow); the timer thread unloads a partition no
- * longer led at the epoch it was loaded at (its groups leave memory, parked
- * joins and syncs get NOT_COORDINATOR) and replays one newly led, under the
- * lock; requests meanwhile get COORDINATOR_LOAD_IN_PROGRESS or
- * NOT_COORDINATOR (rn__coord_owns). Appends go only to partitions led here,
- * and answers wait for the high watermark (docs/internals/replication.md).
+ * consumers that keep heartbeating across a broker restart (or a change of
+ * coordinator) stay in their generation. Appends go only to partitions led
+ * here.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -243,7 +237,7 @@ static rn_err_t store_group(void *ctx, rn_group_t *g) {
     if (c->store_hw.log) rn_log_release(c->store_hw.log);
     c->store_hw.log = NULL;
     c->store_for = NULL;
-    if (!rc && d.n == 1) { /* cluster mode: the SyncGroup answers that follow wait for it */
+    if (!rc && d.n == 1) { /* the SyncGroup answers that follow wait for it */
         c->store_hw = d.hw[0];
         rn_log_retain(c->store_hw.log);
         c->store_for = g;
@@ -438,7 +432,7 @@ static void replay_record(void *ctx, int32_t partition, const rn_batch_header_t 
     apply_record(x->c, &x->e, rec, &x->bad);
 }
 
-/* The groups of one partition (-1: all), collected (the map must not change under its iterator). */
+/* The groups of one partition, collected (the map must not change under its iterator). */
 static size_t groups_of(rn_group_coordinator_t *c, int32_t partition, rn_group_t ***out) {
     size_t n = c->groups.count, k = 0;
     rn_group_t **all = calloc(n + 1, sizeof(*all));
@@ -447,7 +441,7 @@ static size_t groups_of(rn_group_coordinator_t *c, int32_t partition, rn_group_t
     size_t it = 0;
     void *v;
     while (k < n && rn_map_next(&c->groups, &it, NULL, &v))
-        if (partition < 0 || ((rn_group_t *)v)->partition == partition) all[k++] = v;
+        if (((rn_group_t *)v)->partition == partition) all[k++] = v;
     return k;
 }
 
@@ -467,33 +461,11 @@ static size_t settle_loaded(rn_group_coordinator_t *c, int32_t partition) {
     return n;
 }
 
-static void replay(rn_group_coordinator_t *c) {
-    int64_t t0 = rn_clock_mono_ns();
-    int64_t records = 0;
-    pthread_mutex_lock(&c->lock);
-    replay_ctx_t x = {.c = c, .e = rn__coord_env(c)};
-    if (!rn_itopic_replay(&c->otopic, replay_record, &x, &records)) {
-        pthread_mutex_unlock(&c->lock);
-        return;
-    }
-    if (x.bad) RN_WARN("group", "replay of %s skipped %lld unreadable record(s)", RN_OFFSETS_TOPIC, (long long)x.bad);
-    settle_loaded(c, -1);
-    c->loaded_records = records;
-    c->loaded_groups = (int64_t)c->groups.count;
-    pthread_mutex_unlock(&c->lock);
-    c->load_ms = (rn_clock_mono_ns() - t0) / 1000000;
-    RN_INFO("group", "loaded %lld group(s) from %lld record(s) of %s in %lld ms", (long long)c->loaded_groups,
-            (long long)records, RN_OFFSETS_TOPIC, (long long)c->load_ms);
-}
+/* ---- coordinating the partitions led here -------------------------------- */
 
-/* ---- cluster mode: coordinating the partitions led here ------------------ */
-
-int16_t rn__coord_owns(rn_group_coordinator_t *c, int32_t partition) {
-    return c->b->cluster ? rn_iowner_check(&c->owned, partition) : 0;
-}
+int16_t rn__coord_owns(rn_group_coordinator_t *c, int32_t partition) { return rn_iowner_check(&c->owned, partition); }
 
 int16_t rn__coord_check(rn_group_coordinator_t *c, rn_str_t group_id) {
-    if (!c->b->cluster) return 0;
     if (rn__coord_ensure_topic(c)) return RN_ERR_COORDINATOR_NOT_AVAILABLE;
     pthread_mutex_lock(&c->lock);
     int32_t p = rn_group_partition_for(group_id.ptr ? group_id.ptr : "", group_id.len > 0 ? (size_t)group_id.len : 0,
@@ -518,7 +490,7 @@ static void unload_partition(rn_group_coordinator_t *c, int32_t partition) {
     RN_INFO("group", "%s-%d: no longer led here; unloaded %zu group(s)", RN_OFFSETS_TOPIC, partition, n);
 }
 
-/* This node leads the partition: replay it, as at single-node start-up. */
+/* This node leads the partition: replay it (see the top). */
 static void load_partition(rn_group_coordinator_t *c, int32_t partition, int32_t epoch) {
     int64_t t0 = rn_clock_mono_ns(), records = 0;
     replay_ctx_t x = {.c = c, .e = rn__coord_env(c)};
@@ -548,7 +520,7 @@ static void apply_leadership(rn_group_coordinator_t *c) {
 
 void rn_group_coordinator_follow(rn_broker_t *b) {
     rn_group_coordinator_t *c = b->group_coordinator;
-    if (!c || !b->cluster) return;
+    if (!c) return;
     int32_t n;
     int32_t *want = rn_itopic_led_epochs(&c->otopic, &n);
     if (!want) return; /* the next image change tries again */
@@ -591,8 +563,7 @@ rn_err_t rn_group_coordinator_start(rn_broker_t *b, char *err, size_t errlen) {
     c->retention_check_ms = rn_broker_config_long(&b->cfg, "offsets.retention.check.interval.ms");
     c->next_expiry_ms = rn_clock_mono_ms() + c->retention_check_ms;
     c->wake_at_ms = INT64_MAX;
-    b->group_coordinator = c;
-    if (!b->cluster) replay(c); /* cluster mode: partitions load as this node comes to lead them */
+    b->group_coordinator = c; /* partitions load as this node comes to lead them */
     int rc = pthread_create(&c->thread, NULL, timer_thread, c);
     if (rc) {
         snprintf(err, errlen, "group coordinator: cannot start its timer thread: %s", strerror(rc));

@@ -334,19 +334,17 @@ struct rn_group_coordinator {
     int64_t retention_ms;
     int64_t retention_check_ms;
     int64_t next_expiry_ms;
-    /* Start-up replay figures, for the log line and tests. */
-    int64_t loaded_records, loaded_groups, load_ms;
-    /* Cluster mode: the partitions of __consumer_offsets this node coordinates
+    /* The partitions of __consumer_offsets this node coordinates
      * (set by rn_group_coordinator_follow; the timer thread loads and unloads). */
     rn_iowner_t owned;
-    /* Cluster mode: the newest group metadata record stored (of store_for):
+    /* The newest group metadata record stored (of store_for):
      * SyncGroup answers wait until the high watermark covers it. */
     rn_hw_target_t store_hw;
     const rn_group_t *store_for;
 };
 
 /* Can this node serve a group of `partition` now (under c->lock)? 0,
- * NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS. Always 0 single-node. */
+ * NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS. */
 int16_t rn__coord_owns(rn_group_coordinator_t *c, int32_t partition);
 /* The same for a group id (takes and releases c->lock). */
 int16_t rn__coord_check(rn_group_coordinator_t *c, rn_str_t group_id);

@@ -83,7 +83,7 @@ typedef struct {
     rn_group_t *group; /* while not posted */
     rn_buf_t out;      /* the encoded response, once posted */
     bool posted;       /* under the coordinator lock */
-    rn_durable_t d;    /* cluster mode: a SyncGroup answer waits for its group's stored metadata */
+    rn_durable_t d;    /* a SyncGroup answer waits for its group's stored metadata */
 } gwait_t;
 
 static void gw_free(gwait_t *gw) {
@@ -249,7 +249,6 @@ static void respond_when_durable(rn_broker_t *b, rn_req_t *req, const rn_req_hea
 
 /* Under c->lock: may this node serve the group now? */
 static int16_t owns_group(rn_group_coordinator_t *c, rn_str_t group_id) {
-    if (!c->b->cluster) return 0;
     size_t len = group_id.len > 0 ? (size_t)group_id.len : 0;
     return rn__coord_owns(c, rn_group_partition_for(group_id.ptr ? group_id.ptr : "", len, c->otopic.partitions));
 }
@@ -272,7 +271,7 @@ static int16_t group_owns(rn_broker_t *b, int32_t partition) {
     return own;
 }
 
-/* Cluster mode: the coordinator of a group (a transactional id) is the leader
+/* The coordinator of a group (a transactional id) is the leader
  * of its partition of __consumer_offsets (__transaction_state);
  * COORDINATOR_NOT_AVAILABLE while it has none, or while this node, the
  * leader, is still loading it. */
@@ -326,23 +325,15 @@ void rn_h_find_coordinator(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
     if (!c || (rq.KeyType == 1 && !rn_txn_state_topic(b))) {
         err = RN_ERR_COORDINATOR_NOT_AVAILABLE;
         msg = RN_STR_LIT("The coordinator is not running");
-    } else if (rq.KeyType == 1) {
-        /* Single node: this node coordinates every transactional id (src/txn/). */
-    } else if (rq.KeyType != 0) {
+    } else if (rq.KeyType != 0 && rq.KeyType != 1) {
         err = RN_ERR_INVALID_REQUEST;
         msg = RN_STR_LIT("Unknown coordinator key type");
-    } else if (!b->cluster && rn__coord_ensure_topic(c)) {
-        err = RN_ERR_COORDINATOR_NOT_AVAILABLE;
-        msg = RN_STR_LIT("The offsets topic could not be created");
     }
-    const rn_listener_t *ln = rn_broker_req_listener(b, req);
-    rn_str_t host = err ? RN_STR_LIT("") : rn_str_dup_arena(a, ln->adv_host);
-    int32_t node = err ? -1 : b->cfg.node_id, port = err ? -1 : ln->adv_port;
     rn_FindCoordinatorResponse_t resp;
     rn_FindCoordinatorResponse_init(&resp);
     if (h->api_version < 4) {
-        coord_t x = {err, msg, node, host, port};
-        if (!err && b->cluster) x = locate_key(b, req, rq.KeyType, rq.Key);
+        coord_t x = {err, msg, -1, RN_STR_LIT(""), -1};
+        if (!err) x = locate_key(b, req, rq.KeyType, rq.Key);
         resp.ErrorCode = x.err;
         resp.ErrorMessage = x.msg;
         resp.NodeId = x.node;
@@ -361,8 +352,8 @@ void rn_h_find_coordinator(rn_broker_t *b, rn_req_t *req, const rn_req_header_t 
             rn_FindCoordinatorResponse_Coordinator_t *x = &resp.Coordinators[i];
             rn_FindCoordinatorResponse_Coordinator_init(x);
             x->Key = rq.CoordinatorKeys[i];
-            coord_t y = {err, msg, node, host, port};
-            if (!err && b->cluster) y = locate_key(b, req, rq.KeyType, x->Key);
+            coord_t y = {err, msg, -1, RN_STR_LIT(""), -1};
+            if (!err) y = locate_key(b, req, rq.KeyType, x->Key);
             x->ErrorCode = y.err;
             x->ErrorMessage = y.msg;
             x->NodeId = y.node;

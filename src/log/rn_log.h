@@ -18,10 +18,12 @@
  * A failed write or fsync takes the whole log dir offline: every later append
  * and read fails with KAFKA_STORAGE_ERROR; nothing is retried.
  *
- * Visibility. The high watermark is kept apart from the log end offset. On a
- * single node the log advances it itself: to the synced end in durable mode,
- * to the log end in lazy mode. A replicated log (rn_log_set_replicated) leaves
- * it to the replication layer, which sets it from the replicas' log ends.
+ * Visibility. The high watermark is kept apart from the log end offset. A log
+ * not marked replicated (the storage engine alone, as its tests and benches
+ * use it) advances it itself: to the synced end in durable mode, to the log
+ * end in lazy mode. A replicated log (rn_log_set_replicated; every partition
+ * log the broker serves) leaves it to the replication layer, which sets it
+ * from the replicas' log ends.
  *
  * Threads. All functions are thread-safe (each log has its own lock); the log
  * dir runs a flusher thread and a maintenance thread (retention, compaction,

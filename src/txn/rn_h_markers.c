@@ -1,5 +1,5 @@
 /*
- * rn_h_markers.c — WriteTxnMarkers (API 27), node to node in cluster mode: a
+ * rn_h_markers.c — WriteTxnMarkers (API 27), node to node: a
  * transaction's coordinator asks each partition's leader to append the
  * COMMIT or ABORT marker of a producer. Only the leader appends
  * (NOT_LEADER_OR_FOLLOWER elsewhere); the answer waits, as Kafka's does with
@@ -27,7 +27,7 @@ void rn_h_write_txn_markers(rn_broker_t *b, rn_req_t *req, const rn_req_header_t
     rn_arena_t *a = &req->arena;
     rn_WriteTxnMarkersRequest_t rq;
     rn_WriteTxnMarkersRequest_init(&rq);
-    rn_err_t rc = b->cluster ? rn_WriteTxnMarkersRequest_decode(body, h->api_version, a, &rq) : RN_ERR_INVALID_REQUEST;
+    rn_err_t rc = rn_WriteTxnMarkersRequest_decode(body, h->api_version, a, &rq);
     rn_WriteTxnMarkersResponse_t *resp = rc ? NULL : rn_arena_calloc(a, 1, sizeof(*resp));
     int32_t nm = rq.Markers_count > 0 ? rq.Markers_count : 0;
     if (resp) resp->Markers = rn_arena_calloc(a, (size_t)nm + 1, sizeof(*resp->Markers));

@@ -29,19 +29,22 @@
  *   (a tombstone; the entry is forgotten). transition_ok() lists the arrows;
  *   set_state() asserts them and assert_txn_state() the invariants.
  *
- * Why PREPARE_COMMIT is synced before any COMMIT marker: once one partition
+ * Why PREPARE_COMMIT is replicated before any COMMIT marker: once one partition
  * holds a COMMIT marker, the transaction must commit everywhere. If the
- * prepare record could be lost while a marker survived, a restart would find
+ * prepare record could be lost while a marker survived, the next coordinator would find
  * the transaction ONGOING and abort it — half committed, half aborted. Aborts
  * need no such wait: any state that survives a crash ends in an abort.
  *
- * Durability and restart. Records go to partition abs(javaHash(id)) % n of
+ * Durability and loading. Records go to partition abs(javaHash(id)) % n of
  * __transaction_state (transaction.state.log.num.partitions), in Kafka's
  * layouts (rn_txn_log.c), through the internal-topic helper the group
- * coordinator uses too (rn_itopic.c). At start-up every record is replayed,
- * the newest per id winning, tombstones deleting; then:
+ * coordinator uses too (rn_itopic.c), and are answered once replicated. This
+ * node coordinates the ids of the partitions it leads: the reaper thread loads
+ * and unloads them as leadership moves (like the group coordinator). Loading
+ * a partition replays every record, the newest per id winning, tombstones
+ * deleting; then:
  *
- *   state found at start-up     what is done
+ *   state found when loading    what is done
  *   -------------------------   ---------------------------------------------
  *   EMPTY, COMPLETE_*           restored as is
  *   ONGOING                     restored with its start time: the reaper aborts
@@ -52,20 +55,15 @@
  *
  * Markers: a control batch (producer id, the epoch, attributes
  * transactional|control, one record with key {version 0, type 0 ABORT | 1
- * COMMIT} and value {version 0, coordinatorEpoch 0}) in every partition of
- * the transaction; EndTxn answers once they and COMPLETE_x are durable.
- *
- * Locking: one mutex for the table; appends take the topics lock (shared)
- * and each log's lock below it. Waits for fsync happen outside the lock.
- *
- * Cluster mode: this node coordinates the ids of the partitions of
- * __transaction_state it leads (the reaper thread loads and unloads them as
- * leadership moves, like the group coordinator). State records are answered
- * once replicated. Markers go to each partition's leader (WriteTxnMarkers,
+ * COMMIT} and value {version 0, coordinatorEpoch}) in every partition of the
+ * transaction. They go to each partition's leader (WriteTxnMarkers,
  * rn_h_markers.c, or a local append) from the reaper thread, retried until
  * every one is written and replicated; then COMPLETE_x is written and the
  * parked EndTxn answered. A PREPARE_x found when loading a partition is
  * finished the same way.
+ *
+ * Locking: one mutex for the table; appends take the topics lock (shared)
+ * and each log's lock below it. Waits for replication happen outside the lock.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,7 +84,7 @@
 
 #define TXN_PARTITIONS_MAX 100000 /* partitions in one transaction */
 #define RN_TXN_REAP_INTERVAL_MS 1000 /* how often timed-out transactions and idle ids are looked for */
-#define RN_TXN_MARKER_RETRY_MS 200   /* cluster mode: markers not written yet are sent again after this */
+#define RN_TXN_MARKER_RETRY_MS 200   /* markers not written yet are sent again after this */
 #define RN_TXN_MARKER_TIMEOUT_MS 5000 /* one round of WriteTxnMarkers */
 #define RN_TXN_MARKER_BATCH 256       /* transactions completed per round */
 #define RN_TXN_CLIENTS_MAX 64         /* connections to other nodes kept by the marker sender */
@@ -114,7 +112,7 @@ typedef struct {
     int64_t last_update_ms;
     txn_partition_t *parts; /* AddOffsetsToTxn adds the group's __consumer_offsets partition */
     int32_t nparts, parts_cap;
-    bool markers; /* cluster mode: in PREPARE_x with the prepare durable; the markers may go out */
+    bool markers; /* in PREPARE_x with the prepare durable; the markers may go out */
 } txn_t;
 
 struct rn_txn_coordinator {
@@ -128,8 +126,8 @@ struct rn_txn_coordinator {
     pthread_t reaper;
     bool reaper_started, stopping;
     pthread_cond_t wake;
-    /* Cluster mode: the partitions of __transaction_state coordinated here
-     * (the reaper thread loads and unloads them and sends the markers). */
+    /* The partitions of __transaction_state coordinated here (the reaper
+     * thread loads and unloads them and sends the markers). */
     rn_iowner_t owned;
     bool markers_pending;
     struct { int32_t node; rn_client_t *cl; } clients[RN_TXN_CLIENTS_MAX]; /* to partition leaders */
@@ -225,13 +223,13 @@ static void free_txn(txn_t *t) {
     free(t);
 }
 
-static void complete_txn_locked(rn_txn_coordinator_t *c, txn_t *t, rn_durable_t *d);
+static void complete_txn_locked(rn_txn_coordinator_t *c, txn_t *t);
 
 /* ONGOING → PREPARE_ABORT → markers → COMPLETE_ABORT, with no wait between
- * (see the top: an abort needs none); *d gains what to wait for. */
+ * (see the top: an abort needs none); *d gains what PREPARE_ABORT waits for. */
 static void abort_txn_locked(rn_txn_coordinator_t *c, txn_t *t, rn_durable_t *d) {
     (void)transition_locked(c, t, TXN_PREPARE_ABORT, d);
-    complete_txn_locked(c, t, d);
+    complete_txn_locked(c, t);
 }
 
 /* One pass of the reaper (lock held): a transaction open longer than its
@@ -355,39 +353,7 @@ static void replay_record(void *ctx, int32_t partition, const rn_batch_header_t 
     if (t->state == TXN_ONGOING && t->nparts == 0) t->state = TXN_EMPTY; /* nothing was written in it */
 }
 
-/* After replay (lock held): finish what a crash interrupted in prepare state. */
-static void finish_prepared_locked(rn_txn_coordinator_t *c, int64_t *finished) {
-    size_t it = 0;
-    const char *key;
-    void *v;
-    while (rn_map_next(&c->txns, &it, &key, &v)) {
-        txn_t *t = v;
-        assert_txn_state(t);
-        if (t->state != TXN_PREPARE_COMMIT && t->state != TXN_PREPARE_ABORT) continue;
-        RN_INFO("txn", "%s: was in %s at shutdown; writing its markers", t->id, rn_txn_state_name(t->state));
-        rn_durable_t d;
-        rn_durable_init(&d);
-        complete_txn_locked(c, t, &d);
-        rn_durable_release(&d);
-        (*finished)++;
-    }
-}
-
-static void replay(rn_txn_coordinator_t *c) {
-    int64_t t0 = rn_clock_mono_ns(), records = 0, finished = 0;
-    replay_ctx_t x = {.c = c};
-    pthread_mutex_lock(&c->lock);
-    if (rn_itopic_replay(&c->stopic, replay_record, &x, &records)) {
-        if (x.bad) RN_WARN("txn", "replay of %s skipped %lld unreadable record(s)", RN_TXN_STATE_TOPIC, (long long)x.bad);
-        finish_prepared_locked(c, &finished);
-        RN_INFO("txn", "loaded %zu transactional id(s) from %lld record(s) of %s in %lld ms; finished %lld prepared",
-                c->txns.count, (long long)records, RN_TXN_STATE_TOPIC, (long long)((rn_clock_mono_ns() - t0) / 1000000),
-                (long long)finished);
-    }
-    pthread_mutex_unlock(&c->lock);
-}
-
-/* ---- cluster mode: partitions led here, markers to other nodes ----------- */
+/* ---- partitions led here, markers to their leaders ---------------------- */
 
 /* Lock held: the transactional ids of a partition leave memory. */
 static void unload_partition_locked(rn_txn_coordinator_t *c, int32_t partition) {
@@ -449,7 +415,7 @@ static void apply_leadership_locked(rn_txn_coordinator_t *c) {
 
 void rn_txn_coordinator_follow(rn_broker_t *b) {
     rn_txn_coordinator_t *c = b->txn_coordinator;
-    if (!c || !b->cluster) return;
+    if (!c) return;
     int32_t n;
     int32_t *want = rn_itopic_led_epochs(&c->stopic, &n);
     if (!want) return;
@@ -677,8 +643,7 @@ rn_err_t rn_txn_coordinator_start(rn_broker_t *b, char *err, size_t errlen) {
         .partitions = (int32_t)rn_broker_config_long(&b->cfg, "transaction.state.log.num.partitions"),
         .replication_factor = (int16_t)rn_broker_config_long(&b->cfg, "transaction.state.log.replication.factor"),
     };
-    b->txn_coordinator = c;
-    if (!b->cluster) replay(c); /* cluster mode: partitions load as this node comes to lead them */
+    b->txn_coordinator = c; /* partitions load as this node comes to lead them */
     if (pthread_create(&c->reaper, NULL, reaper_main, c) != 0) {
         snprintf(err, errlen, "transaction coordinator: cannot start its thread");
         return RN_ERR_NOMEM;
@@ -722,7 +687,6 @@ static txn_t *txn_get(rn_txn_coordinator_t *c, rn_str_t id) {
 
 /* Lock held: may this node serve the transactional id now? */
 static int16_t owns_txn(rn_txn_coordinator_t *c, rn_str_t id) {
-    if (!c->broker->cluster) return RN_OK;
     size_t len = id.len > 0 ? (size_t)id.len : 0;
     return rn_iowner_check(&c->owned, rn_group_partition_for(id.ptr ? id.ptr : "", len, c->stopic.partitions));
 }
@@ -730,7 +694,6 @@ static int16_t owns_txn(rn_txn_coordinator_t *c, rn_str_t id) {
 int16_t rn_txn_owns_partition(rn_broker_t *b, int32_t partition) {
     rn_txn_coordinator_t *c = b->txn_coordinator;
     if (!c) return RN_ERR_COORDINATOR_NOT_AVAILABLE;
-    if (!b->cluster) return RN_OK;
     pthread_mutex_lock(&c->lock);
     int16_t err = rn_iowner_check(&c->owned, partition);
     pthread_mutex_unlock(&c->lock);
@@ -749,9 +712,8 @@ rn_err_t rn_txn_append_marker(rn_broker_t *b, rn_str_t topic, int32_t partition,
     if (log) rn_log_retain(log);
     pthread_rwlock_unlock(&b->topics_lock);
     if (!log) return part ? RN_ERR_NOT_LEADER_OR_FOLLOWER : RN_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-    rn_replica_mgr_t *m = rn_cluster_replicas(b);
     int32_t repl_epoch = -1;
-    if (m && (!rn_replica_mgr_leads(m, log, &repl_epoch) || repl_epoch != leader_epoch)) {
+    if (!rn_replica_mgr_leads(rn_cluster_replicas(b), log, &repl_epoch) || repl_epoch != leader_epoch) {
         rn_log_release(log);
         return RN_ERR_NOT_LEADER_OR_FOLLOWER;
     }
@@ -778,10 +740,7 @@ rn_err_t rn_txn_append_marker(rn_broker_t *b, rn_str_t topic, int32_t partition,
                  (long long)producer_id, topic.len, topic.ptr, partition, rn_err_name(rc));
         rc = rc > 0 ? rc : RN_ERR_KAFKA_STORAGE_ERROR;
     } else {
-        if (m)
-            rn_durable_hw(d, log, ar.last_offset + 1, leader_epoch);
-        else
-            rn_durable_ticket(d, ar.sync_ticket);
+        rn_durable_hw(d, log, ar.last_offset + 1, leader_epoch);
         /* The offsets sent with the transaction become visible (or vanish) with the marker. */
         if (rn_str_eq_cstr(topic, RN_OFFSETS_TOPIC)) rn_group_txn_complete(b, partition, producer_id, commit);
         rn_broker_wake_all(b); /* the last stable offset moved; followers fetch the marker */
@@ -792,26 +751,14 @@ rn_err_t rn_txn_append_marker(rn_broker_t *b, rn_str_t topic, int32_t partition,
 }
 
 /* PREPARE_x → markers in every partition → COMPLETE_x (lock held). For a
- * commit the PREPARE_COMMIT record must already be durable. Single node: the
- * markers are appended here and *d gains their syncs and COMPLETE_x's. Cluster
- * mode: the partitions' leaders may be other nodes; the reaper thread sends
- * the markers (WriteTxnMarkers) and writes COMPLETE_x once all are written. */
-static void complete_txn_locked(rn_txn_coordinator_t *c, txn_t *t, rn_durable_t *d) {
+ * commit the PREPARE_COMMIT record must already be durable. The partitions'
+ * leaders may be other nodes: the reaper thread sends the markers
+ * (WriteTxnMarkers) and writes COMPLETE_x once all are written. */
+static void complete_txn_locked(rn_txn_coordinator_t *c, txn_t *t) {
     RN_ASSERT(t->state == TXN_PREPARE_COMMIT || t->state == TXN_PREPARE_ABORT);
-    rn_broker_t *b = c->broker;
-    bool commit = t->state == TXN_PREPARE_COMMIT;
-    if (b->cluster) {
-        t->markers = true;
-        c->markers_pending = true;
-        pthread_cond_signal(&c->wake);
-        return;
-    }
-    for (int32_t i = 0; i < t->nparts; i++) {
-        const txn_partition_t *p = &t->parts[i];
-        (void)rn_txn_append_marker(b, rn_str_from_cstr(p->topic), p->partition, t->producer_id, t->epoch, commit, 0, d);
-    }
-    RN_DEBUG("txn", "%s: %s, %d partition(s), epoch %d", t->id, commit ? "committed" : "aborted", t->nparts, t->epoch);
-    (void)transition_locked(c, t, commit ? TXN_COMPLETE_COMMIT : TXN_COMPLETE_ABORT, d);
+    t->markers = true;
+    c->markers_pending = true;
+    pthread_cond_signal(&c->wake);
 }
 
 /* ---- InitProducerId ------------------------------------------------------ */
@@ -870,10 +817,9 @@ int16_t rn_txn_init_producer_id(rn_broker_t *b, rn_str_t txn_id, int32_t timeout
         if (t->state == TXN_ONGOING) {
             if (t->epoch < INT16_MAX - 1) t->epoch++;
             abort_txn_locked(c, t, d);
-            if (b->cluster) { /* the markers go out in the background: the client retries (Kafka does this) */
-                err = RN_ERR_CONCURRENT_TRANSACTIONS;
-                goto out;
-            }
+            /* The markers go out in the background: the client retries (Kafka does this). */
+            err = RN_ERR_CONCURRENT_TRANSACTIONS;
+            goto out;
         }
         if (t->epoch >= INT16_MAX - 1) {
             int64_t id = rn_broker_alloc_producer_id(b);
@@ -1066,8 +1012,8 @@ void rn_h_add_partitions_to_txn(rn_broker_t *b, rn_req_t *req, const rn_req_head
 /* ---- EndTxn -------------------------------------------------------------- */
 
 /* EndTxn(commit) runs in two steps on the request's loop: PREPARE_COMMIT is
- * written and synced, then the markers and COMPLETE_COMMIT are written and
- * synced, then the answer goes out. */
+ * written and replicated, then the markers go out and the answer waits for
+ * COMPLETE_COMMIT. */
 typedef struct {
     rn_req_header_t h;
     rn_EndTxnResponse_t resp;
@@ -1082,8 +1028,8 @@ static void end_respond(rn_broker_t *b, rn_req_t *req, end_ctx_t *ec, rn_durable
                                  &ec->resp, end_fail, RN_ERR_COORDINATOR_NOT_AVAILABLE);
 }
 
-/* Cluster mode: EndTxn is answered once the markers are written and the
- * transaction is COMPLETE_x (as single-node), so the client's next
+/* EndTxn is answered once the markers are written and the
+ * transaction is COMPLETE_x, so the client's next
  * transaction never meets CONCURRENT_TRANSACTIONS and a read_committed
  * consumer sees the data as soon as the commit returns. */
 typedef struct {
@@ -1152,30 +1098,29 @@ static void end_aborted(rn_broker_t *b, rn_req_t *req, void *ctx, rn_err_t err) 
 static void end_prepared(rn_broker_t *b, rn_req_t *req, void *ctx, rn_err_t err) {
     end_ctx_t *ec = ctx;
     rn_txn_coordinator_t *c = b->txn_coordinator;
-    rn_durable_t d;
-    rn_durable_init(&d);
     if (err) { /* the state stays PREPARE_COMMIT: a restart (or the next coordinator) finishes it */
+        rn_durable_t none;
+        rn_durable_init(&none);
         ec->resp.ErrorCode = err == RN_ERR_NOT_COORDINATOR ? RN_ERR_NOT_COORDINATOR : RN_ERR_COORDINATOR_NOT_AVAILABLE;
-        end_respond(b, req, ec, &d);
+        end_respond(b, req, ec, &none);
         return;
     }
     pthread_mutex_lock(&c->lock);
     txn_t *t = txn_get(c, ec->txn_id);
-    if (b->cluster && (!t || t->state != TXN_PREPARE_COMMIT || t->producer_id != ec->resp.ProducerId ||
-                       t->epoch != ec->resp.ProducerEpoch)) {
-        ec->resp.ErrorCode = RN_ERR_NOT_COORDINATOR; /* unloaded meanwhile: the new coordinator finishes it */
-    } else {
-        /* Nobody else moves a transaction out of PREPARE_COMMIT. */
-        RN_ASSERT(t && t->state == TXN_PREPARE_COMMIT);
-        complete_txn_locked(c, t, &d);
-    }
+    /* Nobody else moves a transaction out of PREPARE_COMMIT; unloaded meanwhile,
+     * the new coordinator finishes it. */
+    bool same = t && t->state == TXN_PREPARE_COMMIT && t->producer_id == ec->resp.ProducerId &&
+                t->epoch == ec->resp.ProducerEpoch;
+    if (same) complete_txn_locked(c, t);
     pthread_mutex_unlock(&c->lock);
-    if (b->cluster && !ec->resp.ErrorCode) {
-        rn_durable_release(&d);
-        end_wait_complete(b, req, ec, true);
+    if (!same) {
+        rn_durable_t none;
+        rn_durable_init(&none);
+        ec->resp.ErrorCode = RN_ERR_NOT_COORDINATOR;
+        end_respond(b, req, ec, &none);
         return;
     }
-    end_respond(b, req, ec, &d);
+    end_wait_complete(b, req, ec, true);
 }
 
 void rn_h_end_txn(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_reader_t *body) {
@@ -1215,7 +1160,7 @@ void rn_h_end_txn(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, rn_re
                 prepared = true; /* even if the record failed: the state is PREPARE_COMMIT now */
             } else {
                 abort_txn_locked(c, t, &d);
-                aborting = b->cluster; /* the markers go out in the background */
+                aborting = true; /* the markers go out in the background */
             }
             break;
         case TXN_COMPLETE_COMMIT: /* a retry of what was done answers OK */
@@ -1325,20 +1270,10 @@ void rn_h_txn_offset_commit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t
         return;
     }
     resp->Topics_count = nt;
-    rn_txn_coordinator_t *c = b->txn_coordinator;
-    int32_t opart = rq.GroupId.len > 0 ? rn_group_offsets_partition(b, rq.GroupId) : -1;
-    pthread_mutex_lock(&c->lock);
-    /* Cluster mode: this is the group's coordinator, the transaction's may be
-     * another node (as in Kafka, the group coordinator does not ask it). */
-    txn_t *t = b->cluster ? NULL : txn_get(c, rq.TransactionalId);
-    int16_t err = b->cluster ? RN_OK
-                             : check_producer(t, rq.ProducerId, rq.ProducerEpoch,
-                                              h->api_version >= 2 ? RN_ERR_PRODUCER_FENCED
-                                                                  : RN_ERR_INVALID_PRODUCER_EPOCH);
-    if (!err && rq.GroupId.len <= 0) err = RN_ERR_INVALID_GROUP_ID;
-    if (!err && !b->cluster &&
-        (t->state != TXN_ONGOING || !has_partition(t, RN_OFFSETS_TOPIC, strlen(RN_OFFSETS_TOPIC), opart)))
-        err = RN_ERR_INVALID_TXN_STATE; /* AddOffsetsToTxn first */
+    /* This is the group's coordinator, the transaction's may be another node
+     * (as in Kafka, the group coordinator does not ask it): the marker there
+     * decides whether the offsets become visible. */
+    int16_t err = rq.GroupId.len <= 0 ? RN_ERR_INVALID_GROUP_ID : RN_OK;
     int32_t n = 0;
     for (int32_t i = 0; i < nt; i++) {
         const rn_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_t *tp = &rq.Topics[i];
@@ -1362,13 +1297,10 @@ void rn_h_txn_offset_commit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t
             rt->Partitions[j].ErrorCode = e;
         }
     }
-    /* Under the transaction lock (then the group's): an EndTxn cannot slip
-     * between the check above and the append. */
     rn_durable_t dur;
     rn_durable_init(&dur);
     int16_t werr = n ? (int16_t)rn_group_txn_offset_commit(b, rq.GroupId, rq.ProducerId, rq.ProducerEpoch, offs, n, &dur)
                      : RN_OK;
-    pthread_mutex_unlock(&c->lock);
     if (werr) txn_offset_commit_fail(resp, werr > 0 ? werr : RN_ERR_UNKNOWN_SERVER_ERROR);
     for (int32_t i = 0; i < resp->Topics_count && h->api_key >= 0; i++)
         for (int32_t j = 0; j < resp->Topics[i].Partitions_count; j++)
