@@ -118,7 +118,7 @@ static void became_ready(rn_cluster_t *c) {
 }
 
 int64_t rn_cluster_producer_id(rn_broker_t *b, int64_t local_id) {
-    /* Disjoint per node: the low 16 bits are the node id (node.id < 65536 in cluster mode). */
+    /* Disjoint per node: the low 16 bits are the node id (node.id < 65536). */
     return local_id < 0 ? -1 : (local_id << 16) | (b->cfg.node_id & 0xffff);
 }
 
