@@ -1677,15 +1677,23 @@ void rn_cluster_controlled_shutdown(rn_broker_t *b, int64_t timeout_ms) {
     if (!c || !c->threads_started) return;
     int64_t deadline = rn_clock_mono_ms() + timeout_ms;
     if (!c->roles_cfg.broker) goto metadata_leadership;
+    /* Nobody can grant it without a metadata quorum (the last node of a stopping cluster):
+     * after an election timeout without a leader it stops waiting. */
+    int64_t patience = rn_broker_config_long(&b->cfg, "controller.quorum.election.timeout.ms"), leaderless_since = -1;
+    bool no_quorum = false;
     pthread_mutex_lock(&c->lock);
     c->want_shutdown = true;
     pthread_cond_broadcast(&c->cond);
-    while (!c->shutdown_ok && c->broker_epoch >= 0 && rn_clock_mono_ms() < deadline)
-        rn_cond_wait_until(&c->cond, &c->lock, deadline);
+    for (int64_t now; !c->shutdown_ok && c->broker_epoch >= 0 && (now = rn_clock_mono_ms()) < deadline;) {
+        if (rn_roles_leader(c->roles) >= 0) leaderless_since = -1; /* lock-free */
+        else if (leaderless_since < 0) leaderless_since = now;
+        else if ((no_quorum = now - leaderless_since >= patience)) break;
+        rn_cond_wait_until(&c->cond, &c->lock, now + 50 < deadline ? now + 50 : deadline);
+    }
     bool ok = c->shutdown_ok;
     pthread_mutex_unlock(&c->lock);
     RN_INFO("cluster", "node %d: controlled shutdown %s", b->cfg.node_id,
-            ok ? "granted (no partition led here)" : "not confirmed in time");
+            ok ? "granted (no partition led here)" : no_quorum ? "impossible: no metadata quorum" : "not confirmed in time");
 metadata_leadership:
     /* The metadata leadership goes too, so the next controller starts at once. */
     if (c->quorum && rn_quorum_voter_count(c->quorum) > 1 && rn_quorum_is_leader(c->quorum)) { /* a lone voter has nobody */

@@ -213,6 +213,18 @@ def test_sigterm_moves_leadership_away_before_exit(broker_factory):
     c.stop()
 
 
+def test_last_node_of_a_stopping_cluster_does_not_wait_for_a_grant(broker_factory):
+    # Stopped one by one, the last node has no metadata quorum left to grant its controlled
+    # shutdown: it says so and exits (cleanly: asserted) instead of waiting out its long bound.
+    c = Cluster(broker_factory, overrides={"controlled.shutdown.timeout.ms": "60000"}).start()
+    c.create_topic("last", partitions=3, rf=3)
+    c.wait_leaders("last", 3, isr=3)
+    for b in c.brokers[:-1]:
+        b.stop()
+    c.brokers[-1].stop(timeout=30)
+    assert "controlled shutdown impossible: no metadata quorum" in c.brokers[-1].log_text()
+
+
 def _cstr(s):
     b = s.encode()
     return kp.uvarint(len(b) + 1) + b
