@@ -141,17 +141,6 @@ static inline bool rn_partition_led_here(const rn_broker_t *b, const rn_partitio
     return p && p->log && p->leader_id == b->cfg.node_id;
 }
 
-typedef struct {
-    int32_t num_partitions;     /* -1: num.partitions */
-    int16_t replication_factor; /* -1: default.replication.factor */
-    const rn_config_set_t *configs;
-    bool validate_only;
-    bool internal;
-} rn_topic_create_t;
-/* Takes topics_lock exclusively. TOPIC_ALREADY_EXISTS, INVALID_TOPIC_EXCEPTION,
- * INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_CONFIG, KAFKA_STORAGE_ERROR. */
-rn_err_t rn_broker_create_topic(rn_broker_t *b, const char *name, size_t len, const rn_topic_create_t *spec, char *msg,
-                                size_t msglen);
 /* Dynamic broker configs: known, not read-only, valid values (INVALID_CONFIG naming the key). */
 rn_err_t rn_broker_dynamic_configs_validate(const rn_config_set_t *configs, char *msg, size_t msglen);
 /* The metadata image's sets for this node become its dynamic configs and take

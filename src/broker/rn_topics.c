@@ -131,38 +131,6 @@ rn_err_t rn_topic_configs_validate(const rn_config_set_t *configs, char *msg, si
     return RN_OK;
 }
 
-/* Builds partitions [from, to) of t, creating or finding their logs. */
-static rn_err_t topic_open_partitions(rn_broker_t *b, rn_topic_t *t, int32_t from, int32_t to) {
-    rn_log_config_t lc;
-    rn_topic_log_config(&b->cfg, &t->configs, &lc);
-    for (int32_t i = from; i < to; i++) {
-        rn_partition_t *p = calloc(1, sizeof(*p));
-        if (!p) return RN_ERR_NOMEM;
-        p->topic = t;
-        p->index = i;
-        p->leader_id = b->cfg.node_id;
-        p->leader_epoch = 0;
-        p->nreplicas = p->nisr = 1;
-        p->replicas[0] = p->isr[0] = b->cfg.node_id;
-        rn_log_t *log = rn_logdir_find(b->logdir, t->name, i);
-        if (log) {
-            rn_log_retain(log);
-            rn_log_set_config(log, &lc);
-        } else {
-            rn_err_t rc = rn_logdir_create_log(b->logdir, t->name, i, &lc, &log);
-            if (rc) {
-                free(p);
-                return rc;
-            }
-            rn_log_retain(log);
-        }
-        p->log = log;
-        p->leader_epoch = rn_log_latest_epoch(log) > 0 ? rn_log_latest_epoch(log) : 0;
-        t->partitions[i] = p;
-    }
-    return RN_OK;
-}
-
 rn_topic_t *rn_topic_new(const char *name, size_t len, int32_t partitions) {
     rn_topic_t *t = calloc(1, sizeof(*t));
     if (!t) return NULL;
@@ -187,107 +155,6 @@ rn_err_t rn_topic_grow_locked(rn_topic_t *t, int32_t partitions) {
     for (int32_t i = t->partition_count; i < partitions; i++) np[i] = NULL;
     t->partitions = np;
     t->partition_count = partitions;
-    return RN_OK;
-}
-
-/* Kafka: topics whose names differ only in '.' vs '_' collide in metric names. */
-static bool collides(rn_broker_t *b, const char *name, size_t len, char *msg, size_t msglen) {
-    size_t it = 0;
-    void *v;
-    while (rn_map_next(&b->topics, &it, NULL, &v)) {
-        rn_topic_t *t = v;
-        if (strlen(t->name) != len) continue;
-        bool same = true;
-        for (size_t i = 0; i < len && same; i++) {
-            char a = t->name[i] == '.' ? '_' : t->name[i], c = name[i] == '.' ? '_' : name[i];
-            same = a == c;
-        }
-        if (same) {
-            snprintf(msg, msglen, "Topic '%.*s' collides with existing topic: %s", (int)len, name, t->name);
-            return true;
-        }
-    }
-    return false;
-}
-
-rn_err_t rn_broker_create_topic(rn_broker_t *b, const char *name, size_t len, const rn_topic_create_t *spec, char *msg,
-                                size_t msglen) {
-    rn_err_t rc = rn_topic_name_validate(name, len, msg, msglen);
-    if (rc) return rc;
-    int32_t np = spec->num_partitions < 0 ? b->cfg.num_partitions : spec->num_partitions;
-    int16_t rf = spec->replication_factor < 0 ? b->cfg.default_replication_factor : spec->replication_factor;
-    if (np <= 0 || np > 100000) {
-        snprintf(msg, msglen, "Number of partitions must be between 1 and 100000, got %d", np);
-        return RN_ERR_INVALID_PARTITIONS;
-    }
-    if (rf <= 0) {
-        snprintf(msg, msglen, "Replication factor must be larger than 0");
-        return RN_ERR_INVALID_REPLICATION_FACTOR;
-    }
-    if (rf > 1) {
-        snprintf(msg, msglen, "Replication factor: %d larger than available brokers: 1", rf);
-        return RN_ERR_INVALID_REPLICATION_FACTOR;
-    }
-    rc = rn_topic_configs_validate(spec->configs, msg, msglen);
-    if (rc) return rc;
-    if (!spec->internal && len >= 2 && name[0] == '_' && name[1] == '_' &&
-        (rn_str_eq_cstr((rn_str_t){name, (int32_t)len}, "__consumer_offsets") ||
-         rn_str_eq_cstr((rn_str_t){name, (int32_t)len}, "__transaction_state"))) {
-        snprintf(msg, msglen, "Topic '%.*s' is internal", (int)len, name);
-        return RN_ERR_INVALID_REQUEST;
-    }
-
-    pthread_rwlock_wrlock(&b->topics_lock);
-    if (rn_broker_topic_locked(b, name, len)) {
-        pthread_rwlock_unlock(&b->topics_lock);
-        snprintf(msg, msglen, "Topic '%.*s' already exists.", (int)len, name);
-        return RN_ERR_TOPIC_ALREADY_EXISTS;
-    }
-    if (collides(b, name, len, msg, msglen)) {
-        pthread_rwlock_unlock(&b->topics_lock);
-        return RN_ERR_INVALID_TOPIC_EXCEPTION;
-    }
-    if (spec->validate_only) {
-        pthread_rwlock_unlock(&b->topics_lock);
-        return RN_OK;
-    }
-    if (rn_logdir_offline(b->logdir)) {
-        pthread_rwlock_unlock(&b->topics_lock);
-        snprintf(msg, msglen, "Log directory is offline");
-        return RN_ERR_KAFKA_STORAGE_ERROR;
-    }
-    rn_topic_t *t = rn_topic_new(name, len, np);
-    if (!t) {
-        pthread_rwlock_unlock(&b->topics_lock);
-        return RN_ERR_NOMEM;
-    }
-    t->internal = spec->internal;
-    if (getrandom(t->id, 16, 0) != 16) {
-        for (int i = 0; i < 16; i++) t->id[i] = (uint8_t)rand();
-    }
-    t->id[6] = (uint8_t)((t->id[6] & 0x0f) | 0x40); /* version 4 */
-    t->id[8] = (uint8_t)((t->id[8] & 0x3f) | 0x80);
-    if (spec->configs && !rn_config_set_copy(&t->configs, spec->configs)) rc = RN_ERR_NOMEM;
-    rn_topic_refresh_locked(b, t);
-    if (!rc && !rn_map_put(&b->topics, t->name, len, t)) rc = RN_ERR_NOMEM;
-    if (!rc) {
-        rc = rn_broker_save_metadata(b);
-        if (rc) rn_map_del(&b->topics, t->name, len);
-    }
-    if (!rc) {
-        rc = topic_open_partitions(b, t, 0, np);
-        if (rc) RN_ERROR("broker", "topic %s: creating partition logs failed: %s", t->name, rn_err_name(rc));
-        /* metadata is saved: the logs are created again at the next start */
-        rc = RN_OK;
-    }
-    pthread_rwlock_unlock(&b->topics_lock);
-    if (rc) {
-        snprintf(msg, msglen, "Could not create topic: %s", rn_err_name(rc));
-        topic_free(t);
-        return rc == RN_ERR_NOMEM ? RN_ERR_UNKNOWN_SERVER_ERROR : RN_ERR_KAFKA_STORAGE_ERROR;
-    }
-    RN_INFO("broker", "created topic %s with %d partition(s)", t->name, np);
-    rn_broker_wake_all(b);
     return RN_OK;
 }
 
@@ -448,7 +315,7 @@ int64_t rn_broker_alloc_producer_id(rn_broker_t *b) {
 out:
     pthread_mutex_unlock(&b->meta_lock);
     pthread_rwlock_unlock(&b->topics_lock);
-    return b->cluster ? rn_cluster_producer_id(b, id) : id;
+    return rn_cluster_producer_id(b, id);
 }
 
 static int hexval(char c) {

@@ -338,7 +338,10 @@ static bool follow_topic(rn_cluster_t *c, const rn_meta_image_t *img, const rn_m
             logs[i] = p->log;
         }
     }
-    pthread_rwlock_unlock(&b->topics_lock);
+    /* The replica manager learns the new state before the registry's readers see it (still
+     * under topics_lock; its lock nests inside, as on the Fetch path): a produce routed by
+     * the new leadership must not find the leader not yet leading (NOT_LEADER_OR_FOLLOWER —
+     * a non-idempotent producer's retry then lands after later batches: reordered). */
     for (int32_t i = 0; states && logs && i < mt->npartitions; i++) {
         if (!logs[i]) continue;
         rn_err_t err = rn_replica_mgr_set_partition(c->mgr, logs[i], &states[i]);
@@ -346,6 +349,7 @@ static bool follow_topic(rn_cluster_t *c, const rn_meta_image_t *img, const rn_m
             RN_WARN("cluster", "%s-%d: applying partition state failed: %s", mt->name, i, rn_err_name(err));
         rn_log_release(logs[i]);
     }
+    pthread_rwlock_unlock(&b->topics_lock);
     free(states);
     free(logs);
     return ok;
