@@ -88,6 +88,7 @@ struct rn_cluster {
     uint8_t incarnation[16];
     _Atomic int64_t broker_epoch; /* -1 until registered */
     atomic_bool ready; /* the registry has followed this broker's first unfencing: no more holding */
+    bool swept;        /* orphans swept (at that first unfencing; follow thread) */
     bool want_shutdown, shutdown_ok; /* controlled shutdown: asked, granted (c->lock) */
     bool rack_selector;               /* replica.selector.class is the rack-aware one (KIP-392) */
     int32_t nracks;                   /* brokers' racks, refreshed from the image (c->lock) */
@@ -458,8 +459,9 @@ static bool image_holds(const rn_meta_image_t *img, const char *topic, int32_t p
 }
 
 /* Orphans: partition directories on this disk that the image does not give this node — a topic
- * deleted, or a replica moved away, while it was down (img_lock read-held; after following every
- * topic, so the registry holds every log it should). Internal topics ("__…": the metadata log's
+ * deleted, or a replica moved away, while it was down (img_lock read-held; at the node's first
+ * unfencing, or after a snapshot load: an image that has every such change; a directory the image
+ * gives this node is never one, followed yet or not). Internal topics ("__…": the metadata log's
  * own directory, coordinators' topics) are never touched; nor is anything while the image is
  * still empty (it knows nothing yet). */
 static void sweep_orphans(rn_cluster_t *c, const rn_meta_image_t *img) {
@@ -508,6 +510,8 @@ static void follow_image(rn_cluster_t *c, const rn_meta_touched_t *touched) {
         return;
     }
     refresh_racks(c, c->sm.img);
+    const rn_meta_broker_t *me = rn_meta_image_broker(c->sm.img, c->b->cfg.node_id);
+    bool unfenced = me && !me->fenced && me->epoch == c->broker_epoch;
     if (touched->all) { /* a broker Config record touches every topic (and its defaults) */
         rn__follow_broker_configs(c->b, c->sm.img);
         for (int32_t i = 0; i < rn_meta_image_topic_count(c->sm.img); i++) {
@@ -515,7 +519,7 @@ static void follow_image(rn_cluster_t *c, const rn_meta_touched_t *touched) {
             if (!follow_topic(c, c->sm.img, mt)) retry(c, mt->name);
         }
         drop_deleted_topics(c, c->sm.img);
-        sweep_orphans(c, c->sm.img);
+        if (c->swept) sweep_orphans(c, c->sm.img); /* a snapshot loaded: a whole image */
     } else {
         for (int32_t i = 0; i < touched->n; i++) {
             const char *name = touched->names[i];
@@ -524,8 +528,12 @@ static void follow_image(rn_cluster_t *c, const rn_meta_touched_t *touched) {
             else if (!follow_topic(c, c->sm.img, mt)) retry(c, name);
         }
     }
-    const rn_meta_broker_t *me = rn_meta_image_broker(c->sm.img, c->b->cfg.node_id);
-    bool unfenced = me && !me->fenced && me->epoch == c->broker_epoch;
+    /* The image a node's unfencing is in holds every change made while it was down (it caught
+     * up to its registration first); one replayed from its own log at start may not. */
+    if (unfenced && !c->swept) {
+        sweep_orphans(c, c->sm.img);
+        c->swept = true;
+    }
     pthread_rwlock_unlock(&c->img_lock);
     if (unfenced) became_ready(c);
     rn_broker_wake_all(c->b);
