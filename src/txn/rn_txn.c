@@ -860,21 +860,30 @@ static bool has_partition(const txn_t *t, const char *topic, size_t len, int32_t
     return false;
 }
 
-int16_t rn_txn_check_produce(rn_broker_t *b, rn_str_t txn_id, int64_t producer_id, int16_t producer_epoch,
-                             rn_str_t topic, int32_t partition) {
+/* A write in a transaction (a batch, or offsets) to `topic`-`partition`, checked against the
+ * transaction when this node is also its coordinator: the producer's id and epoch (`fenced`
+ * otherwise), and the partition added to the ongoing transaction. When the coordinator is another
+ * node (or still loading here) nothing is checked: the log's producer state fences, and there is
+ * no KIP-890 verification across nodes yet. */
+static int16_t check_local_txn(rn_broker_t *b, rn_str_t txn_id, int64_t producer_id, int16_t producer_epoch,
+                               int16_t fenced, const char *topic, size_t topic_len, int32_t partition) {
     rn_txn_coordinator_t *c = b->txn_coordinator;
     pthread_mutex_lock(&c->lock);
-    if (owns_txn(c, txn_id) != RN_OK) { /* the coordinator is another node (or still loading here): the log's
-                                         * producer state fences (no KIP-890 verification across nodes yet) */
-        pthread_mutex_unlock(&c->lock);
-        return RN_OK;
+    int16_t err = RN_OK;
+    if (owns_txn(c, txn_id) == RN_OK) {
+        txn_t *t = txn_get(c, txn_id);
+        err = check_producer(t, producer_id, producer_epoch, fenced);
+        if (!err && (t->state != TXN_ONGOING || !has_partition(t, topic, topic_len, partition)))
+            err = RN_ERR_INVALID_TXN_STATE;
     }
-    txn_t *t = txn_get(c, txn_id);
-    int16_t err = check_producer(t, producer_id, producer_epoch, RN_ERR_INVALID_PRODUCER_EPOCH);
-    if (!err && (t->state != TXN_ONGOING || !has_partition(t, topic.ptr, (size_t)topic.len, partition)))
-        err = RN_ERR_INVALID_TXN_STATE;
     pthread_mutex_unlock(&c->lock);
     return err;
+}
+
+int16_t rn_txn_check_produce(rn_broker_t *b, rn_str_t txn_id, int64_t producer_id, int16_t producer_epoch,
+                             rn_str_t topic, int32_t partition) {
+    return check_local_txn(b, txn_id, producer_id, producer_epoch, RN_ERR_INVALID_PRODUCER_EPOCH, topic.ptr,
+                           topic.len > 0 ? (size_t)topic.len : 0, partition);
 }
 
 static int16_t add_partition_locked(txn_t *t, const char *topic, size_t len, int32_t partition) {
@@ -1272,8 +1281,13 @@ void rn_h_txn_offset_commit(rn_broker_t *b, rn_req_t *req, const rn_req_header_t
     resp->Topics_count = nt;
     /* This is the group's coordinator, the transaction's may be another node
      * (as in Kafka, the group coordinator does not ask it): the marker there
-     * decides whether the offsets become visible. */
+     * decides whether the offsets become visible. When it is this node, the
+     * offsets' partition must have been added (AddOffsetsToTxn first). */
     int16_t err = rq.GroupId.len <= 0 ? RN_ERR_INVALID_GROUP_ID : RN_OK;
+    if (!err)
+        err = check_local_txn(b, rq.TransactionalId, rq.ProducerId, rq.ProducerEpoch,
+                              h->api_version >= 2 ? RN_ERR_PRODUCER_FENCED : RN_ERR_INVALID_PRODUCER_EPOCH,
+                              RN_OFFSETS_TOPIC, strlen(RN_OFFSETS_TOPIC), rn_group_offsets_partition(b, rq.GroupId));
     int32_t n = 0;
     for (int32_t i = 0; i < nt; i++) {
         const rn_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic_t *tp = &rq.Topics[i];

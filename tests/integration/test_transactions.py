@@ -620,9 +620,10 @@ def test_consume_transform_produce_100k_exactly_once_across_kill9(broker):
     assert got == sorted("M%d" % i for i in range(total))
 
 
-def test_transactional_batch_to_a_partition_not_in_the_transaction_is_refused(broker):
+def test_transactional_writes_outside_the_transaction_are_refused(broker):
     """The partition's leader is the transaction's coordinator here (one node): a transactional
-    batch for a partition the producer never added gets INVALID_TXN_STATE, and nothing lands."""
+    batch for a partition the producer never added gets INVALID_TXN_STATE, and nothing lands;
+    so do offsets sent without AddOffsetsToTxn."""
     import struct
 
     from kproto import Conn, kstr, produce_v3, record_batch
@@ -644,7 +645,18 @@ def test_transactional_batch_to_a_partition_not_in_the_transaction_is_refused(br
     tlen = struct.unpack(">h", frame[8:10])[0]
     perr = struct.unpack(">h", frame[10 + tlen + 8:10 + tlen + 10])[0]  # topic name, partition count, index
     assert perr == 48  # INVALID_TXN_STATE
+    # TxnOffsetCommit v0 before AddOffsetsToTxn: refused the same way, nothing committed (the
+    # group coordinator is up: a plain commit of another group made __consumer_offsets)
+    warm = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "g-warm"})
+    warm.commit(offsets=[TopicPartition("stray", 0, 1)], asynchronous=False)
+    warm.close()
+    conn.request(28, 0, kstr("tx-stray") + kstr("g-stray") + struct.pack(">qh", pid, epoch) + struct.pack(">i", 1)
+                 + kstr("stray") + struct.pack(">i", 1) + struct.pack(">iq", 0, 7) + kstr(""))
+    frame = conn.recv_frame()
+    tlen = struct.unpack(">h", frame[12:14])[0]  # correlation id, throttle, topic count, then the name
+    assert struct.unpack(">h", frame[14 + tlen + 8:14 + tlen + 10])[0] == 48  # partition count, index, error
     conn.close()
-    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "w"})
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "g-stray"})
     assert c.get_watermark_offsets(TopicPartition("stray", 1), timeout=10) == (0, 0)
+    assert c.committed([TopicPartition("stray", 0)], timeout=10)[0].offset < 0
     c.close()
