@@ -38,14 +38,8 @@ static int broker_cmp(const void *a, const void *b) {
 static int cluster_info(int argc, char **argv) {
     rn_cli_t c;
     rn_cli_init(&c, "runnel cluster info", INFO_USAGE);
-    rn_cli_args_t a;
-    rn_cli_args_init(&a, &c, argc, argv);
-    while (rn_cli_next(&a))
-        if (!rn_cli_common(&a, true)) rn_cli_unknown(&a);
-    if (a.status >= 0) {
-        rn_cli_free(&c);
-        return a.status;
-    }
+    int status = rn_cli_common_only(&c, argc, argv);
+    if (status >= 0) return status;
     rd_kafka_t *rk = rn_cli_client(&c, RD_KAFKA_PRODUCER, NULL);
     const struct rd_kafka_metadata *md = NULL;
     int rc = rk ? rn_cli_metadata(&c, rk, &md) : RN_CLI_FAILED;
@@ -316,14 +310,8 @@ static const char QUORUM_USAGE[] =
 static int cluster_quorum(int argc, char **argv) {
     rn_cli_t c;
     rn_cli_init(&c, "runnel cluster quorum", QUORUM_USAGE);
-    rn_cli_args_t a;
-    rn_cli_args_init(&a, &c, argc, argv);
-    while (rn_cli_next(&a))
-        if (!rn_cli_common(&a, true)) rn_cli_unknown(&a);
-    if (a.status >= 0) {
-        rn_cli_free(&c);
-        return a.status;
-    }
+    int status = rn_cli_common_only(&c, argc, argv);
+    if (status >= 0) return status;
     quorum_view_t v;
     memset(&v, 0, sizeof(v));
     int rc = describe_quorum(&c, &v);

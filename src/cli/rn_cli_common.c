@@ -213,6 +213,15 @@ void rn_cli_unknown(rn_cli_args_t *a) {
         a->status = rn_cli_usage_error(a->cli, "unknown option '%s'", a->arg);
 }
 
+int rn_cli_common_only(rn_cli_t *c, int argc, char **argv) {
+    rn_cli_args_t a;
+    rn_cli_args_init(&a, c, argc, argv);
+    while (rn_cli_next(&a))
+        if (!rn_cli_common(&a, true)) rn_cli_unknown(&a);
+    if (a.status >= 0) rn_cli_free(c);
+    return a.status;
+}
+
 int rn_cli_verbs(const char *prog, const char *about, const rn_cli_verb_t *verbs, int argc, char **argv) {
     FILE *f = stdout;
     int rc = RN_CLI_OK;

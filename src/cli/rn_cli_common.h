@@ -110,6 +110,9 @@ bool rn_cli_int(rn_cli_args_t *a, int64_t min, int64_t max, int64_t *out);
 bool rn_cli_common(rn_cli_args_t *a, bool json_ok);
 /* Report the current token as unknown (usage error). */
 void rn_cli_unknown(rn_cli_args_t *a);
+/* A command whose only options are the common ones (with --json): parses them. -1 to go on;
+ * else the exit status, with c freed (--help, a usage error). */
+int rn_cli_common_only(rn_cli_t *c, int argc, char **argv);
 /* Parse a whole decimal integer in [min, max]. */
 bool rn_cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 /* Run a verb table: `runnel <group> <verb> ...`, with --help listing the verbs. */

@@ -57,14 +57,8 @@ static int listing_cmp(const void *a, const void *b) {
 static int group_list(int argc, char **argv) {
     rn_cli_t c;
     rn_cli_init(&c, "runnel group list", LIST_USAGE);
-    rn_cli_args_t a;
-    rn_cli_args_init(&a, &c, argc, argv);
-    while (rn_cli_next(&a))
-        if (!rn_cli_common(&a, true)) rn_cli_unknown(&a);
-    if (a.status >= 0) {
-        rn_cli_free(&c);
-        return a.status;
-    }
+    int status = rn_cli_common_only(&c, argc, argv);
+    if (status >= 0) return status;
     rd_kafka_t *rk = rn_cli_client(&c, RD_KAFKA_PRODUCER, NULL);
     const struct rd_kafka_metadata *md = NULL;
     int rc = rk ? rn_cli_metadata(&c, rk, &md) : RN_CLI_FAILED;

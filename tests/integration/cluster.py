@@ -8,7 +8,7 @@ import signal
 import struct
 import time
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -220,6 +220,28 @@ def stop_together(nodes):
         except AssertionError as e:
             errors.append(str(e))
     assert not errors, "\n".join(errors)
+
+
+def produce_acked(bootstrap, topic, partitions, n, tag=b"m"):
+    """n messages round-robin over the partitions, idempotent with acks=all; returns
+    {partition: [value, ...]} in acknowledgement order (every one acknowledged, asserted)."""
+    acked = {p: [] for p in range(partitions)}
+    errors = []
+
+    def cb(err, msg):
+        if err:
+            errors.append(err)
+        else:
+            acked[msg.partition()].append(msg.value())
+
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                  "linger.ms": 5, "message.timeout.ms": 60000})
+    for i in range(n):
+        p.produce(topic, value=b"%s-%d" % (tag, i), partition=i % partitions, on_delivery=cb)
+        p.poll(0)
+    assert p.flush(90) == 0, "messages left unacknowledged"
+    assert not errors, errors[:3]
+    return acked
 
 
 def consume_all(bootstrap, topic, partitions, timeout=60):

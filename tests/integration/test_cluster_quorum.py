@@ -11,10 +11,9 @@ import time
 import kproto as kp
 import pytest
 
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from cluster import check_exactly_once, consume_all
+from cluster import check_exactly_once, consume_all, produce_acked as produce
 from conftest import RUNNEL_BIN
 
 COMMON = {"offsets.topic.num.partitions": "3", "replica.lag.time.max.ms": "3000"}
@@ -55,26 +54,6 @@ def caught_up_observer(node_id):
 
 def add(bootstrap, node_id, timeout_ms=10000):
     return cli("add-controller", str(node_id), "-b", bootstrap, "--timeout", str(timeout_ms))
-
-
-def produce(bootstrap, topic, partitions, n):
-    acked = {p: [] for p in range(partitions)}
-    errors = []
-
-    def cb(err, msg):
-        if err:
-            errors.append(err)
-        else:
-            acked[msg.partition()].append(msg.value())
-
-    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                  "linger.ms": 5, "message.timeout.ms": 60000})
-    for i in range(n):
-        p.produce(topic, value=b"m-%d" % i, partition=i % partitions, on_delivery=cb)
-        p.poll(0)
-    assert p.flush(90) == 0, "messages left unacknowledged"
-    assert not errors, errors[:3]
-    return acked
 
 
 def create_topic(bootstrap, name, partitions, rf, timeout=30):

@@ -8,30 +8,9 @@ import subprocess
 import time
 
 import pytest
-from confluent_kafka import Producer
 
-from cluster import Cluster, check_exactly_once, consume_all, high_watermarks, replica_bytes
+from cluster import Cluster, check_exactly_once, consume_all, high_watermarks, produce_acked as produce, replica_bytes
 from conftest import RUNNEL_BIN
-
-
-def produce(bootstrap, topic, partitions, n, tag):
-    acked = {p: [] for p in range(partitions)}
-    errors = []
-
-    def cb(err, msg):
-        if err:
-            errors.append(err)
-        else:
-            acked[msg.partition()].append(msg.value())
-
-    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                  "linger.ms": 5, "message.timeout.ms": 60000})
-    for i in range(n):
-        p.produce(topic, value=b"%s-%d" % (tag, i), partition=i % partitions, on_delivery=cb)
-        p.poll(0)
-    assert p.flush(90) == 0, "messages left unacknowledged"
-    assert not errors, errors[:3]
-    return acked
 
 
 def broker_ids(c, b=None):
