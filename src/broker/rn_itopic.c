@@ -127,6 +127,20 @@ bool rn_iowner_update(rn_iowner_t *o, rn_itopic_t *t, const int32_t *want, int32
     return changed;
 }
 
+void rn_iowner_apply(rn_iowner_t *o, void (*unload)(void *ctx, int32_t partition),
+                     void (*load)(void *ctx, int32_t partition, int32_t epoch), void *ctx) {
+    o->dirty = false;
+    for (int32_t p = 0; p < o->n; p++) {
+        if (o->loaded[p] == o->want[p]) continue;
+        if (o->loaded[p] >= 0) unload(ctx, p);
+        o->loaded[p] = -1;
+        if (o->want[p] >= 0) {
+            load(ctx, p, o->want[p]);
+            o->loaded[p] = o->want[p];
+        }
+    }
+}
+
 int16_t rn_iowner_check(const rn_iowner_t *o, int32_t partition) {
     if (partition < 0 || partition >= o->n || o->want[partition] < 0) return RN_ERR_NOT_COORDINATOR;
     return o->loaded[partition] == o->want[partition] ? 0 : RN_ERR_COORDINATOR_LOAD_IN_PROGRESS;

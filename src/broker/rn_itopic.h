@@ -77,6 +77,10 @@ int32_t *rn_itopic_led_epochs(rn_itopic_t *t, int32_t *n);
  * led nowhere); true if anything changed (o->dirty set). Also corrects
  * t->partitions to the topic's count. */
 bool rn_iowner_update(rn_iowner_t *o, rn_itopic_t *t, const int32_t *want, int32_t n);
+/* Under the coordinator's lock (its thread): bring loaded[] to want[], unloading first, so a
+ * partition led again at a newer epoch is replayed from its log afresh. */
+void rn_iowner_apply(rn_iowner_t *o, void (*unload)(void *ctx, int32_t partition),
+                     void (*load)(void *ctx, int32_t partition, int32_t epoch), void *ctx);
 /* Under the coordinator's lock: 0, NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS. */
 int16_t rn_iowner_check(const rn_iowner_t *o, int32_t partition);
 void rn_iowner_free(rn_iowner_t *o);

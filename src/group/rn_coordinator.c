@@ -502,21 +502,10 @@ static void load_partition(rn_group_coordinator_t *c, int32_t partition, int32_t
             partition, epoch, n, (long long)records, (long long)((rn_clock_mono_ns() - t0) / 1000000));
 }
 
-/* Timer thread, under c->lock: bring loaded[] to want[] (unload first, so a
- * partition led again at a newer epoch is replayed from its log afresh). */
-static void apply_leadership(rn_group_coordinator_t *c) {
-    rn_iowner_t *o = &c->owned;
-    o->dirty = false;
-    for (int32_t p = 0; p < o->n; p++) {
-        if (o->loaded[p] == o->want[p]) continue;
-        if (o->loaded[p] >= 0) unload_partition(c, p);
-        o->loaded[p] = -1;
-        if (o->want[p] >= 0) {
-            load_partition(c, p, o->want[p]);
-            o->loaded[p] = o->want[p];
-        }
-    }
-}
+/* Timer thread, under c->lock (rn_iowner_apply's callbacks). */
+static void unload_cb(void *c, int32_t partition) { unload_partition(c, partition); }
+static void load_cb(void *c, int32_t partition, int32_t epoch) { load_partition(c, partition, epoch); }
+static void apply_leadership(rn_group_coordinator_t *c) { rn_iowner_apply(&c->owned, unload_cb, load_cb, c); }
 
 void rn_group_coordinator_follow(rn_broker_t *b) {
     rn_group_coordinator_t *c = b->group_coordinator;

@@ -399,19 +399,9 @@ static void load_partition_locked(rn_txn_coordinator_t *c, int32_t partition, in
             (long long)((rn_clock_mono_ns() - t0) / 1000000), prepared);
 }
 
-static void apply_leadership_locked(rn_txn_coordinator_t *c) {
-    rn_iowner_t *o = &c->owned;
-    o->dirty = false;
-    for (int32_t p = 0; p < o->n; p++) {
-        if (o->loaded[p] == o->want[p]) continue;
-        if (o->loaded[p] >= 0) unload_partition_locked(c, p);
-        o->loaded[p] = -1;
-        if (o->want[p] >= 0) {
-            load_partition_locked(c, p, o->want[p]);
-            o->loaded[p] = o->want[p];
-        }
-    }
-}
+static void unload_cb(void *c, int32_t partition) { unload_partition_locked(c, partition); }
+static void load_cb(void *c, int32_t partition, int32_t epoch) { load_partition_locked(c, partition, epoch); }
+static void apply_leadership_locked(rn_txn_coordinator_t *c) { rn_iowner_apply(&c->owned, unload_cb, load_cb, c); }
 
 void rn_txn_coordinator_follow(rn_broker_t *b) {
     rn_txn_coordinator_t *c = b->txn_coordinator;
