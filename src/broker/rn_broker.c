@@ -131,17 +131,20 @@ rn_err_t rn_broker_start(rn_broker_t *b) {
     rn_net_handler_t handler = {rn_broker_on_request, b, on_net_stop};
     rn_err_t rc = rn_net_new(&b->net, &nc, handler);
     if (rc) return rc;
-    b->nloops = rn_net_threads(b->net);
-    b->loops = calloc((size_t)b->nloops, sizeof(*b->loops));
-    if (!b->loops) return RN_ERR_NOMEM;
-    for (int i = 0; i < b->nloops; i++) {
-        rn_broker_loop_t *bl = &b->loops[i];
+    int nloops = rn_net_threads(b->net);
+    rn_broker_loop_t *loops = calloc((size_t)nloops, sizeof(*loops));
+    if (!loops) return RN_ERR_NOMEM;
+    for (int i = 0; i < nloops; i++) {
+        rn_broker_loop_t *bl = &loops[i];
         bl->broker = b;
         bl->loop = rn_net_loop(b->net, i);
         bl->waits.next = bl->waits.prev = &bl->waits;
         atomic_init(&bl->nwaits, 0);
         atomic_init(&bl->wake_posted, false);
     }
+    /* Published whole: the metadata quorum already applies entries (and wakes loops) now. */
+    b->loops = loops;
+    atomic_store(&b->nloops, nloops);
     if (b->cfg.advertised_port == 0) b->cfg.advertised_port = rn_net_port(b->net);
     for (int i = 0; i < b->cfg.nlisteners; i++) /* ports asked as 0 are known now */
         if (b->cfg.listeners[i].adv_port == 0)

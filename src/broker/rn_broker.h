@@ -98,7 +98,7 @@ struct rn_broker {
     rn_logdir_t *logdir;
     rn_net_t *net;
     rn_broker_loop_t *loops;
-    int nloops;
+    atomic_int nloops; /* 0 until the loops are set up (rn_broker_start): other threads may wake them */
     pthread_rwlock_t topics_lock;
     rn_map_t topics;          /* name -> rn_topic_t* */
     pthread_mutex_t meta_lock; /* serialises metadata file writes and producer id blocks */
