@@ -96,9 +96,13 @@ static const int16_t controller_apis[] = {
     RN_API_ADD_RAFT_VOTER,   RN_API_REMOVE_RAFT_VOTER,
 };
 
-bool rn_api_served_on(const rn_broker_t *b, const rn_req_t *req, int16_t api_key) {
+static bool on_controller_listener(const rn_broker_t *b, const rn_req_t *req) {
     int ctl = b->cfg.controller_listener;
-    if (ctl < 0 || rn_broker_req_listener(b, req) != &b->cfg.listeners[ctl]) return true;
+    return ctl >= 0 && rn_broker_req_listener(b, req) == &b->cfg.listeners[ctl];
+}
+
+bool rn_api_served_on(const rn_broker_t *b, const rn_req_t *req, int16_t api_key) {
+    if (!on_controller_listener(b, req)) return true;
     if (api_key >= RN_API_RUNNEL_RAFT) return true;
     for (size_t i = 0; i < sizeof(controller_apis) / sizeof(controller_apis[0]); i++)
         if (controller_apis[i] == api_key) return true;
@@ -138,9 +142,7 @@ static void held_resume(rn_broker_t *b, rn_wait_t *w, bool timed_out, rn_err_t e
  * is held on this loop, the ones after it are too: a connection's requests keep their
  * order (waits resume in the order they were parked). */
 static bool hold(rn_broker_t *b, rn_req_t *req, const rn_req_header_t *h, const rn_handler_t *hd, rn_reader_t *body) {
-    int ctl = b->cfg.controller_listener;
-    bool client_api = hd >= rn_handlers && hd < rn_handlers + rn_handlers_count &&
-                      (ctl < 0 || rn_broker_req_listener(b, req) != &b->cfg.listeners[ctl]);
+    bool client_api = hd >= rn_handlers && hd < rn_handlers + rn_handlers_count && !on_controller_listener(b, req);
     rn_broker_loop_t *bl = rn_broker_loop_for(b, req->loop);
     if ((rn_cluster_ready(b) && bl->nheld == 0) || !client_api || h->api_key == RN_API_API_VERSIONS) return false;
     held_t *hr = rn_arena_calloc(&req->arena, 1, sizeof(*hr));

@@ -1018,22 +1018,16 @@ static void job_alter(rn_cluster_t *c, job_t *j, rn_meta_batch_t *batch) {
 static rn_err_t check_new_topic(const rn_CreateTopicsRequest_CreatableTopic_t *ct, char *msg, size_t msglen) {
     if (ct->Name.len < 0) return RN_ERR_INVALID_TOPIC_EXCEPTION;
     rn_err_t err = rn_topic_name_validate(ct->Name.ptr, (size_t)ct->Name.len, msg, msglen);
-    for (int32_t k = 0; !err && k < ct->Configs_count; k++) {
+    for (int32_t k = 0; !err && k < ct->Configs_count; k++) { /* each entry, a key given twice too */
         rn_str_t key = ct->Configs[k].Name, value = ct->Configs[k].Value;
-        char name[128];
-        snprintf(name, sizeof(name), "%.*s", key.len > 0 ? key.len : 0, key.len > 0 ? key.ptr : "");
-        const rn_config_def_t *d = rn_topic_config_def(name);
-        char *v = value.len >= 0 ? strndup(value.ptr, (size_t)value.len) : NULL;
-        if (!d) {
-            snprintf(msg, msglen, "Unknown topic config name: %s", name);
-            err = RN_ERR_INVALID_CONFIG;
-        } else if (!v) {
-            snprintf(msg, msglen, "Null value not supported for topic config: %s", name);
-            err = RN_ERR_INVALID_CONFIG;
-        } else if (rn_config_validate(d, v, msg, msglen) != RN_OK) {
-            err = RN_ERR_INVALID_CONFIG;
-        }
-        free(v);
+        rn_config_set_t one;
+        rn_config_set_init(&one);
+        if (!rn_config_set_put_n(&one, key.ptr ? key.ptr : "", key.len > 0 ? (size_t)key.len : 0, value.ptr,
+                                 value.len > 0 ? (size_t)value.len : 0, value.len < 0))
+            err = RN_ERR_UNKNOWN_SERVER_ERROR;
+        else
+            err = rn_topic_configs_validate(&one, msg, msglen);
+        rn_config_set_free(&one);
     }
     return err;
 }
